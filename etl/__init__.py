@@ -1,0 +1,1 @@
+"""Headless ETL command (grade-etl) over the grading core."""

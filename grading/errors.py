@@ -1,0 +1,124 @@
+"""Exception tree of the grading core.
+
+Every error carries a stable code (searchable in the README) and a Chinese
+message a user can act on. Only the CLI and the add-in turn these into exit
+codes or message boxes; the core just raises them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class GradingError(Exception):
+    """Base of every error a user can fix (config, input, template, output)."""
+
+    code = "E000"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"[{self.code}] {self.message}"
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem found in config.yaml: where it is and what is allowed."""
+
+    path: str
+    line: int | None
+    message: str
+
+    def render(self, file_name: str) -> str:
+        where = f"{file_name} 第 {self.line} 行" if self.line else file_name
+        key = f" {self.path}" if self.path else ""
+        return f"{where}{key}: {self.message}"
+
+
+class ConfigError(GradingError):
+    """config.yaml is unreadable or breaks the rules; all issues are listed together."""
+
+    code = "E100"
+
+    def __init__(self, file_name: str, issues: Sequence[ConfigIssue]) -> None:
+        self.file_name = file_name
+        self.issues = list(issues)
+        lines = [f"配置文件有 {len(self.issues)} 处错误，请修改后重试："]
+        lines += [f"  - {i.render(file_name)}" for i in self.issues]
+        super().__init__("\n".join(lines))
+
+
+class InputError(GradingError):
+    """An input export cannot be used as it is."""
+
+    code = "E200"
+
+
+class InputFileMissing(InputError):
+    """A configured input path or glob matches no file."""
+
+    code = "E201"
+
+
+class UnreadableFile(InputError):
+    """A file exists but is not a format we can read (or is damaged)."""
+
+    code = "E202"
+
+
+class EmptySheet(InputError):
+    """A sheet or file holds no data rows."""
+
+    code = "E203"
+
+
+class HeaderNotFound(InputError):
+    """No row of the first rows looks like a header of the expected export."""
+
+    code = "E204"
+
+
+class MissingColumn(InputError):
+    """A required field has no matching column header."""
+
+    code = "E205"
+
+
+class InputErrors(InputError):
+    """Several input errors collected from one run, reported together."""
+
+    code = "E200"
+
+    def __init__(self, errors: Sequence[InputError]) -> None:
+        self.errors = list(errors)
+        if len(self.errors) == 1:
+            text = str(self.errors[0])
+        else:
+            text = f"输入数据有 {len(self.errors)} 处错误：\n" + "\n".join(
+                f"  - {e}" for e in self.errors
+            )
+        super().__init__(text)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class TemplateError(GradingError):
+    """The output template is missing or lacks a sheet/header the output needs."""
+
+    code = "E300"
+
+
+class OutputError(GradingError):
+    """The output file cannot be written."""
+
+    code = "E400"
+
+
+class OutputLocked(OutputError):
+    """The output file is open in another program (e.g. Excel) and cannot be replaced."""
+
+    code = "E401"

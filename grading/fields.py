@@ -1,0 +1,122 @@
+"""Names the whole pipeline shares: canonical input fields with their
+built-in header aliases (金蝶 / 用友 / SAP), and the catalogue of metrics.
+
+Config refers to fields and metrics by these keys or by their Chinese labels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+FieldKind = Literal["text", "code", "number", "date"]
+
+
+@dataclass(frozen=True)
+class InputField:
+    """A canonical column of an export, with the headers real ERPs use for it."""
+
+    key: str
+    label: str
+    kind: FieldKind
+    aliases: tuple[str, ...]
+
+
+def _f(key: str, label: str, kind: FieldKind, *aliases: str) -> InputField:
+    return InputField(key, label, kind, (label, *aliases))
+
+
+SALES_FIELDS: tuple[InputField, ...] = (
+    _f("doc_no", "单据编号", "code", "单据号", "发货单号", "销售订单号", "出库单号", "订单号",
+       "凭证号", "销售凭证", "Sales Document", "单号"),
+    _f("date", "单据日期", "date", "日期", "业务日期", "发货日期", "出库日期", "开票日期",
+       "凭证日期", "Document Date", "订单日期"),
+    _f("customer_code", "客户编码", "code", "客户代码", "客户编号", "往来单位编码", "购货单位代码",
+       "售达方", "Sold-To Party", "客户号"),
+    _f("customer_name", "客户名称", "text", "客户", "客户简称", "往来单位", "购货单位", "名称 1",
+       "Name 1", "客户全称"),
+    _f("item", "物料编码", "code", "物料代码", "产品代码", "存货编码", "物料", "Material", "商品编码"),
+    _f("quantity", "数量", "number", "实发数量", "订单数量", "Order Quantity", "销售数量"),
+    _f("amount", "价税合计", "number", "本币价税合计", "含税金额", "销售金额", "金额(含税)",
+       "含税销售额", "价税合计(本位币)"),
+    _f("amount_excl_tax", "无税金额", "number", "本币无税金额", "不含税金额", "金额", "净价值",
+       "Net Value", "销售额"),
+    _f("cost", "成本", "number", "销售成本", "成本金额", "本币成本"),
+    _f("salesperson", "业务员", "text", "销售员", "销售人员", "业务员名称", "销售组", "Sales Group"),
+    _f("department", "部门", "text", "销售部门", "部门名称"),
+)
+
+RECEIVABLE_FIELDS: tuple[InputField, ...] = (
+    _f("customer_code", "客户编码", "code", "客户代码", "客户编号", "往来单位编码", "往来单位代码",
+       "客户号"),
+    _f("customer_name", "客户名称", "text", "客户", "往来单位", "往来单位名称", "客户简称"),
+    _f("opening", "期初余额", "number", "期初", "年初余额", "期初应收"),
+    _f("billed", "本期应收", "number", "本期借方", "本期发生/本期应收", "本期增加", "借方发生额"),
+    _f("received", "本期收回", "number", "本期收款", "本期贷方", "本期发生/本期收回", "本期减少",
+       "贷方发生额", "本期回款"),
+    _f("closing", "期末余额", "number", "期末应收", "应收余额", "余额"),
+)
+
+CUSTOMER_FIELDS: tuple[InputField, ...] = (
+    _f("customer_code", "客户编码", "code", "客户代码", "客户编号", "往来单位编码"),
+    _f("customer_name", "客户名称", "text", "客户", "客户全称", "往来单位"),
+    _f("salesperson", "业务员", "text", "销售员", "专管业务员"),
+    _f("region", "地区", "text", "区域", "所属地区", "销售区域"),
+    _f("category", "客户分类", "text", "客户类别", "分类"),
+)
+
+SOURCE_FIELDS: dict[str, tuple[InputField, ...]] = {
+    "sales": SALES_FIELDS,
+    "receivables": RECEIVABLE_FIELDS,
+    "customers": CUSTOMER_FIELDS,
+}
+
+# Fields a source cannot do without (customer_code may be satisfied by customer_name).
+REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
+    "sales": ("customer_code", "date", "amount"),
+    "receivables": ("customer_code",),
+    "customers": ("customer_code",),
+}
+
+SOURCE_LABELS = {"sales": "销售明细", "receivables": "应收账款余额表", "customers": "客户档案"}
+
+MetricKind = Literal["money", "count", "ratio", "days", "months", "date", "score"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A per-customer number the grader can use."""
+
+    key: str
+    label: str
+    kind: MetricKind
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric("net_sales", "净销售额", "money"),
+    Metric("gross_sales", "销售额(不含退货)", "money"),
+    Metric("returns", "退货额", "money"),
+    Metric("order_count", "订单数", "count"),
+    Metric("line_count", "明细行数", "count"),
+    Metric("active_months", "活跃月数", "count"),
+    Metric("avg_order_value", "平均订单金额", "money"),
+    Metric("first_order_date", "首次下单日期", "date"),
+    Metric("last_order_date", "最近下单日期", "date"),
+    Metric("recency_days", "未下单天数", "days"),
+    Metric("tenure_months", "合作月数", "months"),
+    Metric("gross_profit", "毛利", "money"),
+    Metric("margin", "毛利率", "ratio"),
+    Metric("opening", "期初余额", "money"),
+    Metric("billed", "本期应收", "money"),
+    Metric("received", "本期收回", "money"),
+    Metric("closing", "期末余额", "money"),
+    Metric("collection_rate", "回款率", "ratio"),
+)
+
+METRIC_BY_KEY: dict[str, Metric] = {m.key: m for m in METRICS}
+METRIC_BY_LABEL: dict[str, Metric] = {m.label: m for m in METRICS}
+
+
+def resolve_metric(name: str) -> Metric | None:
+    """Find a metric by key (net_sales) or Chinese label (净销售额)."""
+    return METRIC_BY_KEY.get(name) or METRIC_BY_LABEL.get(name.strip())

@@ -1,0 +1,262 @@
+"""Stage 5, fill plan: what goes into which sheet of the template, by header text.
+
+The plan holds values only; the writer (or the Excel add-in) decides how to
+put them into a workbook. Columns are matched to template headers by text,
+so users may reorder or drop template columns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .config import Config, ScoreStage, ThresholdStage
+from .fields import METRIC_BY_KEY
+from .problems import Problem
+from .rules import _bound
+from .units import format_amount
+
+SHEET_MAIN = "客户分级管理表"
+SHEET_SUMMARY = "分级汇总"
+SHEET_PROBLEMS = "数据问题"
+SHEET_RULES = "分级规则"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One output column: header text (plus accepted variants) and its values."""
+
+    header: str
+    values: Sequence[object]
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Block:
+    """A table in a sheet, found by one of its anchor headers; `chart_rows` rows feed charts."""
+
+    anchors: tuple[str, ...]
+    columns: tuple[Column, ...]
+    n_rows: int
+    chart_rows: int | None = None
+
+
+@dataclass(frozen=True)
+class SheetPlan:
+    name: str
+    blocks: tuple[Block, ...]
+
+
+@dataclass(frozen=True)
+class FillPlan:
+    sheets: tuple[SheetPlan, ...]
+    placeholders: dict[str, str] = field(default_factory=dict)
+
+
+def _col(header: str, values: Sequence[object] | pd.Series | np.ndarray, *aliases: str) -> Column:
+    if isinstance(values, pd.Series):
+        values = values.tolist()
+    elif isinstance(values, np.ndarray):
+        values = values.tolist()
+    return Column(header, values, aliases)
+
+
+def build_plan(config: Config, graded: pd.DataFrame, problems: Sequence[Problem],
+               generated_at: dt.datetime) -> FillPlan:
+    period = config.period
+    placeholders = {
+        "{{期间}}": f"{period.start:%Y-%m-%d} 至 {period.as_of:%Y-%m-%d}",
+        "{{截止日期}}": f"{period.as_of:%Y-%m-%d}",
+        "{{期间名称}}": period.label,
+        "{{生成时间}}": f"{generated_at:%Y-%m-%d %H:%M}",
+        "{{客户数}}": str(len(graded)),
+    }
+    return FillPlan(
+        (
+            SheetPlan(SHEET_MAIN, (_main_block(graded),)),
+            SheetPlan(SHEET_SUMMARY, _summary_blocks(config, graded)),
+            SheetPlan(SHEET_PROBLEMS, (_problem_block(problems),)),
+            SheetPlan(SHEET_RULES, (_rules_block(config),)),
+        ),
+        placeholders,
+    )
+
+
+def _dates(s: pd.Series) -> list[object]:
+    return [None if pd.isna(v) else v.to_pydatetime() for v in s]
+
+
+def _main_block(g: pd.DataFrame) -> Block:
+    n = len(g)
+    cols = (
+        _col("序号", list(range(1, n + 1))),
+        _col("客户编码", g.index.astype(str)),
+        _col("客户名称", g["customer_name"]),
+        _col("业务员", g["salesperson"], "销售员"),
+        _col("部门", g["department"]),
+        _col("地区", g["region"], "区域"),
+        _col("客户分类", g["category"]),
+        _col("净销售额", g["net_sales"], "销售额", "净销售额(元)"),
+        _col("退货额", g["returns"]),
+        _col("订单数", g["order_count"]),
+        _col("明细行数", g["line_count"]),
+        _col("活跃月数", g["active_months"]),
+        _col("平均订单金额", g["avg_order_value"]),
+        _col("首次下单日期", _dates(g["first_order_date"])),
+        _col("最近下单日期", _dates(g["last_order_date"])),
+        _col("未下单天数", g["recency_days"]),
+        _col("合作月数", g["tenure_months"]),
+        _col("毛利", g["gross_profit"]),
+        _col("毛利率", g["margin"]),
+        _col("期初余额", g["opening"]),
+        _col("本期应收", g["billed"]),
+        _col("本期收回", g["received"]),
+        _col("期末余额", g["closing"]),
+        _col("回款率", g["collection_rate"]),
+        _col("综合得分", g["score"], "得分"),
+        _col("等级", g["grade"], "客户等级"),
+        _col("客户类别", g["grade_label"], "等级名称"),
+        _col("拜访频率(次/月)", g["visits_per_month"], "拜访频率"),
+        _col("服务策略", g["service"]),
+        _col("折扣", g["discount"]),
+        _col("信用政策", g["credit_terms"], "账期"),
+        _col("分级依据", g["reason"]),
+    )
+    return Block(("客户编码", "客户名称", "等级"), cols, n)
+
+
+def grade_summary(config: Config, graded: pd.DataFrame) -> pd.DataFrame:
+    """Per grade (config order): customers, sales, shares; plus nothing for unused grades."""
+    total_sales = float(graded["net_sales"].sum())
+    total_n = len(graded)
+    rows = []
+    for code, policy in config.grades.items():
+        sel = graded[graded["grade"] == code]
+        sales = float(sel["net_sales"].sum())
+        rows.append({
+            "grade": code, "label": policy.label, "customers": len(sel),
+            "customer_share": len(sel) / total_n if total_n else 0.0,
+            "sales": sales, "sales_share": sales / total_sales if total_sales else 0.0,
+            "avg_sales": sales / len(sel) if len(sel) else 0.0,
+            "visits": policy.visits_per_month,
+        })
+    return pd.DataFrame(rows)
+
+
+def pareto_table(graded: pd.DataFrame, steps: int = 10) -> pd.DataFrame:
+    """Customers ranked by net sales (ties by code) in `steps` equal slices, cumulative shares."""
+    ranked = graded.assign(_code=graded.index.astype(str)).sort_values(
+        ["net_sales", "_code"], ascending=[False, True], kind="stable")
+    sales = ranked["net_sales"].to_numpy(dtype=float)
+    n = len(sales)
+    total = sales.sum()
+    rows = []
+    prev = 0
+    for k in range(1, steps + 1):
+        upto = int(np.ceil(n * k / steps))
+        seg = sales[prev:upto]
+        cum = sales[:upto].sum()
+        rows.append({
+            "segment": f"前{100 * (k - 1) // steps}%–{100 * k // steps}%" if k > 1 else f"前{100 // steps}%",
+            "customers": upto - prev, "cum_customers": upto,
+            "cum_customer_share": upto / n if n else 0.0,
+            "segment_sales": float(seg.sum()), "cum_sales": float(cum),
+            "cum_sales_share": float(cum / total) if total else 0.0,
+        })
+        prev = upto
+    return pd.DataFrame(rows)
+
+
+def _summary_blocks(config: Config, graded: pd.DataFrame) -> tuple[Block, ...]:
+    s = grade_summary(config, graded)
+    total_row = {"grade": "合计", "label": "", "customers": int(s["customers"].sum()),
+                 "customer_share": 1.0 if len(graded) else 0.0, "sales": float(s["sales"].sum()),
+                 "sales_share": 1.0 if s["sales"].sum() else 0.0,
+                 "avg_sales": float(s["sales"].sum()) / len(graded) if len(graded) else 0.0, "visits": ""}
+    s = pd.concat([s, pd.DataFrame([total_row])], ignore_index=True)
+    grades = Block(("等级",), (
+        _col("等级", s["grade"]),
+        _col("客户类别", s["label"], "等级名称"),
+        _col("客户数", s["customers"]),
+        _col("客户占比", s["customer_share"]),
+        _col("净销售额", s["sales"], "销售额"),
+        _col("销售占比", s["sales_share"]),
+        _col("平均销售额", s["avg_sales"]),
+        _col("拜访频率(次/月)", s["visits"], "拜访频率"),
+    ), len(s), chart_rows=len(s) - 1)
+    p = pareto_table(graded)
+    pareto = Block(("客户分段",), (
+        _col("客户分段", p["segment"]),
+        _col("客户数", p["customers"]),
+        _col("累计客户数", p["cum_customers"]),
+        _col("累计客户占比", p["cum_customer_share"]),
+        _col("分段销售额", p["segment_sales"]),
+        _col("累计销售额", p["cum_sales"]),
+        _col("累计销售占比", p["cum_sales_share"]),
+    ), len(p), chart_rows=len(p))
+    return grades, pareto
+
+
+def _problem_block(problems: Sequence[Problem]) -> Block:
+    return Block(("问题",), (
+        _col("序号", list(range(1, len(problems) + 1))),
+        _col("文件", [p.file for p in problems]),
+        _col("工作表", [p.sheet for p in problems], "工作表/阶段"),
+        _col("行号", [p.row for p in problems]),
+        _col("列", [p.column for p in problems], "列名"),
+        _col("值", [p.value for p in problems], "原值"),
+        _col("问题", [p.reason for p in problems]),
+        _col("处理", [p.action for p in problems]),
+    ), len(problems))
+
+
+def describe_rules(config: Config) -> list[tuple[str, str]]:
+    """Readable snapshot of the rules used: (item, content) pairs, also used by the CLI."""
+    p = config.period
+    rows = [
+        ("配置文件", f"{config.source_file}（校验码 {config.digest}）"),
+        ("统计期间", f"{p.start:%Y-%m-%d} 至 {p.as_of:%Y-%m-%d}（{p.months} 个月，截止日 {p.as_of:%Y-%m-%d}）"),
+        ("金额口径", f"{config.metrics.amount_basis}金额；回款率 = {config.metrics.collection_rate}"),
+    ]
+    for i, stage in enumerate(config.grading.stages, 1):
+        if isinstance(stage, ThresholdStage):
+            label = METRIC_BY_KEY[stage.metric].label
+            op = "≥" if stage.inclusive else ">"
+            parts = [f"{label} {op} {_bound(stage.metric, b.min)} → {b.grade}" for b in stage.bands]
+            parts.append(f"其余 → {stage.else_grade}")
+            rows.append((f"阶段{i} {stage.name}（固定阈值）", "；".join(parts)))
+        elif isinstance(stage, ScoreStage):
+            inds = []
+            for ind in stage.indicators:
+                label = METRIC_BY_KEY[ind.metric].label
+                if ind.bands is not None:
+                    scale = "，".join(f"≥{_bound(ind.metric, b.min)} 得 {b.points:g} 分" for b in ind.bands)
+                else:
+                    lin = ind.linear
+                    assert lin is not None
+                    scale = (f"{_bound(ind.metric, lin.low)}→{lin.points_low:g} 分 至 "
+                             f"{_bound(ind.metric, lin.high)}→{lin.points_high:g} 分（线性）")
+                inds.append(f"{label}（权重 {ind.weight:g}）：{scale}")
+            bands = "；".join(f"≥{b.min:g} 分 → {b.grade}" for b in stage.grades)
+            rows.append((f"阶段{i} {stage.name}（加权评分）", "；".join(inds)))
+            rows.append((f"阶段{i} 分数段", f"{bands}；其余 → {stage.else_grade}"))
+    rows.append(("兜底等级", f"指标缺失时 → {config.fallback}"))
+    for code, pol in config.grades.items():
+        detail = "；".join(x for x in (
+            f"拜访 {pol.visits_per_month} 次/月" if pol.visits_per_month else "",
+            pol.service, f"折扣 {pol.discount}" if pol.discount else "",
+            f"信用 {pol.credit_terms}" if pol.credit_terms else "") if x)
+        rows.append((f"等级 {code}", f"{pol.label}" + (f"：{detail}" if detail else "")))
+    return rows
+
+
+def _rules_block(config: Config) -> Block:
+    rows = describe_rules(config)
+    return Block(("项目",), (_col("项目", [r[0] for r in rows]), _col("内容", [r[1] for r in rows])), len(rows))
+
+
+__all__ = ["FillPlan", "SheetPlan", "Block", "Column", "build_plan", "describe_rules", "format_amount"]

@@ -1,0 +1,187 @@
+"""Find the header row of a messy export and map its columns to canonical fields.
+
+Handles title/filter rows above the header, a two-level merged header
+(本期发生 → 本期应收 / 本期收回), units written in a title row ("单位：万元")
+or in a header ("金额(万元)"), and aliases from config before built-in ones.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from .errors import HeaderNotFound, MissingColumn
+from .fields import InputField
+from .read import RawSheet
+
+SCAN_ROWS = 30
+_UNIT_IN_HEADER = re.compile(r"[（(]\s*(万元|万|元)\s*[)）]")
+_UNIT_IN_TITLE = re.compile(r"单位\s*[:：]\s*(万元|万|元)")
+
+
+def norm_header(value: object) -> str:
+    """Comparable header text: NFKC, no spaces, no '*' markers or unit suffix, lower case."""
+    text = unicodedata.normalize("NFKC", str(value)).strip()
+    text = _UNIT_IN_HEADER.sub("", text)
+    return re.sub(r"[\s*＊:：]", "", text).lower()
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the header is and which column holds which field (0-based indices)."""
+
+    header_index: int          # last header row (0-based in RawSheet.rows)
+    header_rows: int           # 1 or 2
+    columns: Mapping[str, int]
+    headers: Sequence[str]     # display text of every column of the header
+    multipliers: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def data_start(self) -> int:
+        return self.header_index + 1
+
+
+def detect_layout(
+    sheet: RawSheet,
+    fields: Sequence[InputField],
+    extra_aliases: Mapping[str, Sequence[str]],
+    required: Sequence[str],
+    header_row: int | None = None,
+    unit: str | None = None,
+    source_label: str = "",
+) -> Layout:
+    raw_aliases = {f.key: list(dict.fromkeys((*extra_aliases.get(f.key, ()), *f.aliases))) for f in fields}
+    aliases = {k: [norm_header(a) for a in names] for k, names in raw_aliases.items()}
+    alias_set = {a: k for k, names in aliases.items() for a in names}
+    rows = sheet.rows
+    if header_row is not None:
+        index = header_row - sheet.first_row
+        if not 0 <= index < len(rows):
+            raise HeaderNotFound(
+                f"{sheet.where}：config.yaml 指定的表头行 {header_row} 超出数据范围"
+                f"（第 {sheet.first_row}–{sheet.first_row + len(rows) - 1} 行）。"
+            )
+    else:
+        scores = [
+            (len({alias_set[h] for h in map(norm_header, row) if h in alias_set}), -i)
+            for i, row in enumerate(rows[:SCAN_ROWS])
+        ]
+        best, neg = max(scores, default=(0, 0))
+        index = -neg
+        if best < min(2, len(required)):
+            shown = "；".join(
+                f"第 {sheet.first_row + i} 行：" + "、".join(str(v) for v in row if v not in ("", None))[:80]
+                for i, row in enumerate(rows[:5])
+            )
+            raise HeaderNotFound(
+                f"{source_label}{sheet.where}：在前 {SCAN_ROWS} 行中找不到表头"
+                f"（需要如 {'、'.join(f.label for f in fields if f.key in required)} 等列）。"
+                f"文件开头是：{shown}。请确认文件类型正确，或在 config.yaml 中用 header_row 指定表头行。"
+            )
+    headers = [_text(v) for v in rows[index]]
+    header_rows = 1
+    nxt = rows[index + 1] if index + 1 < len(rows) else []
+    lower = [_text(v) for v in nxt]
+    upper_keys = {alias_set.get(norm_header(h)) for h in headers} - {None}
+    lower_hits = {alias_set.get(norm_header(h)) for h in lower} - {None} - upper_keys
+    if lower_hits and all(isinstance(v, str) or v is None for v in nxt):
+        headers = _merge_two_levels(headers, lower)
+        header_rows = 2
+        index += 1
+
+    columns: dict[str, int] = {}
+    candidates = [[norm_header(p) for p in _variants(h)] for h in headers]
+    for f in fields:
+        for alias in aliases[f.key]:
+            col = next(
+                (c for c, names in enumerate(candidates) if alias in names and c not in columns.values()),
+                None,
+            )
+            if col is not None:
+                columns[f.key] = col
+                break
+
+    if "customer_code" in required and "customer_code" not in columns and "customer_name" in columns:
+        columns["customer_code"] = columns["customer_name"]
+    missing = [k for k in required if k not in columns]
+    if missing:
+        raise MissingColumn(
+            "\n".join(_missing_message(sheet, f, raw_aliases[f.key], headers, index, header_rows, source_label)
+                      for f in fields if f.key in missing)
+        )
+
+    title_unit = unit
+    if title_unit is None:
+        for row in rows[: max(0, index - header_rows + 1)]:
+            for v in row:
+                m = _UNIT_IN_TITLE.search(str(v)) if isinstance(v, str) else None
+                if m:
+                    title_unit = m.group(1)
+    base = 1e4 if title_unit in ("万元", "万") else 1.0
+    multipliers: dict[str, float] = {}
+    by_key = {f.key: f for f in fields}
+    for key, col in columns.items():
+        if by_key[key].kind != "number":
+            continue
+        m = _UNIT_IN_HEADER.search(headers[col])
+        multipliers[key] = (1e4 if m.group(1) in ("万元", "万") else 1.0) if m else base
+    return Layout(index, header_rows, columns, headers, multipliers)
+
+
+def _text(v: object) -> str:
+    return "" if v is None else str(v).strip()
+
+
+def _variants(header: str) -> list[str]:
+    parts = header.split("/")
+    return [header, parts[-1]] if len(parts) > 1 else [header]
+
+
+def _merge_two_levels(upper: list[str], lower: list[str]) -> list[str]:
+    width = max(len(upper), len(lower))
+    upper = upper + [""] * (width - len(upper))
+    lower = lower + [""] * (width - len(lower))
+    out: list[str] = []
+    parent = ""
+    for u, lo in zip(upper, lower):
+        if u:
+            parent = u
+        if lo and u:
+            out.append(f"{u}/{lo}")
+        elif lo:
+            out.append(f"{parent}/{lo}" if parent else lo)
+        else:
+            out.append(u)
+            parent = u if u else ""
+    return out
+
+
+def _missing_message(
+    sheet: RawSheet,
+    f: InputField,
+    tried: list[str],
+    headers: list[str],
+    index: int,
+    header_rows: int,
+    source_label: str,
+) -> str:
+    found = [h for h in headers if h]
+    normed = {norm_header(h): h for h in found}
+    best: tuple[float, str] = (0.0, "")
+    for alias in tried:
+        for n, original in normed.items():
+            score = difflib.SequenceMatcher(None, norm_header(alias), n).ratio()
+            if score > best[0]:
+                best = (score, original)
+    closest = f"最接近的是「{best[1]}」；" if best[0] >= 0.5 else ""
+    first = sheet.first_row + index - header_rows + 1
+    rows = f"第 {first} 行" if header_rows == 1 else f"第 {first}–{first + 1} 行"
+    return (
+        f"{source_label}{sheet.where}：找不到必需的列「{f.label}」（字段 {f.key}）。"
+        f"尝试过的列名：{'、'.join(tried)}。"
+        f"表头（{rows}）中找到的列：{'、'.join(found)}。{closest}"
+        f"如果列名不同，请在 config.yaml 的 sources 下该数据源的 columns.{f.key} 中加入实际列名。"
+    )

@@ -1,0 +1,94 @@
+"""Read and normalise every file of every configured source.
+
+Input errors of all files are collected and raised together (InputErrors),
+so one run tells the user everything that needs fixing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from .config import Config, SourceConfig
+from .errors import InputError, InputErrors
+from .fields import REQUIRED_FIELDS, SOURCE_FIELDS, SOURCE_LABELS
+from .header import detect_layout
+from .normalise import drop_invalid, normalise
+from .problems import Problem
+from .read import RawSheet, expand_globs, read_file
+
+
+@dataclass
+class SourceData:
+    """All rows of one source after normalisation, plus what was read."""
+
+    name: str
+    frame: pd.DataFrame
+    files: list[str] = field(default_factory=list)
+    rows_read: int = 0
+
+
+Progress = Callable[[str, float], None]
+
+
+def required_fields(source: str, config: Config) -> tuple[str, ...]:
+    req = REQUIRED_FIELDS[source]
+    if source == "sales" and config.metrics.amount_basis == "不含税":
+        req = tuple("amount_excl_tax" if k == "amount" else k for k in req)
+    return req
+
+
+def load_sources(config: Config, problems: list[Problem], progress: Progress) -> dict[str, SourceData]:
+    errors: list[InputError] = []
+    out: dict[str, SourceData] = {}
+    configured = [(n, getattr(config.sources, n)) for n in ("sales", "receivables", "customers")]
+    active = [(n, s) for n, s in configured if s is not None]
+    for i, (name, source) in enumerate(active):
+        progress(f"读取{SOURCE_LABELS[name]}", i / len(active))
+        try:
+            out[name] = _load_one(name, source, config, problems, errors)
+        except InputError as exc:
+            errors.append(exc)
+    if errors:
+        raise InputErrors(errors)
+    return out
+
+
+def _load_one(name: str, source: SourceConfig, config: Config, problems: list[Problem],
+              errors: list[InputError]) -> SourceData:
+    label = f"{SOURCE_LABELS[name]}："
+    fields = SOURCE_FIELDS[name]
+    required = required_fields(name, config)
+    frames: list[pd.DataFrame] = []
+    data = SourceData(name, pd.DataFrame())
+    for path in expand_globs(source.files, config.base_dir, SOURCE_LABELS[name]):
+        try:
+            sheets = read_file(path, source.sheet)
+        except InputError as exc:
+            errors.append(exc)
+            continue
+        for sheet in sheets:
+            try:
+                frames.append(_sheet_frame(sheet, name, source, fields, required, label, problems))
+            except InputError as exc:
+                errors.append(exc)
+                continue
+            data.files.append(str(path))
+            data.rows_read += len(sheet.rows)
+    if frames:
+        data.frame = pd.concat(frames, ignore_index=True)
+    return data
+
+
+def _sheet_frame(sheet: RawSheet, name: str, source: SourceConfig, fields: tuple, required: tuple[str, ...],
+                 label: str, problems: list[Problem]) -> pd.DataFrame:
+    for note in sheet.notes:
+        problems.append(Problem(sheet.file.name, sheet.sheet, None, "", "", note, "提示"))
+    layout = detect_layout(sheet, fields, source.columns, required, source.header_row, source.unit, label)
+    if "customer_code" in required and layout.columns.get("customer_code") == layout.columns.get("customer_name"):
+        problems.append(Problem(sheet.file.name, sheet.sheet, None, layout.headers[layout.columns["customer_name"]],
+                                "", "没有客户编码列，使用客户名称作为客户编码", "提示"))
+    frame = normalise(sheet, layout, fields, problems)
+    return drop_invalid(frame, layout, required, problems)

@@ -1,0 +1,189 @@
+"""Stage 1, read: any export file → plain rows (lists of Python values).
+
+The format is sniffed from the first bytes, not trusted from the extension:
+OLE (real BIFF .xls), zip (xlsx/xlsm/xlsb/ods), `<` (HTML table or XML
+Spreadsheet 2003 saved as ".xls" by web ERPs), otherwise delimited text
+(CSV/TSV in UTF-8, UTF-8-BOM, UTF-16 or GB18030).
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from python_calamine import CalamineWorkbook
+
+from .errors import EmptySheet, InputFileMissing, UnreadableFile
+from .read_markup import read_html_tables, read_xml_spreadsheet
+
+MAX_CELLS = 60_000_000  # a dense grid larger than this is refused before loading
+
+
+@dataclass
+class RawSheet:
+    """Rows of one sheet as read; `first_row` is the 1-based row number of rows[0]."""
+
+    file: Path
+    sheet: str
+    rows: list[list[object]]
+    first_row: int = 1
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def where(self) -> str:
+        return f"文件 {self.file.name} 工作表 {self.sheet}"
+
+
+def expand_globs(patterns: Iterable[str], base: Path, source_label: str) -> list[Path]:
+    """Resolve config globs against the config folder; every pattern must match something."""
+    found: list[Path] = []
+    for pattern in patterns:
+        full = pattern if Path(pattern).is_absolute() else str(base / pattern)
+        matches = sorted(Path(p) for p in glob.glob(full, recursive=True) if Path(p).is_file())
+        matches = [m for m in matches if not m.name.startswith("~$")]  # Excel lock files
+        if not matches:
+            raise InputFileMissing(
+                f"{source_label}：找不到文件 {pattern}（在 {base} 下查找）。"
+                "请检查 config.yaml 中 files 的路径，或先导出数据。"
+            )
+        found += [m for m in matches if m not in found]
+    return found
+
+
+def sniff(head: bytes) -> str:
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        return "xls"
+    if head.startswith(b"PK"):
+        return "zip"
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if stripped.startswith(b"<"):
+        return "markup"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) and b"<\x00" in head[2:8]:
+        return "markup"
+    return "text"
+
+
+def read_file(path: Path, sheet: str | None = None) -> list[RawSheet]:
+    """Read the named sheet (or the first visible one) of any supported file."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(512)
+    except OSError as exc:
+        raise UnreadableFile(f"无法打开文件 {path}：{exc.strerror}。文件是否被其他程序占用？") from None
+    if not head:
+        raise EmptySheet(f"文件 {path.name} 是空文件（0 字节），请重新导出。")
+    kind = sniff(head)
+    if kind in ("xls", "zip"):
+        return [_read_calamine(path, sheet, kind)]
+    if kind == "markup":
+        return [_read_markup(path, sheet)]
+    return [read_text(path)]
+
+
+def _read_calamine(path: Path, sheet: str | None, kind: str) -> RawSheet:
+    try:
+        with path.open("rb") as fh:
+            wb = CalamineWorkbook.from_filelike(fh)
+    except Exception as exc:  # calamine raises several private error types
+        fmt = "Excel 97-2003 (.xls)" if kind == "xls" else "Excel (.xlsx/.xlsm/.xlsb/.ods)"
+        raise UnreadableFile(
+            f"文件 {path.name} 看起来是 {fmt} 格式，但无法读取（{exc}）。"
+            "文件可能已损坏或加密，请在 Excel 中打开后另存为 .xlsx 再试。"
+        ) from None
+    names = list(wb.sheet_names)
+    if sheet is not None:
+        if sheet not in names:
+            raise UnreadableFile(
+                f"文件 {path.name} 中没有名为 {sheet!r} 的工作表；找到的工作表：{'、'.join(names)}。"
+                "请修改 config.yaml 中的 sheet。"
+            )
+        name = sheet
+    else:
+        visible = [m.name for m in wb.sheets_metadata if str(m.visible).endswith("Visible")
+                   and not str(m.visible).endswith("Hidden")]
+        name = (visible or names)[0]
+    ws = wb.get_sheet_by_name(name)
+    if ws.height * ws.width > MAX_CELLS:
+        raise UnreadableFile(
+            f"文件 {path.name} 工作表 {name} 的数据区域过大（{ws.height} 行 × {ws.width} 列），"
+            "可能含有格式化到底部的空行/空列；请删除多余区域后重新保存。"
+        )
+    rows = ws.to_python(skip_empty_area=True)
+    start = ws.start[0] + 1 if ws.start else 1
+    return _non_empty(RawSheet(path, name, rows, start))
+
+
+def _read_markup(path: Path, sheet: str | None) -> RawSheet:
+    raw = path.read_bytes()
+    text, _ = decode_text(raw, path)
+    head = text.lstrip()[:2000].lower()
+    try:
+        if "urn:schemas-microsoft-com:office:spreadsheet" in head:
+            tables = read_xml_spreadsheet(text)
+        else:
+            tables = read_html_tables(text)
+    except ValueError as exc:
+        raise UnreadableFile(f"文件 {path.name} 是网页/XML 格式的“Excel”，但无法解析：{exc}") from None
+    if not tables:
+        raise EmptySheet(f"文件 {path.name} 是网页格式，但其中没有表格。请确认导出的是数据表。")
+    if sheet is not None:
+        match = [t for t in tables if t[0] == sheet]
+        if not match:
+            raise UnreadableFile(
+                f"文件 {path.name} 中没有名为 {sheet!r} 的工作表；找到的：{'、'.join(t[0] for t in tables)}。"
+            )
+        name, rows = match[0]
+    else:
+        name, rows = max(tables, key=lambda t: len(t[1]))
+    return _non_empty(RawSheet(path, name, rows, 1))
+
+
+def decode_text(raw: bytes, path: Path) -> tuple[str, list[str]]:
+    """Decode text exports: BOMs first, then strict UTF-8, then GB18030 (with a note if bytes were bad)."""
+    notes: list[str] = []
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return raw[3:].decode("utf-8", errors="replace"), notes
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16"), notes
+    try:
+        return raw.decode("utf-8"), notes
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("gb18030"), notes
+    except UnicodeDecodeError as exc:
+        bad = raw.count(b"\x80")
+        text = raw.decode("gb18030", errors="replace")
+        notes.append(
+            f"文件 {path.name} 含有无法识别的字节（位置 {exc.start}，共约 {max(bad, 1)} 处），"
+            "已替换为 �；请检查导出编码（应为 UTF-8 或 GBK）。"
+        )
+        return text, notes
+
+
+def read_text(path: Path) -> RawSheet:
+    """CSV / TSV / Excel 'Unicode text' into rows of strings."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UnreadableFile(f"无法读取文件 {path}：{exc.strerror}") from None
+    if b"\x00" in raw[:4096] and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise UnreadableFile(
+            f"文件 {path.name} 不是文本（CSV）也不是可识别的 Excel 文件。请确认导出格式为 .xlsx、.xls 或 .csv。"
+        )
+    text, notes = decode_text(raw, path)
+    sample = text[:20000]
+    delimiter = "\t" if sample.count("\t") > sample.count(",") else ","
+    rows: list[list[object]] = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    sheet = RawSheet(path, path.stem, rows, 1, notes)
+    return _non_empty(sheet)
+
+
+def _non_empty(sheet: RawSheet) -> RawSheet:
+    if not any(any(v not in ("", None) for v in row) for row in sheet.rows):
+        raise EmptySheet(f"{sheet.where} 没有任何数据。请确认导出的文件和工作表正确。")
+    return sheet

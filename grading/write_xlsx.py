@@ -1,0 +1,336 @@
+"""Stage 6, write: fill the template's sheets by rewriting their XML inside
+a copy of the template package; every other part is copied unchanged, so
+charts, images, styles and the user's own sheets survive.
+
+Strings are written as inline strings, never formulas (so "=1+2" from an
+export stays text). Ranges that start at a filled table (autofilter, Excel
+tables, defined names, chart series) are stretched to the new row count.
+The output is written to a temp file and moved into place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import re
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from .errors import OutputError, OutputLocked, TemplateError
+from .fill_plan import Block, Column, FillPlan
+from .header import norm_header
+from .xlsx_template import (
+    TemplateSheet,
+    col_index,
+    col_letters,
+    load_sheet,
+    rels_of,
+    shared_strings,
+    workbook_sheets,
+)
+
+_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_ROW = re.compile(r"<row\b[^>]*?(?:/>|>.*?</row>)", re.S)
+_ROW_NUM = re.compile(r'\br="(\d+)"')
+_SHEETDATA = re.compile(r"<sheetData\s*/>|<sheetData>.*?</sheetData>", re.S)
+_REF = re.compile(r"^(?:'((?:[^']|'')+)'|([^'!]+))!\$?([A-Z]+)\$?(\d+)(?::\$?([A-Z]+)\$?(\d+))?$")
+_EPOCH = dt.datetime(1899, 12, 30)
+MAX_CHARS = 32767
+
+
+@dataclass
+class Placed:
+    """A plan block located in the template: header row and column → plan column."""
+
+    block: Block
+    header_row: int
+    columns: dict[int, Column]
+    styles: dict[int, str]
+
+    @property
+    def first_row(self) -> int:
+        return self.header_row + 1
+
+    @property
+    def last_row(self) -> int:
+        return self.header_row + max(self.block.n_rows, 1)
+
+    @property
+    def span(self) -> tuple[int, int]:
+        return min(self.columns_all), max(self.columns_all)
+
+    columns_all: tuple[int, ...] = ()
+
+
+def write_workbook(template: Path, output: Path, plan: FillPlan,
+                   progress: Callable[[str, float], None] = lambda m, f: None) -> None:
+    if not template.is_file():
+        raise TemplateError(f"找不到模板文件 {template}。请检查 config.yaml 中 output.template 的路径。")
+    if output.resolve() == template.resolve():
+        raise OutputError(f"输出文件不能与模板相同：{output}。请修改 output.file。")
+    try:
+        zf = zipfile.ZipFile(template)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise TemplateError(f"模板文件 {template.name} 不是有效的 .xlsx 文件（{exc}）。") from None
+    with zf:
+        parts = _fill_parts(zf, template, plan, progress)
+        _write_zip_atomically(zf, output, parts)
+
+
+def _fill_parts(zf: zipfile.ZipFile, template: Path, plan: FillPlan,
+                progress: Callable[[str, float], None]) -> dict[str, bytes | None]:
+    strings = shared_strings(zf)
+    sheets = workbook_sheets(zf)
+    index = {name: (i, path) for i, (name, path) in enumerate(sheets)}
+    missing = [sp.name for sp in plan.sheets if sp.name not in index]
+    if missing:
+        raise TemplateError(
+            f"模板 {template.name} 缺少工作表：{'、'.join(missing)}；模板中的工作表："
+            f"{'、'.join(n for n, _ in sheets)}。请使用 templates/ 中的默认模板，或把缺少的工作表加回去。"
+        )
+    parts: dict[str, bytes | None] = {}
+    placed_by_sheet: dict[str, list[Placed]] = {}
+    for k, sp in enumerate(plan.sheets):
+        progress(f"写入工作表 {sp.name}", k / len(plan.sheets))
+        i, path = index[sp.name]
+        tsheet = load_sheet(zf, sp.name, path, i, strings)
+        placed = [_locate(tsheet, b, template.name) for b in sp.blocks]
+        placed_by_sheet[sp.name] = placed
+        xml = zf.read(path).decode("utf-8")
+        parts[path] = _rebuild_sheet(xml, tsheet, placed).encode("utf-8")
+        for rid, (kind, target) in rels_of(zf, path).items():
+            if kind == "table":
+                parts[target] = _stretch_table(zf.read(target).decode("utf-8"), placed).encode("utf-8")
+
+    def fix(ref: str, chart: bool) -> str:
+        return _stretch_ref(ref, placed_by_sheet, chart)
+
+    for name in zf.namelist():
+        if re.fullmatch(r"xl/charts/chart\d+\.xml", name):
+            xml = zf.read(name).decode("utf-8")
+            xml = re.sub(r"<c:f>(.*?)</c:f>", lambda m: f"<c:f>{fix(m.group(1), True)}</c:f>", xml)
+            xml = re.sub(r"<c:(num|str)Cache>.*?</c:\1Cache>", "", xml, flags=re.S)
+            parts[name] = xml.encode("utf-8")
+    parts["xl/workbook.xml"] = _fix_workbook(zf.read("xl/workbook.xml").decode("utf-8"), fix).encode("utf-8")
+    if "xl/sharedStrings.xml" in zf.namelist() and plan.placeholders:
+        xml = zf.read("xl/sharedStrings.xml").decode("utf-8")
+        for key, value in plan.placeholders.items():
+            xml = xml.replace(escape(key), escape(value))
+        parts["xl/sharedStrings.xml"] = xml.encode("utf-8")
+    if "xl/calcChain.xml" in zf.namelist():  # cells changed: Excel rebuilds the chain
+        parts["xl/calcChain.xml"] = None
+        rels = "xl/_rels/workbook.xml.rels"
+        parts[rels] = re.sub(r"<Relationship[^>]*calcChain[^>]*/>", "", zf.read(rels).decode("utf-8")).encode()
+        ct = zf.read("[Content_Types].xml").decode("utf-8")
+        parts["[Content_Types].xml"] = re.sub(r"<Override[^>]*calcChain[^>]*/>", "", ct).encode("utf-8")
+    return parts
+
+
+def _locate(ts: TemplateSheet, block: Block, template_name: str) -> Placed:
+    anchors = {norm_header(a) for a in block.anchors}
+    hit = next(((r, c) for (r, c), cell in sorted(ts.cells.items()) if norm_header(cell.text) in anchors), None)
+    if hit is None:
+        raise TemplateError(
+            f"模板 {template_name} 的工作表 {ts.name} 中找不到表头「{'」或「'.join(block.anchors)}」。"
+            "表头行用于确定填写位置，请恢复该表头（列的顺序可以调整，不需要的列可以删除）。"
+        )
+    row, col = hit
+    lo = hi = col
+    while lo > 0 and ts.cells.get((row, lo - 1), _EMPTY).text:
+        lo -= 1
+    while ts.cells.get((row, hi + 1), _EMPTY).text:
+        hi += 1
+    wanted: dict[str, Column] = {}
+    for column in block.columns:
+        for name in (column.header, *column.aliases):
+            wanted.setdefault(norm_header(name), column)
+    columns: dict[int, Column] = {}
+    used: set[int] = set()
+    styles: dict[int, str] = {}
+    for c in range(lo, hi + 1):
+        found = wanted.get(norm_header(ts.cells[(row, c)].text))
+        if found is not None and id(found) not in used:
+            columns[c] = found
+            used.add(id(found))
+        sample = ts.cells.get((row + 1, c))
+        if sample is not None and sample.style is not None:
+            styles[c] = sample.style
+    return Placed(block, row, columns, styles, tuple(range(lo, hi + 1)))
+
+
+class _Empty:
+    text = ""
+    style = None
+
+
+_EMPTY = _Empty()
+
+
+def _cell(ref: str, value: object, style: str | None) -> str:
+    s = f' s="{style}"' if style else ""
+    if value is None or value == "":
+        return f'<c r="{ref}"{s}/>' if style else ""
+    if isinstance(value, bool):
+        return f'<c r="{ref}"{s} t="b"><v>{int(value)}</v></c>'
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            return f'<c r="{ref}"{s}/>' if style else ""
+        return f'<c r="{ref}"{s}><v>{value!r}</v></c>'
+    if isinstance(value, dt.datetime):
+        serial = (value.replace(tzinfo=None) - _EPOCH).total_seconds() / 86400
+        return f'<c r="{ref}"{s}><v>{serial!r}</v></c>'
+    if isinstance(value, dt.date):
+        serial = (dt.datetime(value.year, value.month, value.day) - _EPOCH).days
+        return f'<c r="{ref}"{s}><v>{serial}</v></c>'
+    text = _ILLEGAL.sub("", str(value))
+    if len(text) > MAX_CHARS:
+        text = text[: MAX_CHARS - 1] + "…"
+    return f'<c r="{ref}"{s} t="inlineStr"><is><t xml:space="preserve">{escape(text)}</t></is></c>'
+
+
+def _rebuild_sheet(xml: str, ts: TemplateSheet, placed: list[Placed]) -> str:
+    match = _SHEETDATA.search(xml)
+    if match is None:
+        raise TemplateError(f"模板工作表 {ts.name} 的结构无法识别（缺少 sheetData）。")
+    first = min(p.first_row for p in placed)
+    kept: list[str] = []
+    attrs = ""
+    for m in _ROW.finditer(match.group(0)):
+        row_xml = m.group(0)
+        num = _ROW_NUM.search(row_xml)
+        r = int(num.group(1)) if num else 0
+        if r < first:
+            kept.append(row_xml)
+        elif r == first:  # the sample row: its height/style attributes carry over to data rows
+            tag = row_xml[: row_xml.index(">") + 1].removesuffix("/>").removesuffix(">")
+            attrs = re.sub(r'\s(?:r|spans)="[^"]*"', "", tag.removeprefix("<row"))
+    total = max((p.block.n_rows for p in placed), default=0)
+    letters = {c: col_letters(c) for p in placed for c in p.columns_all}
+    plans = [(p, sorted(p.columns_all), [p.columns.get(c) for c in sorted(p.columns_all)]) for p in placed]
+    plans.sort(key=lambda t: t[1][0])
+    out = kept
+    for i in range(total):
+        r = first + i
+        cells = []
+        for p, cols, values in plans:
+            if i >= p.block.n_rows or p.first_row > r:
+                continue
+            j = r - p.first_row
+            for c, column in zip(cols, values):
+                v = column.values[j] if column is not None else None
+                cells.append(_cell(f"{letters[c]}{r}", v, p.styles.get(c)))
+        out.append(f'<row r="{r}"{attrs}>{"".join(cells)}</row>')
+    body = "<sheetData>" + "".join(out) + "</sheetData>"
+    xml = xml[: match.start()] + body + xml[match.end():]
+    last_row = max([first - 1 + total] + [p.header_row for p in placed])
+    last_col = max(c for p in placed for c in p.columns_all)
+    xml = re.sub(r'<dimension ref="[^"]*"\s*/>', f'<dimension ref="A1:{col_letters(last_col)}{last_row}"/>', xml)
+
+    def autofilter(m: re.Match[str]) -> str:
+        return f'<autoFilter ref="{_stretch_range(m.group(1), placed, chart=False)}"'
+
+    return re.sub(r'<autoFilter ref="([^"]+)"', autofilter, xml)
+
+
+def _stretch_range(rng: str, placed: list[Placed], chart: bool) -> str:
+    m = re.fullmatch(r"\$?([A-Z]+)\$?(\d+)(?::\$?([A-Z]+)\$?(\d+))?", rng)
+    if not m:
+        return rng
+    c1, r1 = col_index(m.group(1)), int(m.group(2))
+    c2 = col_index(m.group(3)) if m.group(3) else c1
+    for p in placed:
+        lo, hi = p.span
+        if not (lo <= c1 and c2 <= hi):
+            continue
+        if r1 == p.header_row:
+            end = p.last_row
+        elif r1 == p.first_row:
+            rows = p.block.chart_rows if chart and p.block.chart_rows is not None else p.block.n_rows
+            end = p.first_row + max(rows, 1) - 1
+        else:
+            continue
+        dollar = "$" in rng
+        d = "$" if dollar else ""
+        return f"{d}{m.group(1)}{d}{r1}:{d}{m.group(3) or m.group(1)}{d}{end}"
+    return rng
+
+
+def _stretch_ref(ref: str, placed_by_sheet: dict[str, list[Placed]], chart: bool) -> str:
+    m = _REF.match(ref.strip())
+    if not m:
+        return ref
+    sheet = (m.group(1) or "").replace("''", "'") or (m.group(2) or "")
+    sheet = sheet.replace("&apos;", "'")
+    if sheet not in placed_by_sheet:
+        return ref
+    prefix, _, rng = ref.strip().rpartition("!")
+    return f"{prefix}!{_stretch_range(rng, placed_by_sheet[sheet], chart)}"
+
+
+def _stretch_table(xml: str, placed: list[Placed]) -> str:
+    def row_of(ref: str) -> int:
+        return int(re.sub(r"\D", "", ref))
+
+    def fix(m: re.Match[str]) -> str:
+        rng = _stretch_range(m.group(2), placed, chart=False)
+        a, _, b = rng.partition(":")
+        if b and row_of(b) <= row_of(a):  # an Excel table needs one data row
+            b = re.sub(r"\d+", str(row_of(a) + 1), b)
+            rng = f"{a}:{b}"
+        return f'{m.group(1)}ref="{rng}"'
+
+    return re.sub(r'(<(?:table|autoFilter)\b[^>]*?\s)ref="([^"]+)"', fix, xml)
+
+
+def _fix_workbook(xml: str, fix: Callable[[str, bool], str]) -> str:
+    xml = re.sub(r"(<definedName\b[^>]*>)(.*?)(</definedName>)",
+                 lambda m: m.group(1) + ",".join(fix(part, False) for part in m.group(2).split(",")) + m.group(3),
+                 xml, flags=re.S)
+    if "<calcPr" in xml:
+        xml = re.sub(r"<calcPr\b([^>]*?)\s*/>",
+                     lambda m: "<calcPr" + re.sub(r'\sfullCalcOnLoad="[^"]*"', "", m.group(1)) + ' fullCalcOnLoad="1"/>',
+                     xml, count=1)
+    else:
+        anchor = "</definedNames>" if "</definedNames>" in xml else "</sheets>"
+        xml = xml.replace(anchor, anchor + '<calcPr fullCalcOnLoad="1"/>', 1)
+    return xml
+
+
+def _write_zip_atomically(src: zipfile.ZipFile, output: Path, parts: dict[str, bytes | None]) -> None:
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".~", suffix=".xlsx.tmp", dir=output.parent)
+    except OSError as exc:
+        raise OutputError(f"无法在 {output.parent} 创建输出文件：{exc.strerror}。请检查文件夹是否存在且可写。") from None
+    try:
+        with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as out:
+            for info in src.infolist():
+                if info.filename in parts:
+                    data = parts[info.filename]
+                    if data is None:
+                        continue
+                else:
+                    data = src.read(info.filename)
+                zi = zipfile.ZipInfo(info.filename, date_time=info.date_time)
+                zi.compress_type = zipfile.ZIP_DEFLATED
+                zi.external_attr = info.external_attr
+                out.writestr(zi, data)
+        try:
+            os.replace(tmp, output)
+        except PermissionError:
+            raise OutputLocked(
+                f"无法替换输出文件 {output}：文件可能正在 Excel 中打开。请关闭该文件后重试；上一次的输出文件保持不变。"
+            ) from None
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+

@@ -1,0 +1,166 @@
+"""Build the default template templates/客户分级管理表.xlsx with XlsxWriter.
+
+The checked-in template is the product; this script documents how it was
+made and rebuilds it:  python tools/make_template.py
+Each table is: a header row (matched by text when filling) and one sample row
+below it whose cell formats are copied to every data row.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import xlsxwriter
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "templates" / "客户分级管理表.xlsx"
+
+GRADE_COLOURS = {"A": "#C6EFCE", "B": "#DDEBF7", "C": "#FFF2CC", "D": "#FCE4D6"}
+
+MAIN_COLUMNS = [
+    # header, width, format key
+    ("序号", 6, "int"), ("客户编码", 12, "text"), ("客户名称", 26, "text"), ("业务员", 9, "text"),
+    ("地区", 8, "text"), ("净销售额", 14, "money"), ("退货额", 11, "money"), ("订单数", 8, "int"),
+    ("活跃月数", 8, "int"), ("首次下单日期", 12, "date"), ("最近下单日期", 12, "date"),
+    ("未下单天数", 9, "int"), ("合作月数", 8, "int"), ("毛利", 13, "money"), ("毛利率", 8, "pct"),
+    ("本期应收", 13, "money"), ("本期收回", 13, "money"), ("回款率", 8, "pct"), ("期末余额", 13, "money"),
+    ("综合得分", 8, "score"), ("等级", 6, "grade"), ("客户类别", 10, "text"),
+    ("拜访频率(次/月)", 10, "text"), ("服务策略", 28, "text"), ("信用政策", 14, "text"),
+    ("分级依据", 60, "wrap"),
+]
+
+
+def build(path: Path = OUT) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False})
+    wb.set_properties({"title": "客户分级管理表", "subject": "客户分级", "comments": "由 tools/make_template.py 生成"})
+    base = {"font_name": "微软雅黑", "font_size": 10, "valign": "vcenter"}
+    cell = {**base, "border": 1, "border_color": "#BFBFBF"}
+    f = {
+        "title": wb.add_format({**base, "bold": True, "font_size": 16, "font_color": "#1F3864"}),
+        "sub": wb.add_format({**base, "font_color": "#595959"}),
+        "head": wb.add_format({**cell, "bold": True, "bg_color": "#1F3864", "font_color": "#FFFFFF",
+                               "align": "center", "text_wrap": True}),
+        "text": wb.add_format(cell),
+        "wrap": wb.add_format({**cell, "text_wrap": False}),
+        "int": wb.add_format({**cell, "num_format": "#,##0"}),
+        "money": wb.add_format({**cell, "num_format": "#,##0.00;[Red]-#,##0.00"}),
+        "pct": wb.add_format({**cell, "num_format": "0.0%"}),
+        "score": wb.add_format({**cell, "num_format": "0.00"}),
+        "date": wb.add_format({**cell, "num_format": "yyyy-mm-dd"}),
+        "grade": wb.add_format({**cell, "bold": True, "align": "center"}),
+        "note": wb.add_format({**base, "font_color": "#7F7F7F", "italic": True}),
+    }
+
+    # ---- 客户分级管理表
+    ws = wb.add_worksheet("客户分级管理表")
+    ws.hide_gridlines(2)
+    last = len(MAIN_COLUMNS) - 1
+    ws.write_string(0, 0, "客户分级管理表", f["title"])
+    ws.write_string(1, 0, "统计期间：{{期间}}　　客户数：{{客户数}}　　生成时间：{{生成时间}}", f["sub"])
+    ws.set_row(0, 28)
+    ws.set_row(3, 30)
+    for c, (head, width, fmt) in enumerate(MAIN_COLUMNS):
+        ws.set_column(c, c, width)
+        ws.write_string(3, c, head, f["head"])
+        ws.write_blank(4, c, None, f[fmt])
+    ws.freeze_panes(4, 3)
+    ws.autofilter(3, 0, 4, last)
+    grade_col = next(i for i, (h, _, _) in enumerate(MAIN_COLUMNS) if h == "等级")
+    for grade, colour in GRADE_COLOURS.items():
+        fill = wb.add_format({"bg_color": colour})
+        ws.conditional_format(4, grade_col, 1_048_575, grade_col,
+                              {"type": "cell", "criteria": "==", "value": f'"{grade}"', "format": fill})
+    sales_col = next(i for i, (h, _, _) in enumerate(MAIN_COLUMNS) if h == "净销售额")
+    ws.conditional_format(4, sales_col, 1_048_575, sales_col,
+                          {"type": "data_bar", "bar_color": "#9DC3E6", "bar_solid": True})
+    ws.set_landscape()
+    ws.set_paper(9)
+    ws.fit_to_pages(1, 0)
+    ws.repeat_rows(3)
+
+    # ---- 分级汇总
+    ss = wb.add_worksheet("分级汇总")
+    ss.hide_gridlines(2)
+    ss.write_string(0, 0, "客户分级汇总", f["title"])
+    ss.write_string(1, 0, "统计期间：{{期间}}", f["sub"])
+    ss.set_row(0, 28)
+    summary = [("等级", 8, "grade"), ("客户类别", 12, "text"), ("客户数", 9, "int"), ("客户占比", 10, "pct"),
+               ("净销售额", 16, "money"), ("销售占比", 10, "pct"), ("平均销售额", 14, "money"),
+               ("拜访频率(次/月)", 12, "text")]
+    for c, (head, width, fmt) in enumerate(summary):
+        ss.set_column(c, c, width)
+        ss.write_string(3, c, head, f["head"])
+        ss.write_blank(4, c, None, f[fmt])
+    ss.set_column(8, 8, 3)
+    pareto = [("客户分段", 12, "text"), ("客户数", 9, "int"), ("累计客户数", 10, "int"),
+              ("累计客户占比", 11, "pct"), ("分段销售额", 15, "money"), ("累计销售额", 15, "money"),
+              ("累计销售占比", 11, "pct")]
+    for k, (head, width, fmt) in enumerate(pareto):
+        c = 9 + k
+        ss.set_column(c, c, width)
+        ss.write_string(3, c, head, f["head"])
+        ss.write_blank(4, c, None, f[fmt])
+    ss.write_string(2, 0, "按等级", f["sub"])
+    ss.write_string(2, 9, "帕累托累计分布（客户按净销售额从高到低）", f["sub"])
+    for grade, colour in GRADE_COLOURS.items():
+        fill = wb.add_format({"bg_color": colour})
+        ss.conditional_format(4, 0, 200, 0, {"type": "cell", "criteria": "==", "value": f'"{grade}"', "format": fill})
+
+    chart = wb.add_chart({"type": "column"})
+    chart.add_series({"name": "客户占比", "categories": ["分级汇总", 4, 0, 6, 0],
+                      "values": ["分级汇总", 4, 3, 6, 3], "fill": {"color": "#9DC3E6"},
+                      "data_labels": {"value": True, "num_format": "0%"}})
+    chart.add_series({"name": "销售占比", "categories": ["分级汇总", 4, 0, 6, 0],
+                      "values": ["分级汇总", 4, 5, 6, 5], "fill": {"color": "#1F3864"},
+                      "data_labels": {"value": True, "num_format": "0%"}})
+    chart.set_title({"name": "各等级客户占比与销售占比", "name_font": {"size": 12}})
+    chart.set_y_axis({"num_format": "0%", "max": 1, "major_gridlines": {"visible": True, "line": {"color": "#E7E6E6"}}})
+    chart.set_legend({"position": "bottom"})
+    chart.set_size({"width": 620, "height": 320})
+    ss.insert_chart(17, 0, chart)
+
+    line = wb.add_chart({"type": "line"})
+    line.add_series({"name": "累计销售占比", "categories": ["分级汇总", 4, 9, 13, 9],
+                     "values": ["分级汇总", 4, 15, 13, 15], "marker": {"type": "circle"},
+                     "line": {"color": "#C00000"}})
+    line.add_series({"name": "累计客户占比", "categories": ["分级汇总", 4, 9, 13, 9],
+                     "values": ["分级汇总", 4, 12, 13, 12], "line": {"color": "#7F7F7F", "dash_type": "dash"}})
+    line.set_title({"name": "帕累托曲线", "name_font": {"size": 12}})
+    line.set_y_axis({"num_format": "0%", "max": 1})
+    line.set_legend({"position": "bottom"})
+    line.set_size({"width": 620, "height": 320})
+    ss.insert_chart(17, 9, line)
+
+    # ---- 数据问题
+    ps = wb.add_worksheet("数据问题")
+    ps.write_string(0, 0, "数据问题清单", f["title"])
+    ps.write_string(1, 0, "以下行在读取时被跳过或修正；请在 ERP 中核对。统计期间：{{期间}}", f["sub"])
+    problems = [("序号", 6, "int"), ("文件", 28, "text"), ("工作表", 14, "text"), ("行号", 7, "int"),
+                ("列", 12, "text"), ("值", 18, "text"), ("问题", 50, "text"), ("处理", 8, "text")]
+    for c, (head, width, fmt) in enumerate(problems):
+        ps.set_column(c, c, width)
+        ps.write_string(3, c, head, f["head"])
+        ps.write_blank(4, c, None, f[fmt])
+    ps.freeze_panes(4, 0)
+    ps.autofilter(3, 0, 4, len(problems) - 1)
+
+    # ---- 分级规则
+    rs = wb.add_worksheet("分级规则")
+    rs.write_string(0, 0, "本次使用的分级规则", f["title"])
+    rs.write_string(1, 0, "来自 config.yaml 的快照，生成时间：{{生成时间}}", f["sub"])
+    rs.set_column(0, 0, 30)
+    rs.set_column(1, 1, 110)
+    rs.write_string(3, 0, "项目", f["head"])
+    rs.write_string(3, 1, "内容", f["head"])
+    rs.write_blank(4, 0, None, f["text"])
+    rs.write_blank(4, 1, None, f["wrap"])
+
+    ws.activate()
+    wb.close()
+    return path
+
+
+if __name__ == "__main__":
+    print(build(Path(sys.argv[1]) if len(sys.argv) > 1 else OUT))
