@@ -1,0 +1,49 @@
+"""Shared fixtures: demo exports generated once per session into a temp folder,
+and configs written beside them (the repo's config.yaml with paths adjusted)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from grading.config import Config, load_config
+from grading.demo_data import DemoTruth, generate
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "templates" / "客户分级管理表.xlsx"
+FIXED_TIME = dt.datetime(2026, 7, 1, 8, 0)
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DemoTruth]:
+    folder = tmp_path_factory.mktemp("demo")
+    truth = generate(folder / "demo_data")
+    return folder, truth
+
+
+def base_config() -> dict[str, Any]:
+    data = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+    data["output"]["template"] = str(TEMPLATE)
+    return data
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> Callable[..., Config]:
+    """Write a config (repo default, changed by `edit`) into a folder and load it."""
+
+    def make(folder: Path | None = None, edit: Callable[[dict[str, Any]], None] | None = None,
+             name: str = "config.yaml") -> Config:
+        target = folder or tmp_path
+        data = base_config()
+        if edit:
+            edit(data)
+        path = target / name
+        path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        return load_config(path)
+
+    return make

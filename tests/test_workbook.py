@@ -1,0 +1,144 @@
+"""The filled workbook: golden comparison cell by cell, template parts kept,
+header matching, formula safety, atomic output."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+import shutil
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+
+from grading.errors import InputErrors
+from grading.pipeline import run_to_file
+
+from .conftest import FIXED_TIME, TEMPLATE
+
+GOLDEN = Path(__file__).parent / "golden" / "demo_expected.xlsx"
+
+
+def _run(demo, write_config, edit=None, output: Path | None = None):  # type: ignore[no-untyped-def]
+    folder, _ = demo
+    config = write_config(folder, edit, name="config_test.yaml")
+    out = output or folder / "out" / "result.xlsx"
+    return run_to_file(config, out, generated_at=FIXED_TIME), out
+
+
+def _cells(path: Path) -> dict[str, list[list[Any]]]:
+    wb = openpyxl.load_workbook(path)
+    return {ws.title: [[(c.value, c.number_format) for c in row] for row in ws.iter_rows()] for ws in wb}
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, (int, float)):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    return bool(a == b)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_demo_workbook_matches_golden_cell_by_cell(demo, write_config) -> None:  # type: ignore[no-untyped-def]
+    _, out = _run(demo, write_config)
+    if os.environ.get("UPDATE_GOLDEN"):
+        shutil.copyfile(out, GOLDEN)
+    got, want = _cells(out), _cells(GOLDEN)
+    assert list(got) == list(want)
+    for sheet in want:
+        assert len(got[sheet]) == len(want[sheet]), sheet
+        for r, (grow, wrow) in enumerate(zip(got[sheet], want[sheet]), 1):
+            assert len(grow) == len(wrow), (sheet, r)
+            for c, ((gv, gf), (wv, wf)) in enumerate(zip(grow, wrow), 1):
+                assert _same(gv, wv), f"{sheet}!R{r}C{c}: {gv!r} != {wv!r}"
+                assert gf == wf, f"{sheet}!R{r}C{c} format: {gf!r} != {wf!r}"
+
+
+def test_template_parts_survive_and_template_is_untouched(demo, write_config) -> None:  # type: ignore[no-untyped-def]
+    before = hashlib.sha256(TEMPLATE.read_bytes()).hexdigest()
+    result, out = _run(demo, write_config)
+    assert hashlib.sha256(TEMPLATE.read_bytes()).hexdigest() == before
+    with zipfile.ZipFile(TEMPLATE) as t, zipfile.ZipFile(out) as o:
+        names = set(o.namelist())
+        assert set(t.namelist()) == names
+        for part in ("xl/styles.xml", "xl/theme/theme1.xml", "xl/drawings/drawing1.xml"):
+            assert o.read(part) == t.read(part), part
+        main = o.read("xl/worksheets/sheet1.xml").decode()
+        assert "<conditionalFormatting" in main and '<pane xSplit="3" ySplit="4"' in main
+        n = len(result.graded)
+        assert f'<autoFilter ref="A4:Z{4 + n}"/>' in main
+        chart = o.read("xl/charts/chart1.xml").decode()
+        assert re.findall(r"<c:f>(.*?)</c:f>", chart) == ["分级汇总!$A$5:$A$7", "分级汇总!$D$5:$D$7",
+                                                          "分级汇总!$A$5:$A$7", "分级汇总!$F$5:$F$7"]
+        workbook = o.read("xl/workbook.xml").decode()
+        assert f"客户分级管理表!$A$4:$Z${4 + n}" in workbook and 'fullCalcOnLoad="1"' in workbook
+        strings = o.read("xl/sharedStrings.xml").decode()
+        assert "{{期间}}" not in strings and "2025-07-01 至 2026-06-30" in strings
+
+
+def test_chart_ranges_follow_number_of_grades(demo, write_config) -> None:  # type: ignore[no-untyped-def]
+    def four_grades(d: dict[str, Any]) -> None:
+        d["grading"]["stages"] = [{"type": "thresholds", "metric": "净销售额", "else": "D",
+                                   "bands": [{"grade": "A", "min": "500万"}, {"grade": "B", "min": "100万"},
+                                             {"grade": "C", "min": "10万"}]}]
+        d["grades"]["D"] = {"label": "小客户"}
+
+    _, out = _run(demo, write_config, four_grades)
+    with zipfile.ZipFile(out) as o:
+        chart = o.read("xl/charts/chart1.xml").decode()
+    assert "分级汇总!$D$5:$D$8" in chart and "<c:numCache>" not in chart
+
+
+def test_export_text_is_never_a_formula(demo, write_config) -> None:  # type: ignore[no-untyped-def]
+    _, out = _run(demo, write_config)
+    with zipfile.ZipFile(out) as o:
+        sheets = [o.read(n).decode() for n in o.namelist() if n.startswith("xl/worksheets/sheet")]
+    assert not any("<f>" in s or "<f " in s for s in sheets)
+    ws = openpyxl.load_workbook(out)["客户分级管理表"]
+    names = [ws.cell(r, 3).value for r in range(5, ws.max_row + 1)]
+    hostile = [n for n in names if isinstance(n, str) and n[:1] in "=@"]
+    assert sorted(hostile) == ['=HYPERLINK("http://x","点我")商行', "@SUM(1+1)电子"]
+    assert all(ws.cell(r, 3).data_type == "s" for r in range(5, ws.max_row + 1))
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_reordered_and_dropped_columns_and_user_sheet(demo, write_config, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    wb = openpyxl.load_workbook(TEMPLATE)
+    ws = wb["客户分级管理表"]
+    ws["B4"], ws["C4"] = "客户名称", "客户编码"   # user swapped two columns
+    ws.delete_cols(7)                             # and dropped 退货额
+    wb.create_sheet("我的备注")["A1"] = "请勿删除"
+    custom = tmp_path / "my_template.xlsx"
+    wb.save(custom)
+
+    def use_custom(d: dict[str, Any]) -> None:
+        d["output"]["template"] = str(custom)
+
+    result, out = _run(demo, write_config, use_custom, output=tmp_path / "o.xlsx")
+    book = openpyxl.load_workbook(out)
+    main = book["客户分级管理表"]
+    headers = [c.value for c in main[4]]
+    assert "退货额" not in headers
+    first = result.graded.iloc[0]
+    assert main["B5"].value == first["customer_name"]
+    assert main["C5"].value == result.graded.index[0]
+    assert book["我的备注"]["A1"].value == "请勿删除"
+
+
+def test_failed_run_keeps_previous_output(demo, write_config, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "kept.xlsx"
+    _run(demo, write_config, output=out)
+    before = out.read_bytes()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("客户,金额\nX,1\n", encoding="utf-8")
+
+    def broken(d: dict[str, Any]) -> None:
+        d["sources"]["sales"]["files"] = [str(bad)]
+
+    with pytest.raises(InputErrors):
+        _run(demo, write_config, broken, output=out)
+    assert out.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".~")] == []
