@@ -322,8 +322,8 @@ def load_config(path: str | Path, as_of: dt.date | None = None) -> Config:
     except UnicodeDecodeError:
         raise ConfigError(name, [ConfigIssue("", None, "配置文件必须保存为 UTF-8 编码")])
     try:
-        data = yaml.safe_load(text)
-        lines = _line_map(yaml.compose(text, Loader=yaml.SafeLoader))
+        data = yaml.load(text, Loader=_Loader)  # a SafeLoader: no code, no Python objects
+        lines = _line_map(yaml.compose(text, Loader=_Loader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -343,6 +343,16 @@ def load_config(path: str | Path, as_of: dt.date | None = None) -> Config:
     except ValidationError as exc:
         issues = [_issue(err, data, lines) for err in exc.errors()]
         raise ConfigError(name, sorted(set(issues), key=lambda i: (i.line or 0, i.path))) from None
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe loader that leaves dates as text, so a bad date becomes a config error with a line."""
+
+
+_Loader.yaml_constructors = {
+    k: v for k, v in yaml.SafeLoader.yaml_constructors.items() if k != "tag:yaml.org,2002:timestamp"
+}
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
 
 
 def _line_map(node: yaml.Node | None) -> dict[tuple[object, ...], int]:
@@ -380,6 +390,8 @@ def _issue(err: Mapping[str, Any], data: object, lines: dict[tuple[object, ...],
             path.append(part)
         # else: a union tag or function name pydantic adds, not in the YAML
     line = None
+    if err["type"] == "missing" and len(path) <= 1:
+        return ConfigIssue(".".join(map(str, path)), None, _message(err))
     for n in range(len(path), -1, -1):
         line = lines.get(tuple(path[:n]))
         if line is not None:

@@ -1,0 +1,150 @@
+"""Readers and header detection on the shapes real exports take."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xlsxwriter
+
+from grading.fields import RECEIVABLE_FIELDS, SALES_FIELDS
+from grading.header import detect_layout
+from grading.normalise import _dates, _numbers, drop_invalid, normalise
+from grading.problems import Problem
+from grading.read import read_file
+
+REQ = ("customer_code", "date", "amount")
+
+
+def _frame(path: Path, fields=SALES_FIELDS, required=REQ):  # type: ignore[no-untyped-def]
+    [sheet] = read_file(path)
+    layout = detect_layout(sheet, fields, {}, required)
+    problems: list[Problem] = []
+    frame = drop_invalid(normalise(sheet, layout, fields, problems), layout, required, problems)
+    return frame, layout, problems
+
+
+def test_two_level_merged_header_and_total_row(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "ar.xlsx"
+    wb = xlsxwriter.Workbook(str(path))
+    ws = wb.add_worksheet("余额表")
+    ws.write(0, 0, "应收账款余额表")
+    for c, h in enumerate(["客户编码", "客户名称", "期初余额"]):
+        ws.merge_range(2, c, 3, c, h)
+    ws.merge_range(2, 3, 2, 4, "本期发生")
+    ws.write(3, 3, "本期应收")
+    ws.write(3, 4, "本期收回")
+    ws.merge_range(2, 5, 3, 5, "期末余额")
+    ws.write_row(4, 0, ["C1", "甲公司", 10, "1,000.00", 800, 210])
+    ws.write_row(5, 0, ["合计", "", 10, 1000, 800, 210])
+    wb.close()
+    frame, layout, problems = _frame(path, RECEIVABLE_FIELDS, ("customer_code",))
+    assert layout.header_rows == 2
+    assert layout.headers[3:5] == ["本期发生/本期应收", "本期发生/本期收回"]
+    assert frame[["customer_code", "opening", "billed", "received", "closing"]].values.tolist() == \
+        [["C1", 10.0, 1000.0, 800.0, 210.0]]
+    assert [(p.row, p.reason) for p in problems] == [(6, "合计/小计行，不计入客户数据")]
+
+
+def test_units_in_title_and_header(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "s.csv"
+    path.write_text("销售统计表\n单位：万元\n\n单据编号,日期,客户编码,价税合计,成本(元)\nD1,2026-05-03,C1,1.5,9000\n",
+                    encoding="utf-8")
+    frame, layout, _ = _frame(path)
+    assert frame["amount"].tolist() == [15000.0]
+    assert frame["cost"].tolist() == [9000.0]
+    assert layout.data_start == 4
+
+
+def test_gbk_csv_fullwidth_codes_and_messy_numbers(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "u8.csv"
+    text = ("发货单号,发货日期,客户编码,客户名称,本币价税合计\n"
+            "F1,2026/5/3,Ｃ０００１ ,合计贸易有限公司,\"1,234.50\"\n"
+            "F2,2026年5月4日,C0001,合计贸易有限公司,\"(100.00)\"\n"
+            "F3,20260505,C0001,合计贸易有限公司,¥2\n"
+            "合计,,,,\"1,136.50\"\n")
+    path.write_bytes(text.encode("gb18030"))
+    frame, _, problems = _frame(path)
+    assert frame["customer_code"].tolist() == ["C0001"] * 3
+    assert frame["amount"].tolist() == [1234.5, -100.0, 2.0]
+    assert [d.date() for d in frame["date"]] == [dt.date(2026, 5, 3), dt.date(2026, 5, 4), dt.date(2026, 5, 5)]
+    reasons = [(p.row, p.column, p.value, p.action) for p in problems]
+    assert (2, "客户编码", "Ｃ０００１ ", "已修正") in reasons
+    assert (3, "本币价税合计", "(100.00)", "已修正") in reasons
+    assert (5, "", "合计", "提示") in reasons
+
+
+def test_bad_rows_are_dropped_and_listed_with_position(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "s.csv"
+    path.write_text("单据编号,日期,客户编码,价税合计\nD1,2026-02-30,C1,5\nD2,2026-02-01,,5\nD3,2026-02-01,C2,abc\n"
+                    "D4,2026-02-01,C3,\nD5,2026-02-01,C4,7\n", encoding="utf-8")
+    frame, _, problems = _frame(path)
+    assert frame["customer_code"].tolist() == ["C4"]
+    assert [(p.row, p.column, p.value, p.reason) for p in problems] == [
+        (3, "客户编码", "", "客户编码为空"),
+        (2, "日期", "2026-02-30", "日期无法识别（支持 2026-05-03、2026/5/3、2026年5月3日、Excel 日期）"),
+        (4, "价税合计", "abc", "金额不是有效数字"),
+        (5, "价税合计", "", "金额为空"),
+    ]
+
+
+def test_html_table_saved_as_xls(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "web.xls"
+    path.write_text("<html><body><table><tr><td colspan=3>销售明细</td></tr>"
+                    "<tr><th>单据编号</th><th>日期</th><th>客户编码</th><th>价税合计</th></tr>"
+                    "<tr><td>D1</td><td>2026-05-03</td><td>C1</td><td>1,000</td></tr></table></body></html>",
+                    encoding="utf-8")
+    frame, _, _ = _frame(path)
+    assert frame[["customer_code", "amount"]].values.tolist() == [["C1", 1000.0]]
+
+
+def test_xml_spreadsheet_2003_saved_as_xls(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "ss.xls"
+    path.write_text(
+        '<?xml version="1.0"?><Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet" '
+        'xmlns:ss="urn:schemas-microsoft-com:office:spreadsheet"><Worksheet ss:Name="明细"><Table>'
+        '<Row><Cell><Data ss:Type="String">单据编号</Data></Cell><Cell><Data ss:Type="String">日期</Data></Cell>'
+        '<Cell><Data ss:Type="String">客户编码</Data></Cell><Cell><Data ss:Type="String">价税合计</Data></Cell></Row>'
+        '<Row><Cell><Data ss:Type="String">D1</Data></Cell><Cell><Data ss:Type="DateTime">2026-05-03T00:00:00.000</Data></Cell>'
+        '<Cell><Data ss:Type="String">C1</Data></Cell><Cell><Data ss:Type="Number">12.5</Data></Cell></Row>'
+        '</Table></Worksheet></Workbook>', encoding="utf-8")
+    frame, _, _ = _frame(path)
+    assert frame["amount"].tolist() == [12.5]
+    assert frame["date"].iloc[0].date() == dt.date(2026, 5, 3)
+
+
+def test_utf16_tab_text_and_xlsx_renamed_xls(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "unicode.txt"
+    path.write_bytes("单据编号\t日期\t客户编码\t价税合计\nD1\t2026-05-03\tC1\t3\n".encode("utf-16"))
+    frame, _, _ = _frame(path)
+    assert frame["amount"].tolist() == [3.0]
+    renamed = tmp_path / "really_xlsx.xls"
+    wb = xlsxwriter.Workbook(str(renamed))
+    ws = wb.add_worksheet()
+    ws.write_row(0, 0, ["单据编号", "日期", "客户编码", "价税合计"])
+    ws.write_row(1, 0, ["D1", 46145, "C1", 4])  # 46145 = 2026-05-03 as an Excel serial
+    wb.close()
+    frame, _, _ = _frame(renamed)
+    assert frame["date"].iloc[0].date() == dt.date(2026, 5, 3)
+
+
+def test_number_and_date_parsers() -> None:
+    nums, bad, repaired = _numbers([1, 2.5, "1,234.5", "(3)", "￥4", "", None, "x", "-", "１２"])
+    assert nums[:5].tolist() == [1.0, 2.5, 1234.5, -3.0, 4.0] and nums[9] == 12.0
+    assert np.isnan(nums[[5, 6, 7, 8]]).all()
+    assert bad.tolist() == [False] * 7 + [True, False, False]
+    assert repaired.tolist() == [False, False, False, True, True, False, False, False, False, False]
+    dates, bad = _dates([dt.datetime(2026, 1, 2, 10), dt.date(2026, 1, 3), 46145.0, "2026.1.4", "2026-01-05 08:00",
+                         "", "31/12/2026"])
+    assert [str(d)[:10] for d in dates[:5]] == ["2026-01-02", "2026-01-03", "2026-05-03", "2026-01-04", "2026-01-05"]
+    assert bad.tolist() == [False] * 5 + [True, True]
+
+
+@pytest.mark.parametrize("name", ["合计贸易有限公司", "小计电子商行"])
+def test_company_named_like_total_is_kept(tmp_path, name) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "s.csv"
+    path.write_text(f"单据编号,日期,客户编码,客户名称,价税合计\nD1,2026-05-03,C1,{name},5\n", encoding="utf-8")
+    frame, _, problems = _frame(path)
+    assert frame["customer_name"].tolist() == [name] and problems == []
