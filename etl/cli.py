@@ -115,9 +115,11 @@ def _report(result: GradingResult, config: Config, say) -> None:  # type: ignore
         say(f"数据问题 {len(result.problems)} 条（详见工作表「数据问题」）：")
         for action, reason, n in summarise(result.problems):
             say(f"  [{action}] {reason}：{n} 条")
-        for p in result.problems[:MAX_LISTED]:
-            if p.action != "提示":
-                say(f"    {p.render()}")
+        serious = sorted((p for p in result.problems if p.action != "提示"), key=lambda p: p.action != "已跳过")
+        for p in serious[:MAX_LISTED]:
+            say(f"    {p.render()}")
+        if len(serious) > MAX_LISTED:
+            say(f"    …… 另有 {len(serious) - MAX_LISTED} 条，见工作表「数据问题」")
     say(f"已生成：{result.output}")
 
 

@@ -1,0 +1,78 @@
+"""grade-etl: exit codes and the exact text users see."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from etl.cli import EXIT_CONFIG, EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, main
+
+
+def test_demo_generates_data_and_workbook(write_config, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    config = write_config(tmp_path)
+    code = main(["demo", "--config", str(tmp_path / "config.yaml")])
+    out = capsys.readouterr().out
+    assert code == EXIT_OK, out
+    assert (tmp_path / "demo_data" / "sales_u8_2026Q1.csv").exists()
+    target = config.output_path()
+    assert target == tmp_path / "output" / "客户分级管理表_2026H1.xlsx" and target.exists()
+    assert f"已生成：{target}" in out
+    assert "期间 2025-07-01 至 2026-06-30：300 个客户" in out
+    assert "[已跳过] 金额不是有效数字：1 条" in out
+    assert "sales_u8_2026Q1.csv / sales_u8_2026Q1 第" in out
+
+
+def test_run_with_as_of_and_output(write_config, tmp_path, demo, capsys) -> None:  # type: ignore[no-untyped-def]
+    folder, _ = demo
+    write_config(folder, name="cli.yaml")
+    out_file = tmp_path / "x.xlsx"
+    code = main(["run", "-c", str(folder / "cli.yaml"), "--as-of", "2026-03-31", "-o", str(out_file), "-q"])
+    assert code == EXIT_OK and out_file.exists()
+    assert capsys.readouterr().out == ""
+
+
+def test_config_error_exit_code_and_message(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "config.yaml").write_text("sources: {}\n", encoding="utf-8")
+    assert main(["run", "-c", str(tmp_path / "config.yaml")]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert err.startswith("[E100] 配置文件有 4 处错误，请修改后重试：\n")
+    assert "  - config.yaml grading: 缺少必填项\n" in err
+    assert "  - config.yaml 第 1 行 sources.sales: 缺少必填项\n" in err
+
+
+def test_input_error_exit_code_and_message(write_config, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    def edit(d: dict[str, Any]) -> None:
+        d["sources"] = {"sales": {"files": ["missing/*.csv"]}}
+
+    write_config(tmp_path, edit)
+    assert main(["run", "-c", str(tmp_path / "config.yaml")]) == EXIT_INPUT
+    err = capsys.readouterr().err
+    assert err == (f"[E201] 销售明细：找不到文件 missing/*.csv（在 {tmp_path} 下查找）。"
+                   "请检查 config.yaml 中 files 的路径，或先导出数据。\n上一次的输出文件保持不变。\n")
+
+
+def test_template_error_exit_code(write_config, tmp_path, demo, capsys) -> None:  # type: ignore[no-untyped-def]
+    folder, _ = demo
+
+    def edit(d: dict[str, Any]) -> None:
+        d["output"]["template"] = "none.xlsx"
+
+    write_config(folder, edit, name="cli_t.yaml")
+    assert main(["run", "-c", str(folder / "cli_t.yaml"), "-o", str(tmp_path / "o.xlsx")]) == EXIT_OUTPUT
+    assert "[E300] 找不到模板文件" in capsys.readouterr().err
+
+
+def test_check_config_prints_rules(capsys) -> None:  # type: ignore[no-untyped-def]
+    root = Path(__file__).resolve().parents[1]
+    assert main(["check-config", "-c", str(root / "config.yaml")]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "配置文件" in out and "检查通过" in out
+    assert "阶段1 综合评分（加权评分）：净销售额（权重 0.5）：≥500万 得 9 分" in out
+    assert "等级 A：关键客户：拜访 4-6 次/月" in out
+
+
+def test_python_dash_m_entry_point() -> None:
+    proc = subprocess.run([sys.executable, "-m", "etl", "--help"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and "客户分级" in proc.stdout
