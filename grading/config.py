@@ -352,7 +352,7 @@ class _Loader(yaml.SafeLoader):
 _Loader.yaml_constructors = {
     k: v for k, v in yaml.SafeLoader.yaml_constructors.items() if k != "tag:yaml.org,2002:timestamp"
 }
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)  # type: ignore[type-var]
 
 
 def _line_map(node: yaml.Node | None) -> dict[tuple[object, ...], int]:

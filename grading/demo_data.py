@@ -21,7 +21,9 @@ import random
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import xlsxwriter
 import xlwt
@@ -78,14 +80,16 @@ def generate(folder: Path, seed: int = 20260630, customers: int = 300, lines: in
     weights = cust["scale"].tolist()
     start = dt.date(2025, 1, 1)
     span = (dt.date(2026, 7, 15) - start).days
+    codes: list[str] = cust["customer_code"].tolist()
+    scales: list[float] = cust["scale"].tolist()
     recs = []
     picks = list(range(min(customers, lines))) + rng.choices(range(customers), weights=weights,
                                                             k=max(0, lines - customers))
     for i in picks:
         date = start + dt.timedelta(days=rng.randrange(span))
-        code, item = cust.at[i, "customer_code"], rng.choice(_ITEMS)
+        code, item = codes[i], rng.choice(_ITEMS)
         qty = rng.randint(1, 200)
-        price = round(rng.uniform(50, 500) * min(1 + cust.at[i, "scale"] / 20, 3), 2)
+        price = round(rng.uniform(50, 500) * min(1 + scales[i] / 20, 3), 2)
         excl = round(qty * price, 2)
         if rng.random() < 0.03:  # return / credit note
             qty, excl = -qty, -excl
@@ -97,8 +101,10 @@ def generate(folder: Path, seed: int = 20260630, customers: int = 300, lines: in
     lines_df["doc_no"] = [f"XSCK{d:%Y%m}{n:05d}" for n, d in enumerate(lines_df["date"], 1)]
     # several lines per document: merge neighbours of the same customer and day
     same = (lines_df["customer_code"] == lines_df["customer_code"].shift()) & (lines_df["date"] == lines_df["date"].shift())
-    for j in lines_df.index[same]:
-        lines_df.at[j, "doc_no"] = lines_df.at[j - 1, "doc_no"]
+    docs: list[str] = lines_df["doc_no"].tolist()
+    for j in np.flatnonzero(same.to_numpy()).tolist():
+        docs[j] = docs[j - 1]
+    lines_df["doc_no"] = docs
 
     kingdee = lines_df[lines_df["date"] < pd.Timestamp(2026, 1, 1)]
     u8 = lines_df[(lines_df["date"] >= pd.Timestamp(2026, 1, 1)) & (lines_df["date"] < pd.Timestamp(2026, 4, 1))]
@@ -115,6 +121,11 @@ def generate(folder: Path, seed: int = 20260630, customers: int = 300, lines: in
     files.append(_customers_html(folder / "customers_web.xls", cust))
     truth_lines = lines_df[["customer_code", "date", "doc_no", "amount", "amount_excl_tax", "cost"]]
     return DemoTruth(truth_lines, receivables, cust.drop(columns="scale"), _BAD_ROWS, files)
+
+
+def _records(df: pd.DataFrame) -> list[Any]:
+    """Rows as attribute objects (typed Any: the generator's own, trusted data)."""
+    return list(df.itertuples(index=False))
 
 
 _BAD_ROWS = 2  # the U8 CSV carries one unreadable date and one unreadable amount, written as extra rows
@@ -136,8 +147,9 @@ def _kingdee(path: Path, df: pd.DataFrame, names: dict[str, str], sales_of: dict
         ws.write_string(4, c, h)
     r = 5
     total = 0.0
+    code: Any
     for code, grp in df.sort_values(["customer_code", "date"], kind="stable").groupby("customer_code", sort=False):
-        for row in grp.itertuples(index=False):
+        for row in _records(grp):
             shown = f" {code} " if code.endswith("7") else code  # padded codes, as some exports do
             ws.write_string(r, 0, row.doc_no)
             ws.write_datetime(r, 1, row.date.to_pydatetime(), date_fmt)
@@ -169,7 +181,7 @@ def _u8_csv(path: Path, df: pd.DataFrame, names: dict[str, str], sales_of: dict[
     w.writerow([])
     w.writerow(["发货单号", "发货日期", "客户编码", "客户名称", "存货编码", "数量", "本币价税合计", "本币无税金额",
                 "成本", "业务员", "部门"])
-    for k, row in enumerate(df.itertuples(index=False)):
+    for k, row in enumerate(_records(df)):
         code = row.customer_code
         if k % 97 == 5:
             code = code.translate(str.maketrans("C0123456789", "Ｃ０１２３４５６７８９"))
@@ -180,7 +192,7 @@ def _u8_csv(path: Path, df: pd.DataFrame, names: dict[str, str], sales_of: dict[
         date = f"{d.year}/{d.month}/{d.day}" if k % 3 else f"{d.year}年{d.month}月{d.day}日"
         w.writerow([row.doc_no, date, code, names[row.customer_code], row.item, row.quantity, amount,
                     f"{row.amount_excl_tax:,.2f}", f"{row.cost:.2f}", sales_of[row.customer_code], "销售二部"])
-    first = df.iloc[0]
+    first: Any = _records(df.head(1))[0]
     w.writerow(["FH-BAD-1", "2026/13/45", first.customer_code, names[first.customer_code], "M0001", 1, "100.00",
                 "88.50", "50", "张伟", "销售二部"])
     w.writerow(["FH-BAD-2", "2026/2/3", first.customer_code, names[first.customer_code], "M0001", 1, "N/A",
@@ -198,7 +210,7 @@ def _sap_xls(path: Path, df: pd.DataFrame, names: dict[str, str]) -> Path:
     head = ["销售凭证", "凭证日期", "售达方", "名称 1", "物料", "订单数量", "净价值", "含税金额"]
     for c, h in enumerate(head):
         ws.write(3, c, h)
-    for r, row in enumerate(df.itertuples(index=False), start=4):
+    for r, row in enumerate(_records(df), start=4):
         serial = (row.date.to_pydatetime() - dt.datetime(1899, 12, 30)).days
         ws.write(r, 0, row.doc_no)
         ws.write(r, 1, serial)  # a bare Excel serial, no date format
@@ -242,7 +254,7 @@ def _receivables_xlsx(path: Path, rec: pd.DataFrame, names: dict[str, str]) -> P
     ws.write_string(4, 4, "本期收回", head)
     ws.merge_range(3, 5, 4, 5, "期末余额", head)
     r = 5
-    for row in rec.itertuples(index=False):
+    for row in _records(rec):
         ws.write_string(r, 0, row.customer_code)
         ws.write_string(r, 1, names[row.customer_code])
         for c, v in enumerate((row.opening, row.billed, row.received, row.closing), start=2):
@@ -257,7 +269,7 @@ def _receivables_xlsx(path: Path, rec: pd.DataFrame, names: dict[str, str]) -> P
 
 def _customers_html(path: Path, cust: pd.DataFrame) -> Path:
     rows = ["<tr><th>客户编码</th><th>客户名称</th><th>业务员</th><th>地区</th><th>潜力</th></tr>"]
-    for row in cust.itertuples(index=False):
+    for row in _records(cust):
         rows.append("<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in (
             row.customer_code, row.customer_name, row.salesperson, row.region, row.potential)) + "</tr>")
     html = ("<html><head><meta charset=\"utf-8\"><title>客户档案</title></head><body>"

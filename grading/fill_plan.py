@@ -57,12 +57,9 @@ class FillPlan:
     placeholders: dict[str, str] = field(default_factory=dict)
 
 
-def _col(header: str, values: Sequence[object] | pd.Series | np.ndarray, *aliases: str) -> Column:
-    if isinstance(values, pd.Series):
-        values = values.tolist()
-    elif isinstance(values, np.ndarray):
-        values = values.tolist()
-    return Column(header, values, aliases)
+def _col(header: str, values: Sequence[object] | pd.Series | pd.Index | np.ndarray, *aliases: str) -> Column:
+    listed: Sequence[object] = values.tolist() if isinstance(values, (pd.Series, pd.Index, np.ndarray)) else values
+    return Column(header, listed, aliases)
 
 
 def build_plan(config: Config, graded: pd.DataFrame, problems: Sequence[Problem],

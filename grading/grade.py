@@ -29,7 +29,7 @@ def grade_customers(config: Config, table: pd.DataFrame, problems: list[Problem]
         if outcome.score is not None:
             score = outcome.score
         for code, labels in outcome.missing[outcome.missing != ""].items():
-            decided = not pd.isna(outcome.grade.at[code])
+            decided = bool(outcome.grade.notna().at[code])
             action = "将该指标按空值计分" if decided else f"按兜底等级 {config.fallback} 处理"
             problems.append(Problem("", stage.name, None, labels, str(code),
                                     f"缺少指标 {labels}，{action}", "提示"))

@@ -13,7 +13,7 @@ import pandas as pd
 
 from .config import Config, SourceConfig
 from .errors import InputError, InputErrors
-from .fields import REQUIRED_FIELDS, SOURCE_FIELDS, SOURCE_LABELS
+from .fields import REQUIRED_FIELDS, InputField, SOURCE_FIELDS, SOURCE_LABELS
 from .header import detect_layout
 from .normalise import drop_invalid, normalise
 from .problems import Problem
@@ -82,7 +82,7 @@ def _load_one(name: str, source: SourceConfig, config: Config, problems: list[Pr
     return data
 
 
-def _sheet_frame(sheet: RawSheet, name: str, source: SourceConfig, fields: tuple, required: tuple[str, ...],
+def _sheet_frame(sheet: RawSheet, name: str, source: SourceConfig, fields: tuple[InputField, ...], required: tuple[str, ...],
                  label: str, problems: list[Problem]) -> pd.DataFrame:
     for note in sheet.notes:
         problems.append(Problem(sheet.file.name, sheet.sheet, None, "", "", note, "提示"))

@@ -45,7 +45,7 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
     blank = frame.map(_is_blank).all(axis=1).to_numpy() if len(frame.columns) else np.ones(len(data), bool)
 
     def report(mask: np.ndarray, column: str, values: Sequence[object], reason: str, action: Action) -> None:
-        for i in np.flatnonzero(mask):
+        for i in np.flatnonzero(mask).tolist():
             problems.append(Problem(file, name, int(row_numbers[i]), column, _show(values[i]), reason, action))
 
     header_of = {k: layout.headers[c] for k, c in layout.columns.items()}
@@ -120,10 +120,10 @@ def drop_invalid(frame: pd.DataFrame, layout: Layout, required: Sequence[str],
         if hit.any():
             col = header_of.get(key, key)
             source = frame[f"_{key}_raw"].to_numpy() if f"_{key}_raw" in frame else None
-            for i in np.flatnonzero(hit):
+            files, sheets, rows = (frame[c].tolist() for c in ("_file", "_sheet", "_row"))
+            for i in np.flatnonzero(hit).tolist():
                 value = "" if source is None else str(source[i])
-                problems.append(Problem(str(frame["_file"].iat[i]), str(frame["_sheet"].iat[i]),
-                                        int(frame["_row"].iat[i]), col, value, reason, "已跳过"))
+                problems.append(Problem(str(files[i]), str(sheets[i]), int(rows[i]), col, value, reason, "已跳过"))
             keep &= ~mask
     helper = [c for c in frame.columns if c.startswith("_") and c not in ("_file", "_sheet", "_row")]
     return frame.loc[keep].drop(columns=helper).reset_index(drop=True)

@@ -14,6 +14,7 @@ import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from python_calamine import CalamineWorkbook
 
@@ -112,7 +113,7 @@ def _read_calamine(path: Path, sheet: str | None, kind: str) -> RawSheet:
             f"文件 {path.name} 工作表 {name} 的数据区域过大（{ws.height} 行 × {ws.width} 列），"
             "可能含有格式化到底部的空行/空列；请删除多余区域后重新保存。"
         )
-    rows = ws.to_python(skip_empty_area=True)
+    rows = cast(list[list[object]], ws.to_python(skip_empty_area=True))
     start = ws.start[0] + 1 if ws.start else 1
     return _non_empty(RawSheet(path, name, rows, start))
 
@@ -178,7 +179,7 @@ def read_text(path: Path) -> RawSheet:
     text, notes = decode_text(raw, path)
     sample = text[:20000]
     delimiter = "\t" if sample.count("\t") > sample.count(",") else ","
-    rows: list[list[object]] = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    rows: list[list[object]] = [list(r) for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
     sheet = RawSheet(path, path.stem, rows, 1, notes)
     return _non_empty(sheet)
 

@@ -53,7 +53,7 @@ def apply_thresholds(stage: ThresholdStage, table: pd.DataFrame) -> StageOutcome
     missing = np.isnan(values)
     grades = np.full(len(values), stage.else_grade, dtype=object)
     decided = np.zeros(len(values), bool)
-    band_of = np.full(len(values), -1)
+    band_of = np.full(len(values), -1, dtype=np.int64)
     for i, band in enumerate(stage.bands):
         hit = (values >= band.min) if stage.inclusive else (values > band.min)
         hit &= ~decided
@@ -109,8 +109,8 @@ def apply_score(stage: ScoreStage, table: pd.DataFrame) -> StageOutcome:
         pts = indicator_points(ind, values)
         total += pts * ind.weight
         label = METRIC_BY_KEY[ind.metric].label
-        for i in np.flatnonzero(np.isnan(values)):
-            missing[i].append(label)
+        for j in np.flatnonzero(np.isnan(values)).tolist():
+            missing[j].append(label)
         weight = "" if ind.weight == 1 else f"×{ind.weight:g}"
         for i in range(n):
             parts[i].append(f"{label} {format_metric(ind.metric, float(values[i]))} 得 {pts[i]:.4g} 分{weight}")
