@@ -114,7 +114,9 @@ def generate(folder: Path, seed: int = 20260630, customers: int = 300, lines: in
     files = [
         _kingdee(folder / "sales_kingdee_2025.xlsx", kingdee, names, sales_of, rng),
         _u8_csv(folder / "sales_u8_2026Q1.csv", u8, names, sales_of, rng),
-        _sap_xls(folder / "sales_sap_2026Q2.xls", sap, names),
+        # BIFF .xls holds 65,536 rows: large (benchmark) sizes write the SAP part as .xlsx
+        _sap_xls(folder / "sales_sap_2026Q2.xls", sap, names) if len(sap) < 65000
+        else _sap_xlsx(folder / "sales_sap_2026Q2.xlsx", sap, names),
     ]
     receivables = _receivables(cust, lines_df, rng)
     files.append(_receivables_xlsx(folder / "receivables_u8.xlsx", receivables, names))
@@ -221,6 +223,20 @@ def _sap_xls(path: Path, df: pd.DataFrame, names: dict[str, str]) -> Path:
         ws.write(r, 6, row.amount_excl_tax / 1e4)
         ws.write(r, 7, row.amount / 1e4)
     wb.save(str(path))
+    return path
+
+
+def _sap_xlsx(path: Path, df: pd.DataFrame, names: dict[str, str]) -> Path:
+    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_formulas": False})
+    ws = wb.add_worksheet("SAP导出")
+    ws.write_string(0, 0, "销售凭证清单 VA05")
+    ws.write_string(1, 0, "单位：万元")
+    ws.write_row(3, 0, ["销售凭证", "凭证日期", "售达方", "名称 1", "物料", "订单数量", "净价值", "含税金额"])
+    for r, row in enumerate(_records(df), start=4):
+        serial = (row.date.to_pydatetime() - dt.datetime(1899, 12, 30)).days
+        ws.write_row(r, 0, [row.doc_no, serial, row.customer_code, names[row.customer_code], row.item,
+                            row.quantity, row.amount_excl_tax / 1e4, row.amount / 1e4])
+    wb.close()
     return path
 
 
