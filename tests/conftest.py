@@ -4,6 +4,7 @@ and configs written beside them (the repo's config.yaml with paths adjusted)."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,15 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DemoTruth]:
 
 
 def base_config() -> dict[str, Any]:
-    data = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
-    data["output"]["template"] = str(TEMPLATE)
-    return data
+    return dict(yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8")))
+
+
+def copy_template(folder: Path) -> None:
+    """Put the default template where config.yaml's relative path expects it."""
+    target = folder / "templates" / TEMPLATE.name
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(TEMPLATE, target)
 
 
 @pytest.fixture
@@ -39,6 +46,7 @@ def write_config(tmp_path: Path) -> Callable[..., Config]:
     def make(folder: Path | None = None, edit: Callable[[dict[str, Any]], None] | None = None,
              name: str = "config.yaml") -> Config:
         target = folder or tmp_path
+        copy_template(target)
         data = base_config()
         if edit:
             edit(data)

@@ -18,9 +18,10 @@ def graded(demo, tmp_path_factory):  # type: ignore[no-untyped-def]
 
     from grading.config import load_config
 
-    from .conftest import base_config
+    from .conftest import base_config, copy_template
 
     folder, _ = demo
+    copy_template(folder)
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(base_config(), allow_unicode=True), encoding="utf-8")
     return grade_data(load_config(path), generated_at=FIXED_TIME)
