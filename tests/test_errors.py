@@ -225,3 +225,10 @@ def test_config_yaml_syntax_error_and_missing_section(tmp_path) -> None:  # type
 def test_config_never_executes_code(tmp_path) -> None:  # type: ignore[no-untyped-def]
     err = _config_error(tmp_path, "!!python/object/apply:os.system ['echo hacked']\n")
     assert "YAML 格式错误" in str(err)
+
+
+def test_binary_file_with_csv_name(write_config, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "s.csv").write_bytes(b"\x00\x01\x02binary\x00" * 50)
+    [err] = _errors(write_config, tmp_path, ["s.csv"])
+    assert str(err) == ("[E202] 文件 s.csv 不是文本（CSV）也不是可识别的 Excel 文件。"
+                        "请确认导出格式为 .xlsx、.xls 或 .csv。")
