@@ -16,7 +16,7 @@ from pathlib import Path
 
 from grading.config import Config, load_config
 from grading.errors import ConfigError, GradingError, InputError, OutputLocked
-from grading.fill_plan import describe_rules
+from grading.describe import describe_rules
 from grading.pipeline import GradingResult, run_to_file
 from grading.problems import summarise
 

@@ -10,278 +10,13 @@ import datetime as dt
 import hashlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import ValidationError
 
+from .config_model import Config
 from .errors import ConfigError, ConfigIssue
-from .fields import SOURCE_FIELDS, resolve_metric
-from .units import format_amount, parse_amount
-
-Amount = Annotated[float, BeforeValidator(parse_amount)]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-def _metric_key(value: object) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"应为指标名称，发现 {value!r}")
-    metric = resolve_metric(value)
-    if metric is None:
-        from .fields import METRICS
-
-        names = "、".join(f"{m.label}({m.key})" for m in METRICS)
-        raise ValueError(f"不认识的指标 {value!r}，可用的指标：{names}")
-    return metric.key
-
-
-MetricName = Annotated[str, BeforeValidator(_metric_key)]
-
-
-class SourceConfig(_Model):
-    """One kind of export: which files, which sheet, extra header aliases."""
-
-    files: list[str] = Field(min_length=1)
-    sheet: str | None = None
-    header_row: int | None = Field(default=None, ge=1)
-    unit: Literal["元", "万元"] | None = None
-    columns: dict[str, list[str]] = Field(default_factory=dict)
-
-
-class SourcesConfig(_Model):
-    sales: SourceConfig
-    receivables: SourceConfig | None = None
-    customers: SourceConfig | None = None
-
-    @model_validator(mode="after")
-    def _known_columns(self) -> SourcesConfig:
-        for name in ("sales", "receivables", "customers"):
-            source = getattr(self, name)
-            if source is None:
-                continue
-            known = {f.key for f in SOURCE_FIELDS[name]}
-            for key in source.columns:
-                if key not in known:
-                    raise ValueError(
-                        f"{name}.columns 中的字段 {key!r} 不存在，可用字段：{'、'.join(sorted(known))}"
-                    )
-        return self
-
-
-class PeriodConfig(_Model):
-    """As-of date and window: metrics cover (as_of - months, as_of]."""
-
-    as_of: dt.date
-    months: int = Field(default=12, ge=1, le=120)
-    name: str | None = None
-
-    @property
-    def start(self) -> dt.date:
-        """First day inside the window."""
-        y, m = divmod(self.as_of.year * 12 + self.as_of.month - 1 - self.months, 12)
-        if self.as_of.day == _days_in_month(self.as_of.year, self.as_of.month):
-            day = _days_in_month(y, m + 1)  # month end → whole calendar months
-        else:
-            day = min(self.as_of.day, _days_in_month(y, m + 1))
-        return dt.date(y, m + 1, day) + dt.timedelta(days=1)
-
-    @property
-    def label(self) -> str:
-        return self.name or self.as_of.strftime("%Y%m")
-
-    def with_as_of(self, as_of: dt.date) -> PeriodConfig:
-        return self.model_copy(update={"as_of": as_of})
-
-
-def _days_in_month(year: int, month: int) -> int:
-    nxt = dt.date(year + (month == 12), month % 12 + 1, 1)
-    return (nxt - dt.timedelta(days=1)).day
-
-
-class MetricsConfig(_Model):
-    amount_basis: Literal["含税", "不含税"] = "含税"
-    collection_rate: Literal["收回/(期初+应收)", "收回/应收"] = "收回/(期初+应收)"
-
-
-class ThresholdBand(_Model):
-    grade: str
-    min: Amount
-
-
-class ThresholdStage(_Model):
-    """Fixed thresholds on one metric: first band whose min is reached wins."""
-
-    type: Literal["thresholds"]
-    name: str = "阈值分级"
-    metric: MetricName
-    inclusive: bool = True
-    bands: list[ThresholdBand] = Field(min_length=1)
-    else_grade: str = Field(alias="else")
-
-    @field_validator("bands")
-    @classmethod
-    def _descending(cls, bands: list[ThresholdBand]) -> list[ThresholdBand]:
-        for a, b in zip(bands, bands[1:]):
-            if b.min >= a.min:
-                raise ValueError(
-                    f"分段必须从高到低排列，发现 {format_amount(a.min)} 在 {format_amount(b.min)} 之前"
-                )
-        return bands
-
-
-class PointBand(_Model):
-    min: Amount
-    points: float
-
-
-class LinearScale(_Model):
-    """Points grow linearly from `low` (points_low) to `high` (points_high), clipped."""
-
-    low: Amount
-    high: Amount
-    points_low: float = 0
-    points_high: float
-
-    @model_validator(mode="after")
-    def _ordered(self) -> LinearScale:
-        if self.high == self.low:
-            raise ValueError("linear 的 low 和 high 不能相等")
-        return self
-
-
-class Indicator(_Model):
-    metric: MetricName
-    weight: float = Field(gt=0)
-    bands: list[PointBand] | None = None
-    linear: LinearScale | None = None
-    missing_points: float = 0
-
-    @model_validator(mode="after")
-    def _one_scale(self) -> Indicator:
-        if (self.bands is None) == (self.linear is None):
-            raise ValueError("每个指标必须二选一：bands（分段给分）或 linear（线性给分）")
-        if self.bands:
-            for a, b in zip(self.bands, self.bands[1:]):
-                if b.min >= a.min:
-                    raise ValueError(
-                        f"分段必须从高到低排列，发现 {format_amount(a.min)} 在 {format_amount(b.min)} 之前"
-                    )
-        return self
-
-
-class ScoreBand(_Model):
-    grade: str
-    min: float
-
-
-class ScoreStage(_Model):
-    """Weighted multi-indicator score: indicator points × weight, summed, then score bands."""
-
-    type: Literal["score"]
-    name: str = "综合评分"
-    indicators: list[Indicator] = Field(min_length=1)
-    grades: list[ScoreBand] = Field(min_length=1)
-    else_grade: str = Field(alias="else")
-
-    @field_validator("grades")
-    @classmethod
-    def _descending(cls, bands: list[ScoreBand]) -> list[ScoreBand]:
-        for a, b in zip(bands, bands[1:]):
-            if b.min >= a.min:
-                raise ValueError(f"分数段必须从高到低排列，发现 {a.min:g} 在 {b.min:g} 之前")
-        return bands
-
-
-Stage = Annotated[ThresholdStage | ScoreStage, Field(discriminator="type")]
-
-
-class GradingConfig(_Model):
-    stages: list[Stage] = Field(min_length=1)
-    fallback_grade: str | None = None
-
-
-class GradePolicy(_Model):
-    """What a grade means to the business: label and service policy."""
-
-    label: str
-    visits_per_month: str = ""
-    service: str = ""
-    discount: str = ""
-    credit_terms: str = ""
-    colour: str | None = Field(default=None, pattern=r"^#[0-9A-Fa-f]{6}$")
-
-    @field_validator("visits_per_month", "discount", "credit_terms", mode="before")
-    @classmethod
-    def _text(cls, v: object) -> object:
-        return str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
-
-
-class OutputConfig(_Model):
-    template: str = "templates/客户分级管理表.xlsx"
-    file: str = "output/客户分级管理表_{period}.xlsx"
-
-
-class Config(_Model):
-    """The whole validated config; paths are resolved against `base_dir`."""
-
-    sources: SourcesConfig
-    period: PeriodConfig
-    metrics: MetricsConfig = MetricsConfig()
-    grading: GradingConfig
-    grades: dict[str, GradePolicy] = Field(min_length=1)
-    output: OutputConfig = OutputConfig()
-    base_dir: Path = Path(".")
-    source_file: str = "config.yaml"
-    digest: str = ""
-
-    @model_validator(mode="after")
-    def _grades_defined(self) -> Config:
-        used: list[tuple[str, str]] = []
-        for i, stage in enumerate(self.grading.stages):
-            bands = stage.bands if isinstance(stage, ThresholdStage) else stage.grades
-            used += [(f"grading.stages[{i}]", b.grade) for b in bands]
-            used.append((f"grading.stages[{i}].else", stage.else_grade))
-        if self.grading.fallback_grade:
-            used.append(("grading.fallback_grade", self.grading.fallback_grade))
-        missing = [(p, g) for p, g in used if g not in self.grades]
-        if missing:
-            where, grade = missing[0]
-            raise ValueError(
-                f"{where} 用到的等级 {grade!r} 没有在 grades 中定义，已定义：{'、'.join(self.grades)}"
-            )
-        return self
-
-    @property
-    def final_grades(self) -> list[str]:
-        """Grades of the deciding (last) stage, best first."""
-        stage = self.grading.stages[-1]
-        bands = stage.bands if isinstance(stage, ThresholdStage) else stage.grades
-        order = [b.grade for b in bands] + [stage.else_grade]
-        return list(dict.fromkeys(order))
-
-    @property
-    def fallback(self) -> str:
-        return self.grading.fallback_grade or self.final_grades[-1]
-
-    def resolve(self, path: str) -> Path:
-        p = Path(path)
-        return p if p.is_absolute() else self.base_dir / p
-
-    def output_path(self, override: str | None = None) -> Path:
-        name = override or self.output.file
-        return self.resolve(name.replace("{period}", self.period.label))
-
 
 # ---------------------------------------------------------------- loading
 
@@ -305,7 +40,7 @@ _MESSAGES = {
     "less_than_equal": "不能大于 {le}",
     "string_pattern_mismatch": "格式不对（颜色写作 #RRGGBB）",
     "union_tag_invalid": "type 只能是 {expected_tags}",
-    "union_tag_not_found": "缺少 type（可选：thresholds、score）",
+    "union_tag_not_found": "缺少 type（可选：{expected_tags}）",
 }
 
 
@@ -339,10 +74,15 @@ def load_config(path: str | Path, as_of: dt.date | None = None) -> Config:
     data["source_file"] = name
     data["digest"] = hashlib.sha256(raw).hexdigest()[:16]
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as exc:
         issues = [_issue(err, data, lines) for err in exc.errors()]
         raise ConfigError(name, sorted(set(issues), key=lambda i: (i.line or 0, i.path))) from None
+    refs = [_issue({"loc": path, "type": "value_error", "msg": msg}, data, lines)
+            for path, msg in config.reference_issues()]
+    if refs:
+        raise ConfigError(name, sorted(set(refs), key=lambda i: (i.line or 0, i.path)))
+    return config
 
 
 class _Loader(yaml.SafeLoader):
@@ -417,3 +157,6 @@ def _message(err: Mapping[str, Any]) -> str:
     if kind not in ("missing", "extra_forbidden", "too_short"):
         msg += f"，发现 {err.get('input')!r}"
     return msg
+
+
+__all__ = ["Config", "load_config"]

@@ -55,6 +55,7 @@ RECEIVABLE_FIELDS: tuple[InputField, ...] = (
     _f("received", "本期收回", "number", "本期收款", "本期贷方", "本期发生/本期收回", "本期减少",
        "贷方发生额", "本期回款"),
     _f("closing", "期末余额", "number", "期末应收", "应收余额", "余额"),
+    _f("overdue_days", "逾期天数", "number", "最长逾期天数", "最大逾期天数", "超期天数", "账龄天数"),
 )
 
 CUSTOMER_FIELDS: tuple[InputField, ...] = (
@@ -65,10 +66,20 @@ CUSTOMER_FIELDS: tuple[InputField, ...] = (
     _f("category", "客户分类", "text", "客户类别", "分类"),
 )
 
+OVERRIDE_FIELDS: tuple[InputField, ...] = (
+    _f("customer_code", "客户编码", "code", "客户代码", "客户编号"),
+    _f("customer_name", "客户名称", "text", "客户"),
+    _f("grade", "指定等级", "code", "等级", "人工等级", "调整后等级"),
+    _f("reason", "原因", "text", "指定原因", "调整原因", "说明"),
+    _f("by", "指定人", "text", "审批人", "经理", "负责人"),
+    _f("until", "有效期至", "date", "到期日", "截止日期", "失效日期"),
+)
+
 SOURCE_FIELDS: dict[str, tuple[InputField, ...]] = {
     "sales": SALES_FIELDS,
     "receivables": RECEIVABLE_FIELDS,
     "customers": CUSTOMER_FIELDS,
+    "overrides": OVERRIDE_FIELDS,
 }
 
 # Fields a source cannot do without (customer_code may be satisfied by customer_name).
@@ -76,9 +87,11 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "sales": ("customer_code", "date", "amount"),
     "receivables": ("customer_code",),
     "customers": ("customer_code",),
+    "overrides": ("customer_code", "grade", "reason", "by"),
 }
 
-SOURCE_LABELS = {"sales": "销售明细", "receivables": "应收账款余额表", "customers": "客户档案"}
+SOURCE_LABELS = {"sales": "销售明细", "receivables": "应收账款余额表", "customers": "客户档案",
+                 "overrides": "人工指定等级表"}
 
 MetricKind = Literal["money", "count", "ratio", "days", "months", "date", "score"]
 
@@ -111,6 +124,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("received", "本期收回", "money"),
     Metric("closing", "期末余额", "money"),
     Metric("collection_rate", "回款率", "ratio"),
+    Metric("overdue_days", "逾期天数", "days"),
 )
 
 METRIC_BY_KEY: dict[str, Metric] = {m.key: m for m in METRICS}

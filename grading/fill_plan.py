@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .config import Config, ScoreStage, ThresholdStage
-from .fields import METRIC_BY_KEY
+from .config_model import Config
+from .describe import describe_rules
+from .grade import grade_rank
 from .problems import Problem
-from .rules import _bound
-from .units import format_amount
 
 SHEET_MAIN = "客户分级管理表"
 SHEET_SUMMARY = "分级汇总"
@@ -116,6 +115,7 @@ def _main_block(g: pd.DataFrame) -> Block:
         _col("回款率", g["collection_rate"]),
         _col("综合得分", g["score"], "得分"),
         _col("等级", g["grade"], "客户等级"),
+        _col("人工指定", g["pinned"]),
         _col("客户类别", g["grade_label"], "等级名称"),
         _col("拜访频率(次/月)", g["visits_per_month"], "拜访频率"),
         _col("服务策略", g["service"]),
@@ -131,7 +131,10 @@ def grade_summary(config: Config, graded: pd.DataFrame) -> pd.DataFrame:
     total_sales = float(graded["net_sales"].sum())
     total_n = len(graded)
     rows = []
-    for code, policy in config.grades.items():
+    present = set(graded["grade"])
+    codes = [g for g in grade_rank(config, list(present)) if g in present or "*" not in g]
+    for code in codes:
+        policy = config.policy(code)
         sel = graded[graded["grade"] == code]
         sales = float(sel["net_sales"].sum())
         rows.append({
@@ -211,49 +214,8 @@ def _problem_block(problems: Sequence[Problem]) -> Block:
     ), len(problems))
 
 
-def describe_rules(config: Config) -> list[tuple[str, str]]:
-    """Readable snapshot of the rules used: (item, content) pairs, also used by the CLI."""
-    p = config.period
-    rows = [
-        ("配置文件", f"{config.source_file}（校验码 {config.digest}）"),
-        ("统计期间", f"{p.start:%Y-%m-%d} 至 {p.as_of:%Y-%m-%d}（{p.months} 个月，截止日 {p.as_of:%Y-%m-%d}）"),
-        ("金额口径", f"{config.metrics.amount_basis}金额；回款率 = {config.metrics.collection_rate}"),
-    ]
-    for i, stage in enumerate(config.grading.stages, 1):
-        if isinstance(stage, ThresholdStage):
-            label = METRIC_BY_KEY[stage.metric].label
-            op = "≥" if stage.inclusive else ">"
-            parts = [f"{label} {op} {_bound(stage.metric, b.min)} → {b.grade}" for b in stage.bands]
-            parts.append(f"其余 → {stage.else_grade}")
-            rows.append((f"阶段{i} {stage.name}（固定阈值）", "；".join(parts)))
-        elif isinstance(stage, ScoreStage):
-            inds = []
-            for ind in stage.indicators:
-                label = METRIC_BY_KEY[ind.metric].label
-                if ind.bands is not None:
-                    scale = "，".join(f"≥{_bound(ind.metric, b.min)} 得 {b.points:g} 分" for b in ind.bands)
-                else:
-                    lin = ind.linear
-                    assert lin is not None
-                    scale = (f"{_bound(ind.metric, lin.low)}→{lin.points_low:g} 分 至 "
-                             f"{_bound(ind.metric, lin.high)}→{lin.points_high:g} 分（线性）")
-                inds.append(f"{label}（权重 {ind.weight:g}）：{scale}")
-            bands = "；".join(f"≥{b.min:g} 分 → {b.grade}" for b in stage.grades)
-            rows.append((f"阶段{i} {stage.name}（加权评分）", "；".join(inds)))
-            rows.append((f"阶段{i} 分数段", f"{bands}；其余 → {stage.else_grade}"))
-    rows.append(("兜底等级", f"指标缺失时 → {config.fallback}"))
-    for code, pol in config.grades.items():
-        detail = "；".join(x for x in (
-            f"拜访 {pol.visits_per_month} 次/月" if pol.visits_per_month else "",
-            pol.service, f"折扣 {pol.discount}" if pol.discount else "",
-            f"信用 {pol.credit_terms}" if pol.credit_terms else "") if x)
-        rows.append((f"等级 {code}", f"{pol.label}" + (f"：{detail}" if detail else "")))
-    return rows
-
-
 def _rules_block(config: Config) -> Block:
     rows = describe_rules(config)
     return Block(("项目",), (_col("项目", [r[0] for r in rows]), _col("内容", [r[1] for r in rows])), len(rows))
 
 
-__all__ = ["FillPlan", "SheetPlan", "Block", "Column", "build_plan", "describe_rules", "format_amount"]

@@ -1,45 +1,77 @@
-"""Stage 4, grade: apply the configured stages in order to the metrics table.
+"""Stage 4, grade: apply the configured stages in order to the customer table.
 
-Each grading stage replaces the current grade; the explanation (分级依据)
-names the deciding stage with its numbers. A customer never ends without a
-grade: where a stage cannot decide (a metric is empty) the fallback grade
-applies and the customer is listed as a data problem.
+Assigning stages (thresholds, quantile, pareto, score, grid) set the grade;
+modifying stages (adjust, provisional, lapsed) move it; pins (config and the
+overrides workbook) win last until they expire. 分级依据 names every stage
+that decided or moved the grade with its numbers. A customer never ends
+without a grade: where an assigning stage cannot decide (a value is empty)
+the fallback grade applies and the customer is listed as a data problem.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
-from .config import Config
+from .config_model import ASSIGNING, AdjustStage, Config, LapsedStage, ProvisionalStage
+from .modifiers import PinRow, apply_adjust, apply_lapsed, apply_pins, apply_provisional
 from .problems import Problem
-from .rules import APPLIERS
+from .rules import ASSIGNERS
 
 
-def grade_customers(config: Config, table: pd.DataFrame, problems: list[Problem]) -> pd.DataFrame:
-    """Return `table` plus score, grade, label, policy columns and reason."""
+def grade_customers(config: Config, table: pd.DataFrame, problems: list[Problem],
+                    pins: Sequence[PinRow] = ()) -> pd.DataFrame:
+    """Return `table` plus score, grade, pinned flag, policy columns and reason."""
     out = table.copy()
-    grade = pd.Series(np.full(len(out), None, dtype=object), index=out.index)
-    reason = pd.Series([""] * len(out), index=out.index, dtype=object)
-    score = pd.Series(np.nan, index=out.index)
+    index = out.index
+    grade = pd.Series(np.full(len(out), config.fallback, dtype=object), index=index, dtype=object)
+    reason = [""] * len(out)
+    score = pd.Series(np.nan, index=index)
+    position = {code: i for i, code in enumerate(index)}
+
+    def append(notes: dict[str, str]) -> None:
+        for code, note in notes.items():
+            i = position[code]
+            reason[i] = f"{reason[i]}；{note}" if reason[i] else note
+
     for stage in config.grading.stages:
-        outcome = APPLIERS[type(stage)](stage, out)
-        grade = outcome.grade
-        reason = outcome.reason
-        if outcome.score is not None:
-            score = outcome.score
-        for code, labels in outcome.missing[outcome.missing != ""].items():
-            decided = bool(outcome.grade.notna().at[code])
-            action = "将该指标按空值计分" if decided else f"按兜底等级 {config.fallback} 处理"
-            problems.append(Problem("", stage.name, None, labels, str(code),
-                                    f"缺少指标 {labels}，{action}", "提示"))
-    undecided = grade.isna()
-    if undecided.any():
-        grade[undecided] = config.fallback
-        reason[undecided] = reason[undecided] + f"，按兜底等级 → {config.fallback}"
+        if isinstance(stage, ASSIGNING):
+            outcome = ASSIGNERS[type(stage)](stage, out)
+            decided = outcome.grade.notna().to_numpy()
+            grade = outcome.grade.where(decided, config.fallback).astype(object)
+            reason = outcome.reason.tolist()
+            if outcome.score is not None:
+                score = outcome.score
+            for i in np.flatnonzero(~decided).tolist():
+                reason[i] += f"，按兜底等级 → {config.fallback}"
+            for code, labels in outcome.missing[outcome.missing != ""].items():
+                ok = decided[position[code]]
+                action = "将该指标按空值计分" if ok else f"按兜底等级 {config.fallback} 处理"
+                problems.append(Problem("", stage.name, None, labels, str(code), f"缺少指标 {labels}，{action}",
+                                        "提示"))
+        elif isinstance(stage, AdjustStage):
+            change = apply_adjust(stage, grade, out, config)
+            grade = change.grade
+            append(change.notes)
+        elif isinstance(stage, ProvisionalStage):
+            change = apply_provisional(stage, grade, out)
+            grade = change.grade
+            append(change.notes)
+        elif isinstance(stage, LapsedStage):
+            change = apply_lapsed(stage, grade, out)
+            grade = change.grade
+            append(change.notes)
+    config_pins = [PinRow(p, config.source_file, "grading.pins", None) for p in config.grading.pins]
+    change, pinned = apply_pins([*config_pins, *pins], grade, config.period.as_of, config, problems)
+    grade = change.grade
+    append(change.notes)
+
     out["score"] = score
     out["grade"] = grade.astype(str)
-    policies = config.grades
+    out["pinned"] = ["人工指定" if code in pinned else "" for code in index]
+    policies = {g: config.policy(g) for g in set(out["grade"])}
     out["grade_label"] = out["grade"].map(lambda g: policies[g].label)
     out["visits_per_month"] = out["grade"].map(lambda g: policies[g].visits_per_month)
     out["service"] = out["grade"].map(lambda g: policies[g].service)
@@ -49,10 +81,16 @@ def grade_customers(config: Config, table: pd.DataFrame, problems: list[Problem]
     return order_customers(out, config)
 
 
+def grade_rank(config: Config, grades: Sequence[str]) -> dict[str, int]:
+    """Order of grades for sorting and summaries: as listed under grades, then the rest by name."""
+    order = config.ordered_grades
+    extra = sorted(set(grades) - set(order))
+    return {g: i for i, g in enumerate([*order, *extra])}
+
+
 def order_customers(graded: pd.DataFrame, config: Config) -> pd.DataFrame:
     """Stated order: best grade first, then net sales descending, then customer code."""
-    rank = {g: i for i, g in enumerate(config.grades)}
-    key = graded["grade"].map(rank).fillna(len(rank))
-    frame = graded.assign(_rank=key.to_numpy(), _code=graded.index.to_numpy())
+    rank = grade_rank(config, graded["grade"].tolist())
+    frame = graded.assign(_rank=graded["grade"].map(rank).to_numpy(), _code=graded.index.to_numpy())
     frame = frame.sort_values(["_rank", "net_sales", "_code"], ascending=[True, False, True], kind="stable")
     return frame.drop(columns=["_rank", "_code"])

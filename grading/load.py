@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .config import Config, SourceConfig
+from .config_model import Config, SourceConfig
 from .errors import InputError, InputErrors
 from .fields import REQUIRED_FIELDS, InputField, SOURCE_FIELDS, SOURCE_LABELS
 from .header import detect_layout
@@ -43,7 +43,7 @@ def required_fields(source: str, config: Config) -> tuple[str, ...]:
 def load_sources(config: Config, problems: list[Problem], progress: Progress) -> dict[str, SourceData]:
     errors: list[InputError] = []
     out: dict[str, SourceData] = {}
-    configured = [(n, getattr(config.sources, n)) for n in ("sales", "receivables", "customers")]
+    configured = [(n, getattr(config.sources, n)) for n in ("sales", "receivables", "customers", "overrides")]
     active = [(n, s) for n, s in configured if s is not None]
     for i, (name, source) in enumerate(active):
         progress(f"读取{SOURCE_LABELS[name]}", i / len(active))
@@ -90,5 +90,6 @@ def _sheet_frame(sheet: RawSheet, name: str, source: SourceConfig, fields: tuple
     if "customer_code" in required and layout.columns.get("customer_code") == layout.columns.get("customer_name"):
         problems.append(Problem(sheet.file.name, sheet.sheet, None, layout.headers[layout.columns["customer_name"]],
                                 "", "没有客户编码列，使用客户名称作为客户编码", "提示"))
-    frame = normalise(sheet, layout, fields, problems)
-    return drop_invalid(frame, layout, required, problems)
+    frame = normalise(sheet, layout, fields, problems, keep_extra=name == "customers")
+    optional_dates = ("until",) if name == "overrides" else ()
+    return drop_invalid(frame, layout, required, problems, optional_dates)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .config import Config
+from .config_model import Config
 
 ATTRIBUTES = ("customer_name", "salesperson", "department", "region", "category")
 
@@ -96,7 +96,7 @@ def compute_metrics(config: Config, sales: pd.DataFrame, receivables: pd.DataFra
     if receivables is not None and len(receivables):
         table = _add_receivables(table, receivables, config)
     else:
-        for col in ("opening", "billed", "received", "closing", "collection_rate"):
+        for col in ("opening", "billed", "received", "closing", "collection_rate", "overdue_days"):
             table[col] = np.nan
 
     if customers is not None and len(customers):
@@ -105,6 +105,9 @@ def compute_metrics(config: Config, sales: pd.DataFrame, receivables: pd.DataFra
             if attr in master:
                 known = master[attr].replace("", np.nan).reindex(table.index)
                 table[attr] = known.combine_first(table[attr]) if attr in table else known
+        for col in master.columns:
+            if col.startswith("col:"):
+                table[col] = master[col].reindex(table.index)
 
     for attr in ATTRIBUTES:
         if attr not in table:
@@ -117,7 +120,10 @@ def compute_metrics(config: Config, sales: pd.DataFrame, receivables: pd.DataFra
 
 def _add_receivables(table: pd.DataFrame, rec: pd.DataFrame, config: Config) -> pd.DataFrame:
     cols = [c for c in ("opening", "billed", "received", "closing") if c in rec]
-    sums = rec.groupby("customer_code")[cols].sum(min_count=1)
+    grouped = rec.groupby("customer_code")
+    sums = grouped[cols].sum(min_count=1)
+    if "overdue_days" in rec:
+        sums["overdue_days"] = grouped["overdue_days"].max()
     names = rec.loc[rec.get("customer_name", pd.Series("", index=rec.index)).ne("")] \
         if "customer_name" in rec else None
     index = table.index.union(sums.index)
@@ -126,7 +132,7 @@ def _add_receivables(table: pd.DataFrame, rec: pd.DataFrame, config: Config) -> 
         table[col] = table[col].fillna(0.0)
     for col in ("line_count", "order_count", "active_months"):
         table[col] = table[col].fillna(0).astype("int64")
-    for col in ("opening", "billed", "received", "closing"):
+    for col in ("opening", "billed", "received", "closing", "overdue_days"):
         table[col] = sums[col].reindex(index) if col in sums else np.nan
     if config.metrics.collection_rate == "收回/应收":
         denominator = table["billed"]

@@ -28,8 +28,9 @@ _EXCEL_EPOCH = np.datetime64("1899-12-30")
 
 
 def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
-              problems: list[Problem]) -> pd.DataFrame:
-    """Typed frame with one column per mapped field plus _file, _sheet, _row."""
+              problems: list[Problem], keep_extra: bool = False) -> pd.DataFrame:
+    """Typed frame with one column per mapped field plus _file, _sheet, _row;
+    with `keep_extra`, every other headed column too, as `col:<header>` (raw values)."""
     data = sheet.rows[layout.data_start:]
     kinds = {f.key: f.kind for f in fields}
     file, name = sheet.file.name, sheet.sheet
@@ -92,7 +93,14 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
             dates, bad = _dates(values)
             out[key] = dates
             out[f"_{key}_bad"] = bad
+            out[f"_{key}_empty"] = np.array([_is_blank(v) for v in values], dtype=bool)
             out[f"_{key}_raw"] = _raw_where(values, bad)
+    if keep_extra:
+        mapped = set(layout.columns.values())
+        for col, header in enumerate(layout.headers):
+            if col not in mapped and header and f"col:{header}" not in out:
+                cells = [_cell_value(r[col]) if col < len(r) else None for r in data]
+                out[f"col:{header}"] = pd.Series(cells, dtype=object)
     out["_file"] = file
     out["_sheet"] = name
     out["_row"] = row_numbers
@@ -101,8 +109,9 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
 
 
 def drop_invalid(frame: pd.DataFrame, layout: Layout, required: Sequence[str],
-                 problems: list[Problem]) -> pd.DataFrame:
-    """Drop rows whose required fields are unusable, each listed with its reason."""
+                 problems: list[Problem], optional_dates: Sequence[str] = ()) -> pd.DataFrame:
+    """Drop rows whose required fields are unusable (or whose optional dates are written but
+    unreadable), each listed with its reason."""
     keep = frame["_keep"].to_numpy().copy()
     header_of = {k: layout.headers[c] for k, c in layout.columns.items()}
     checks: list[tuple[np.ndarray, str, str]] = []
@@ -113,8 +122,12 @@ def drop_invalid(frame: pd.DataFrame, layout: Layout, required: Sequence[str],
             label = "日期无法识别（支持 2026-05-03、2026/5/3、2026年5月3日、Excel 日期）" if key == "date" \
                 else "金额不是有效数字"
             checks.append((frame[f"_{key}_bad"].to_numpy(), key, label))
-        if f"_{key}_empty" in frame:
+        if f"_{key}_empty" in frame and key != "date":
             checks.append((frame[f"_{key}_empty"].to_numpy(), key, "金额为空"))
+    for key in optional_dates:
+        if f"_{key}_bad" in frame:
+            written_bad = frame[f"_{key}_bad"].to_numpy() & ~frame[f"_{key}_empty"].to_numpy()
+            checks.append((written_bad, key, "日期无法识别（支持 2026-05-03、2026/5/3、2026年5月3日、Excel 日期）"))
     for mask, key, reason in checks:
         hit = keep & mask
         if hit.any():
@@ -142,6 +155,12 @@ def _first_text(row: list[object]) -> str:
         if v not in ("", None):
             return _text(v)
     return ""
+
+
+def _cell_value(v: object) -> object:
+    if isinstance(v, str):
+        return v.strip()
+    return v
 
 
 def _is_blank(v: object) -> bool:

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import Config
+from .config_model import Config
 from .fill_plan import FillPlan, build_plan
 from .grade import grade_customers
 from .load import load_sources
 from .metrics import compute_metrics
+from .modifiers import pins_from_frame
 from .problems import Problem
 from .write_xlsx import write_workbook
 
@@ -67,7 +68,8 @@ def grade_data(config: Config, progress: Progress = _silent,
 
     t = time.perf_counter()
     progress("分级", 0.7)
-    graded = grade_customers(config, metrics.table, problems)
+    overrides = sources["overrides"].frame if "overrides" in sources else None
+    graded = grade_customers(config, metrics.table, problems, pins_from_frame(overrides, problems))
     timings["grade"] = time.perf_counter() - t
 
     t = time.perf_counter()

@@ -210,9 +210,10 @@ def test_config_errors_are_all_reported_together(tmp_path) -> None:  # type: ign
 
 def test_config_undefined_grade_and_bad_type(tmp_path) -> None:  # type: ignore[no-untyped-def]
     err = _config_error(tmp_path, GOOD.replace("else: C", "else: D"))
-    assert "grading.stages[0].else 用到的等级 'D' 没有在 grades 中定义，已定义：A、B、C" in str(err)
-    err = _config_error(tmp_path, GOOD.replace("type: thresholds", "type: pareto"))
-    assert "config.yaml 第 8 行 grading.stages[0]: type 只能是 'thresholds', 'score'" in str(err)
+    assert "config.yaml 第 13 行 grading.stages[0].else: 用到的等级 'D' 没有在 grades 中定义，已定义：A、B、C" in str(err)
+    err = _config_error(tmp_path, GOOD.replace("type: thresholds", "type: median"))
+    assert ("config.yaml 第 8 行 grading.stages[0]: type 只能是 'thresholds', 'quantile', 'pareto', 'score', "
+            "'grid', 'adjust', 'provisional', 'lapsed'") in str(err)
 
 
 def test_config_yaml_syntax_error_and_missing_section(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -69,12 +69,12 @@ def test_template_parts_survive_and_template_is_untouched(demo, write_config) ->
         main = o.read("xl/worksheets/sheet1.xml").decode()
         assert "<conditionalFormatting" in main and '<pane xSplit="3" ySplit="4"' in main
         n = len(result.graded)
-        assert f'<autoFilter ref="A4:Z{4 + n}"/>' in main
+        assert f"<autoFilter ref=\"A4:AA{4 + n}\"/>" in main
         chart = o.read("xl/charts/chart1.xml").decode()
         assert re.findall(r"<c:f>(.*?)</c:f>", chart) == ["分级汇总!$A$5:$A$7", "分级汇总!$D$5:$D$7",
                                                           "分级汇总!$A$5:$A$7", "分级汇总!$F$5:$F$7"]
         workbook = o.read("xl/workbook.xml").decode()
-        assert f"客户分级管理表!$A$4:$Z${4 + n}" in workbook and 'fullCalcOnLoad="1"' in workbook
+        assert f"客户分级管理表!$A$4:$AA${4 + n}" in workbook and 'fullCalcOnLoad="1"' in workbook
         strings = o.read("xl/sharedStrings.xml").decode()
         assert "{{期间}}" not in strings and "2025-07-01 至 2026-06-30" in strings
 
