@@ -474,9 +474,8 @@ class Config(_Model):
         out: list[tuple[tuple[str | int, ...], str]] = []
         defined = "、".join(self.grades)
 
-        def check(path: tuple[str | int, ...], grade: str, ordered: bool = False) -> None:
-            ok = grade in self.ordered_grades if ordered else self.policy_key(grade) is not None
-            if not ok:
+        def check(path: tuple[str | int, ...], grade: str) -> None:
+            if self.policy_key(grade) is None:
                 out.append((path, f"用到的等级 {grade!r} 没有在 grades 中定义，已定义：{defined}"))
 
         for i, stage in enumerate(self.grading.stages):
@@ -494,10 +493,12 @@ class Config(_Model):
                     check(at + (key, j, "grade"), grade)
                 check(at + ("else",), stage.else_grade)
             elif isinstance(stage, AdjustStage):
-                if stage.at_most is not None:
-                    check(at + ("at_most",), stage.at_most, ordered=True)
-                if stage.at_least is not None:
-                    check(at + ("at_least",), stage.at_least, ordered=True)
+                ladder = self.ladder(i)
+                for key in ("at_most", "at_least"):
+                    grade = getattr(stage, key)
+                    if grade is not None and grade not in ladder:
+                        out.append((at + (key,), f"等级 {grade!r} 不在前一个分级阶段的等级中："
+                                    f"{'、'.join(ladder)}（调整只在这些等级之间升降）"))
             else:
                 check(at + ("grade",), stage.grade)
         if self.grading.fallback_grade:
@@ -518,6 +519,11 @@ class Config(_Model):
     def policy(self, grade: str) -> GradePolicy:
         key = self.policy_key(grade)
         return self.grades[key] if key is not None else GradePolicy(label=grade)
+
+    def ladder(self, stage_index: int) -> list[str]:
+        """Grades, best first, that an adjust stage moves within: those of the last assigning stage before it."""
+        before = [s for s in self.grading.stages[:stage_index] if isinstance(s, ASSIGNING)]
+        return before[-1].levels if before else []
 
     @property
     def ordered_grades(self) -> list[str]:

@@ -44,7 +44,7 @@ class DemoTruth:
 
     lines: pd.DataFrame          # customer_code, date, doc_no, amount, amount_excl_tax, cost
     receivables: pd.DataFrame    # customer_code, opening, billed, received, closing
-    customers: pd.DataFrame      # customer_code, customer_name, salesperson, region, potential
+    customers: pd.DataFrame      # customer_code, customer_name, salesperson, region, potential, points, …
     bad_rows: int                # rows written broken on purpose (dropped by the reader)
     files: list[Path]
 
@@ -119,8 +119,16 @@ def generate(folder: Path, seed: int = 20260630, customers: int = 300, lines: in
         else _sap_xlsx(folder / "sales_sap_2026Q2.xlsx", sap, names),
     ]
     receivables = _receivables(cust, lines_df, rng)
+    extra = random.Random(seed + 1)  # attributes added later draw from their own stream
+    receivables["overdue_days"] = [extra.choices([0, 15, 45, 75, 120, 200], [40, 20, 15, 10, 10, 5])[0]
+                                   for _ in range(len(receivables))]
+    cust["points"] = [int(extra.paretovariate(1.5) * 800) for _ in range(len(cust))]
+    cust["recognition"] = [extra.choice(["高", "低"]) for _ in range(len(cust))]
+    cust["pain"] = [extra.choice(["明确", "模糊"]) for _ in range(len(cust))]
+    cust["deal"] = [extra.choice(["已成交", "洽谈中"]) for _ in range(len(cust))]
     files.append(_receivables_xlsx(folder / "receivables_u8.xlsx", receivables, names))
     files.append(_customers_html(folder / "customers_web.xls", cust))
+    files.append(_overrides_xlsx(folder / "overrides_人工指定等级.xlsx", cust))
     truth_lines = lines_df[["customer_code", "date", "doc_no", "amount", "amount_excl_tax", "cost"]]
     return DemoTruth(truth_lines, receivables, cust.drop(columns="scale"), _BAD_ROWS, files)
 
@@ -240,6 +248,33 @@ def _sap_xlsx(path: Path, df: pd.DataFrame, names: dict[str, str]) -> Path:
     return path
 
 
+PINS = [  # customer index, grade, reason, by, until (None: no expiry)
+    (9, "A", "战略合作客户，年度框架协议", "张经理", dt.date(2026, 12, 31)),
+    (19, "B", "新开拓重点客户", "王总", None),
+    (29, "C", "信用风险，暂停赊销", "财务部", dt.date(2026, 3, 31)),  # expired by 2026-06-30
+]
+
+
+def _overrides_xlsx(path: Path, cust: pd.DataFrame) -> Path:
+    wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False})
+    ws = wb.add_worksheet("人工指定")
+    date_fmt = wb.add_format({"num_format": "yyyy-mm-dd"})
+    ws.write_row(0, 0, ["客户编码", "客户名称", "指定等级", "原因", "指定人", "有效期至"])
+    r = 1
+    codes: list[str] = cust["customer_code"].tolist()
+    names: list[str] = cust["customer_name"].tolist()
+    for i, grade, reason, by, until in PINS:
+        if i >= len(codes):
+            continue
+        ws.write_row(r, 0, [codes[i], names[i], grade, reason, by])
+        if until is not None:
+            ws.write_datetime(r, 5, dt.datetime(until.year, until.month, until.day), date_fmt)
+        r += 1
+    ws.write_row(r, 0, ["C99999", "已注销客户", "A", "旧记录", "李经理"])
+    wb.close()
+    return path
+
+
 def _receivables(cust: pd.DataFrame, lines: pd.DataFrame, rng: random.Random) -> pd.DataFrame:
     window = lines[(lines["date"] > pd.Timestamp(2025, 6, 30)) & (lines["date"] <= pd.Timestamp(AS_OF))]
     billed = window.groupby("customer_code")["amount"].sum()
@@ -269,12 +304,14 @@ def _receivables_xlsx(path: Path, rec: pd.DataFrame, names: dict[str, str]) -> P
     ws.write_string(4, 3, "本期应收", head)
     ws.write_string(4, 4, "本期收回", head)
     ws.merge_range(3, 5, 4, 5, "期末余额", head)
+    ws.merge_range(3, 6, 4, 6, "最长逾期天数", head)
     r = 5
     for row in _records(rec):
         ws.write_string(r, 0, row.customer_code)
         ws.write_string(r, 1, names[row.customer_code])
         for c, v in enumerate((row.opening, row.billed, row.received, row.closing), start=2):
             ws.write_number(r, c, v, money)
+        ws.write_number(r, 6, row.overdue_days)
         r += 1
     ws.write_string(r, 0, "合计")
     for c, col in enumerate(("opening", "billed", "received", "closing"), start=2):
@@ -284,10 +321,12 @@ def _receivables_xlsx(path: Path, rec: pd.DataFrame, names: dict[str, str]) -> P
 
 
 def _customers_html(path: Path, cust: pd.DataFrame) -> Path:
-    rows = ["<tr><th>客户编码</th><th>客户名称</th><th>业务员</th><th>地区</th><th>潜力</th></tr>"]
+    heads = ["客户编码", "客户名称", "业务员", "地区", "潜力", "累计积分", "认可度", "痛点", "成交状态"]
+    rows = ["<tr>" + "".join(f"<th>{h}</th>" for h in heads) + "</tr>"]
     for row in _records(cust):
         rows.append("<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in (
-            row.customer_code, row.customer_name, row.salesperson, row.region, row.potential)) + "</tr>")
+            row.customer_code, row.customer_name, row.salesperson, row.region, row.potential,
+            f"{row.points:,}", row.recognition, row.pain, row.deal)) + "</tr>")
     html = ("<html><head><meta charset=\"utf-8\"><title>客户档案</title></head><body>"
             "<table border=\"1\"><tr><td colspan=\"5\">客户档案列表</td></tr>" + "".join(rows) + "</table></body></html>")
     path.write_text(html, encoding="utf-8")

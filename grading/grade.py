@@ -36,7 +36,7 @@ def grade_customers(config: Config, table: pd.DataFrame, problems: list[Problem]
             i = position[code]
             reason[i] = f"{reason[i]}；{note}" if reason[i] else note
 
-    for stage in config.grading.stages:
+    for k, stage in enumerate(config.grading.stages):
         if isinstance(stage, ASSIGNING):
             outcome = ASSIGNERS[type(stage)](stage, out)
             decided = outcome.grade.notna().to_numpy()
@@ -52,7 +52,7 @@ def grade_customers(config: Config, table: pd.DataFrame, problems: list[Problem]
                 problems.append(Problem("", stage.name, None, labels, str(code), f"缺少指标 {labels}，{action}",
                                         "提示"))
         elif isinstance(stage, AdjustStage):
-            change = apply_adjust(stage, grade, out, config)
+            change = apply_adjust(stage, grade, out, config.ladder(k))
             grade = change.grade
             append(change.notes)
         elif isinstance(stage, ProvisionalStage):

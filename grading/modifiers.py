@@ -42,8 +42,7 @@ def condition_mask(cond: Condition, table: pd.DataFrame) -> tuple[np.ndarray, li
     return (hit if cond.op == "=" else ~hit & np.array([t != "" for t in texts], dtype=bool)), texts
 
 
-def apply_adjust(stage: AdjustStage, grades: pd.Series, table: pd.DataFrame, config: Config) -> Change:
-    order = config.ordered_grades
+def apply_adjust(stage: AdjustStage, grades: pd.Series, table: pd.DataFrame, order: Sequence[str]) -> Change:
     rank = {g: i for i, g in enumerate(order)}
     mask, shown = condition_mask(stage.when, table)
     label = label_of(stage.when.ref)
@@ -54,7 +53,7 @@ def apply_adjust(stage: AdjustStage, grades: pd.Series, table: pd.DataFrame, con
         old = str(grades.iat[i])
         why = f"{stage.name}：{label} {shown[i]} 满足“{stage.when.text}”"
         if old not in rank:
-            notes[code] = f"{why}，但等级 {old} 不在 grades 的等级顺序中，未调整"
+            notes[code] = f"{why}，但等级 {old} 不在可调整的等级（{'、'.join(order)}）中，未调整"
             continue
         r = rank[old]
         if stage.up is not None:
