@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -84,6 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GradingError as exc:
         print(exc, file=sys.stderr)
         return EXIT_OUTPUT
+    except BrokenPipeError:  # output piped into `head` etc.: the run itself succeeded
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
         print("已取消，上一次的输出文件保持不变。", file=sys.stderr)
         return EXIT_INTERNAL
@@ -110,7 +114,7 @@ def _report(result: GradingResult, config: Config, say) -> None:  # type: ignore
         f"{len(graded)} 个客户，期间内明细 {result.lines_in_window} 行（期间外 {result.lines_outside} 行未计入）。")
     for grade, n in result.grade_counts.items():
         sales = graded.loc[graded["grade"] == grade, "net_sales"].sum()
-        say(f"  {grade} {config.grades[grade].label}：{n} 个客户，净销售额 {sales:,.2f}")
+        say(f"  {grade} {config.policy(grade).label}：{n} 个客户，净销售额 {sales:,.2f}")
     if result.problems:
         say(f"数据问题 {len(result.problems)} 条（详见工作表「数据问题」）：")
         for action, reason, n in summarise(result.problems):

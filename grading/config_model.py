@@ -13,13 +13,25 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from pydantic.json_schema import SkipJsonSchema
 
 from .fields import METRICS, SOURCE_FIELDS, resolve_metric
 from .units import format_amount, parse_amount
 
-Amount = Annotated[float, BeforeValidator(parse_amount)]
+Amount = Annotated[float, BeforeValidator(parse_amount), WithJsonSchema({
+    "anyOf": [{"type": "number"},
+              {"type": "string", "pattern": r"^\s*[-+]?[\d,]+(\.\d+)?\s*(元|万元|万|亿元|亿|%)?\s*$"}],
+    "description": "数字，或带单位：500万、1.2亿、3000元、80%",
+})]
 
 
 def _as_text(value: object) -> object:
@@ -31,7 +43,11 @@ def _as_text(value: object) -> object:
     return value
 
 
-Grade = Annotated[str, BeforeValidator(_as_text), Field(min_length=1)]
+Text = Annotated[str, BeforeValidator(_as_text),
+                 WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "number"}]})]
+Grade = Annotated[str, BeforeValidator(_as_text), Field(min_length=1),
+                  WithJsonSchema({"anyOf": [{"type": "string", "minLength": 1}, {"type": "number"}],
+                                  "description": "等级或级别代码，如 A、关键、1"})]
 
 
 class _Model(BaseModel):
@@ -48,7 +64,10 @@ def _metric_key(value: object) -> str:
     return metric.key
 
 
-MetricName = Annotated[str, BeforeValidator(_metric_key)]
+MetricName = Annotated[str, BeforeValidator(_metric_key), WithJsonSchema({
+    "enum": [name for m in METRICS for name in (m.label, m.key)],
+    "description": "指标：中文名称或英文键",
+})]
 
 
 class _ValueRef(_Model):
@@ -372,7 +391,8 @@ class AdjustStage(_Model):
 
     type: Literal["adjust"]
     name: str = "调整"
-    when: Annotated[Condition, BeforeValidator(_condition)]
+    when: Annotated[Condition, BeforeValidator(_condition),
+                    WithJsonSchema({"type": "string", "description": "条件，如 回款率 < 80%、潜力 = 高"})]
     up: int | None = Field(default=None, ge=1)
     down: int | None = Field(default=None, ge=1)
     at_most: Grade | None = None
@@ -415,7 +435,7 @@ ASSIGNING = (ThresholdStage, QuantileStage, ParetoStage, ScoreStage, GridStage)
 class Pin(_Model):
     """A manager's fixed grade for one customer; wins over rules until it expires."""
 
-    customer: Annotated[str, BeforeValidator(_as_text)]
+    customer: Text
     grade: Grade
     reason: str = Field(min_length=1)
     by: str = Field(min_length=1)
@@ -439,16 +459,11 @@ class GradePolicy(_Model):
     """What a grade means to the business: label and service policy."""
 
     label: str
-    visits_per_month: str = ""
+    visits_per_month: Text = ""
     service: str = ""
-    discount: str = ""
-    credit_terms: str = ""
+    discount: Text = ""
+    credit_terms: Text = ""
     colour: str | None = Field(default=None, pattern=r"^#[0-9A-Fa-f]{6}$")
-
-    @field_validator("visits_per_month", "discount", "credit_terms", mode="before")
-    @classmethod
-    def _text(cls, v: object) -> object:
-        return _as_text(v)
 
 
 class OutputConfig(_Model):

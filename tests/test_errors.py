@@ -233,3 +233,56 @@ def test_binary_file_with_csv_name(write_config, tmp_path) -> None:  # type: ign
     [err] = _errors(write_config, tmp_path, ["s.csv"])
     assert str(err) == ("[E202] 文件 s.csv 不是文本（CSV）也不是可识别的 Excel 文件。"
                         "请确认导出格式为 .xlsx、.xls 或 .csv。")
+
+
+# ------------------------------------------------------------------ config errors of every rule type
+
+def _stage_error(tmp_path: Path, stage_yaml: str, grades_yaml: str = "") -> str:
+    text = GOOD.split("grading:")[0] + "grading:\n  stages:\n" + stage_yaml + \
+        "grades:\n  A: {label: 关键客户}\n  B: {label: 主要客户}\n  C: {label: 普通客户}\n" + grades_yaml
+    return str(_config_error(tmp_path, text))
+
+
+def test_config_quantile_and_pareto_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    err = _stage_error(tmp_path, "    - type: quantile\n      metric: 净销售额\n"
+                       "      bands: [{grade: A, top: 50%}, {grade: B, top: 20%}]\n      else: C\n")
+    assert "config.yaml 第 8 行 grading.stages[0]: top（累计）必须从小到大（累计）排列，发现 0.5 在 0.2 之前" in err
+    err = _stage_error(tmp_path, "    - type: pareto\n      metric: 净销售额\n"
+                       "      bands: [{grade: A, share: 70%}, {grade: B, share: 120%}]\n      else: C\n")
+    assert "config.yaml 第 10 行 grading.stages[0].bands: share 应在 0% 到 100% 之间（如 70%、90%）" in err
+    err = _stage_error(tmp_path, "    - type: pareto\n      bands: [{grade: A, share: 70%}]\n      else: C\n")
+    assert "grading.stages[0]: 必须二选一：metric（计算出的指标）或 column（客户档案中的列名）" in err
+
+
+def test_config_adjust_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    first = "    - {type: thresholds, metric: 净销售额, bands: [{grade: A, min: 500万}], else: C}\n"
+    err = _stage_error(tmp_path, first + "    - type: adjust\n      when: 回款率 低于 80%\n      down: 1\n")
+    assert ("config.yaml 第 10 行 grading.stages[1].when: 条件应写成“指标 运算符 值”，如 回款率 < 80%、潜力 = 高，"
+            "发现 '回款率 低于 80%'") in err
+    err = _stage_error(tmp_path, first + "    - type: adjust\n      when: 回款率 < 80%\n      down: 1\n      up: 1\n")
+    assert "grading.stages[1]: 调整必须且只能有一个动作：up（升 N 级）、down（降 N 级）、at_most（最高为）、at_least（最低为）" in err
+    err = _stage_error(tmp_path, first + "    - type: adjust\n      when: 回款率 < 80%\n      at_most: B\n")
+    assert ("config.yaml 第 11 行 grading.stages[1].at_most: 等级 'B' 不在前一个分级阶段的等级中：A、C"
+            "（调整只在这些等级之间升降）") in err
+    err = _stage_error(tmp_path, "    - type: adjust\n      when: 回款率 < 80%\n      down: 1\n")
+    assert "第一个阶段必须是分级类型" in err
+
+
+def test_config_grid_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    grid = ("    - type: grid\n      axes:\n"
+            "        - {name: 潜力, column: 潜力, map: {高: A, 中: B}, else: C}\n"
+            "        - name: 贡献\n          rule: {type: thresholds, metric: 净销售额, bands: [{grade: 1, min: 100万}],"
+            " else: 2}\n")
+    err = _stage_error(tmp_path, grid)
+    assert ("config.yaml 第 9 行 grading.stages[0].axes: 组合出的等级代码 A1、A2、B1、B2、C1、C2 没有在 grades 中定义"
+            "（可逐个定义，或用通配符如 A*、*1），已定义：A、B、C") in err
+    err = _stage_error(tmp_path, grid.replace("map: {高: A, 中: B}, ", ""))
+    assert "config.yaml 第 10 行 grading.stages[0].axes[0]: 按列分级的轴需要 map（列值 → 级别）和 else（其余值的级别）" in err
+
+
+def test_config_pins_and_provisional_grades_must_exist(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    first = "    - {type: thresholds, metric: 净销售额, bands: [{grade: A, min: 500万}], else: C}\n"
+    err = _stage_error(tmp_path, first + "    - {type: provisional, tenure_below_months: 6, grade: 暂定}\n"
+                       "  pins:\n    - {customer: C001, grade: Z, reason: 测试, by: 张}\n")
+    assert "config.yaml 第 9 行 grading.stages[1].grade: 用到的等级 '暂定' 没有在 grades 中定义，已定义：A、B、C" in err
+    assert "config.yaml 第 11 行 grading.pins[0].grade: 用到的等级 'Z' 没有在 grades 中定义，已定义：A、B、C" in err
