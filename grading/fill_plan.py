@@ -42,6 +42,7 @@ class Block:
     columns: tuple[Column, ...]
     n_rows: int
     chart_rows: int | None = None
+    colours: tuple[tuple[str, str], ...] = ()  # (grade, "#RRGGBB"): fill of the 等级 column's cells
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def build_plan(config: Config, graded: pd.DataFrame, problems: Sequence[Problem]
     }
     return FillPlan(
         (
-            SheetPlan(SHEET_MAIN, (_main_block(graded),)),
+            SheetPlan(SHEET_MAIN, (_main_block(graded, grade_colours(config, graded)),)),
             SheetPlan(SHEET_SUMMARY, _summary_blocks(config, graded)),
             SheetPlan(SHEET_PROBLEMS, (_problem_block(problems),)),
             SheetPlan(SHEET_RULES, (_rules_block(config),)),
@@ -86,7 +87,17 @@ def _dates(s: pd.Series) -> list[object]:
     return [None if pd.isna(v) else v.to_pydatetime() for v in s]
 
 
-def _main_block(g: pd.DataFrame) -> Block:
+def grade_colours(config: Config, graded: pd.DataFrame) -> tuple[tuple[str, str], ...]:
+    """Colours from config policies for the grades that occur (wildcard policies included)."""
+    out = []
+    for grade in grade_rank(config, graded["grade"].tolist()):
+        colour = config.policy(grade).colour
+        if colour:
+            out.append((grade, colour))
+    return tuple(out)
+
+
+def _main_block(g: pd.DataFrame, colours: tuple[tuple[str, str], ...]) -> Block:
     n = len(g)
     cols = (
         _col("序号", list(range(1, n + 1))),
@@ -123,7 +134,7 @@ def _main_block(g: pd.DataFrame) -> Block:
         _col("信用政策", g["credit_terms"], "账期"),
         _col("分级依据", g["reason"]),
     )
-    return Block(("客户编码", "客户名称", "等级"), cols, n)
+    return Block(("客户编码", "客户名称", "等级"), cols, n, colours=colours)
 
 
 def grade_summary(config: Config, graded: pd.DataFrame) -> pd.DataFrame:
@@ -187,7 +198,7 @@ def _summary_blocks(config: Config, graded: pd.DataFrame) -> tuple[Block, ...]:
         _col("销售占比", s["sales_share"]),
         _col("平均销售额", s["avg_sales"]),
         _col("拜访频率(次/月)", s["visits"], "拜访频率"),
-    ), len(s), chart_rows=len(s) - 1)
+    ), len(s), chart_rows=len(s) - 1, colours=grade_colours(config, graded))
     p = pareto_table(graded)
     pareto = Block(("客户分段",), (
         _col("客户分段", p["segment"]),

@@ -102,7 +102,14 @@ def _fill_parts(zf: zipfile.ZipFile, template: Path, plan: FillPlan,
         placed = [_locate(tsheet, b, template.name) for b in sp.blocks]
         placed_by_sheet[sp.name] = placed
         xml = zf.read(path).decode("utf-8")
-        parts[path] = _rebuild_sheet(xml, tsheet, placed).encode("utf-8")
+        xml = _rebuild_sheet(xml, tsheet, placed)
+        for p in placed:
+            if p.block.colours:
+                styles = parts.get("xl/styles.xml") or zf.read("xl/styles.xml")
+                assert styles is not None
+                xml, new_styles = _colour_rules(xml, styles.decode("utf-8"), p)
+                parts["xl/styles.xml"] = new_styles.encode("utf-8")
+        parts[path] = xml.encode("utf-8")
         for rid, (kind, target) in rels_of(zf, path).items():
             if kind == "table":
                 parts[target] = _stretch_table(zf.read(target).decode("utf-8"), placed).encode("utf-8")
@@ -235,6 +242,37 @@ def _rebuild_sheet(xml: str, ts: TemplateSheet, placed: list[Placed]) -> str:
         return f'<autoFilter ref="{_stretch_range(m.group(1), placed, chart=False)}"'
 
     return re.sub(r'<autoFilter ref="([^"]+)"', autofilter, xml)
+
+
+_CF_BEFORE = ("<conditionalFormatting", "<dataValidations", "<hyperlinks", "<printOptions", "<pageMargins",
+              "<pageSetup", "<headerFooter", "<rowBreaks", "<colBreaks", "<drawing", "<legacyDrawing",
+              "<tableParts", "<extLst", "</worksheet>")
+
+
+def _colour_rules(sheet: str, styles: str, placed: Placed) -> tuple[str, str]:
+    """Fill the 等级 column's cells with the configured grade colours, ahead of the template's own rules."""
+    col = next((c for c, column in placed.columns.items() if column.header == "等级"), None)
+    if col is None:
+        return sheet, styles
+    if "<dxfs" not in styles:
+        anchor = "<tableStyles" if "<tableStyles" in styles else "</styleSheet>"
+        styles = styles.replace(anchor, '<dxfs count="0"/>' + anchor, 1)
+    styles = styles.replace('<dxfs count="0"/>', '<dxfs count="0"></dxfs>')
+    first_dxf = int(re.search(r'<dxfs count="(\d+)"', styles).group(1))  # type: ignore[union-attr]
+    dxfs = "".join(f'<dxf><fill><patternFill><bgColor rgb="FF{c.lstrip("#").upper()}"/></patternFill></fill></dxf>'
+                   for _, c in placed.block.colours)
+    styles = re.sub(r'<dxfs count="\d+">', f'<dxfs count="{first_dxf + len(placed.block.colours)}">', styles, count=1)
+    styles = styles.replace("</dxfs>", dxfs + "</dxfs>", 1)
+    k = len(placed.block.colours)
+    sheet = re.sub(r'(<cfRule\b[^>]*\spriority=")(\d+)"', lambda m: f'{m.group(1)}{int(m.group(2)) + k}"', sheet)
+    letter = col_letters(col)
+    rules = "".join(
+        f'<cfRule type="cellIs" dxfId="{first_dxf + i}" priority="{i + 1}" operator="equal">'
+        f'<formula>"{escape(grade.replace(chr(34), chr(34) * 2))}"</formula></cfRule>'
+        for i, (grade, _) in enumerate(placed.block.colours))
+    block = f'<conditionalFormatting sqref="{letter}{placed.first_row}:{letter}1048576">{rules}</conditionalFormatting>'
+    at = min((i for i in (sheet.find(t) for t in _CF_BEFORE) if i >= 0), default=len(sheet))
+    return sheet[:at] + block + sheet[at:], styles
 
 
 def _stretch_range(rng: str, placed: list[Placed], chart: bool) -> str:

@@ -64,10 +64,16 @@ def test_template_parts_survive_and_template_is_untouched(demo, write_config) ->
     with zipfile.ZipFile(TEMPLATE) as t, zipfile.ZipFile(out) as o:
         names = set(o.namelist())
         assert set(t.namelist()) == names
-        for part in ("xl/styles.xml", "xl/theme/theme1.xml", "xl/drawings/drawing1.xml"):
+        for part in ("xl/theme/theme1.xml", "xl/drawings/drawing1.xml", "xl/worksheets/_rels/sheet2.xml.rels"):
             assert o.read(part) == t.read(part), part
+        # styles are only extended: the template's own formats stay, grade colours from config are appended
+        t_styles, o_styles = t.read("xl/styles.xml").decode(), o.read("xl/styles.xml").decode()
+        assert o_styles.split("<dxfs")[0] == t_styles.split("<dxfs")[0]
+        assert o_styles.count("<dxf>") == t_styles.count("<dxf>") + 2 * 3  # A, B, C colours on two sheets
         main = o.read("xl/worksheets/sheet1.xml").decode()
         assert "<conditionalFormatting" in main and '<pane xSplit="3" ySplit="4"' in main
+        assert ('<conditionalFormatting sqref="U5:U1048576"><cfRule type="cellIs" dxfId="4" priority="1" '
+                'operator="equal"><formula>"A"</formula></cfRule>') in main
         n = len(result.graded)
         assert f"<autoFilter ref=\"A4:AA{4 + n}\"/>" in main
         chart = o.read("xl/charts/chart1.xml").decode()
