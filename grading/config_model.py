@@ -469,6 +469,15 @@ class GradePolicy(_Model):
 class OutputConfig(_Model):
     template: str = "templates/客户分级管理表.xlsx"
     file: str = "output/客户分级管理表_{period}.xlsx"
+    log_dir: str = "logs"
+
+
+class HistoryConfig(_Model):
+    """Grade history across periods (SQLite), for 上期等级/变动 and the stability rule."""
+
+    enabled: bool = True
+    database: str | None = None  # default: 客户分级历史.sqlite beside the output file
+    downgrade_after: int | None = Field(default=None, ge=2)
 
 
 class Config(_Model):
@@ -480,6 +489,7 @@ class Config(_Model):
     grading: GradingConfig
     grades: dict[Annotated[str, BeforeValidator(_as_text)], GradePolicy] = Field(min_length=1)
     output: OutputConfig = OutputConfig()
+    history: HistoryConfig = HistoryConfig()
     base_dir: SkipJsonSchema[Path] = Path(".")
     source_file: SkipJsonSchema[str] = "config.yaml"
     digest: SkipJsonSchema[str] = ""
@@ -559,3 +569,11 @@ class Config(_Model):
     def output_path(self, override: str | None = None) -> Path:
         name = override or self.output.file
         return self.resolve(name.replace("{period}", self.period.label))
+
+    def history_path(self, output: Path | None = None) -> Path | None:
+        """The SQLite file, or None when history is switched off."""
+        if not self.history.enabled:
+            return None
+        if self.history.database:
+            return self.resolve(self.history.database)
+        return (output or self.output_path()).parent / "客户分级历史.sqlite"

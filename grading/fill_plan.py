@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .changes import Comparison
 from .config_model import Config
 from .describe import describe_rules
 from .grade import grade_rank
@@ -23,6 +24,7 @@ SHEET_MAIN = "客户分级管理表"
 SHEET_SUMMARY = "分级汇总"
 SHEET_PROBLEMS = "数据问题"
 SHEET_RULES = "分级规则"
+SHEET_CHANGES = "等级变动"
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class Block:
     n_rows: int
     chart_rows: int | None = None
     colours: tuple[tuple[str, str], ...] = ()  # (grade, "#RRGGBB"): fill of the 等级 column's cells
+    positional: bool = False  # a matrix: columns by position from the anchor cell, first row = labels
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,7 @@ def _col(header: str, values: Sequence[object] | pd.Series | pd.Index | np.ndarr
 
 
 def build_plan(config: Config, graded: pd.DataFrame, problems: Sequence[Problem],
-               generated_at: dt.datetime) -> FillPlan:
+               generated_at: dt.datetime, comparison: Comparison | None = None) -> FillPlan:
     period = config.period
     placeholders = {
         "{{期间}}": f"{period.start:%Y-%m-%d} 至 {period.as_of:%Y-%m-%d}",
@@ -71,11 +74,13 @@ def build_plan(config: Config, graded: pd.DataFrame, problems: Sequence[Problem]
         "{{期间名称}}": period.label,
         "{{生成时间}}": f"{generated_at:%Y-%m-%d %H:%M}",
         "{{客户数}}": str(len(graded)),
+        "{{上期}}": (comparison.previous if comparison and comparison.previous else "无（首次运行）"),
     }
     return FillPlan(
         (
             SheetPlan(SHEET_MAIN, (_main_block(graded, grade_colours(config, graded)),)),
-            SheetPlan(SHEET_SUMMARY, _summary_blocks(config, graded)),
+            SheetPlan(SHEET_SUMMARY, (*_summary_blocks(config, graded), _matrix_block(comparison))),
+            SheetPlan(SHEET_CHANGES, (_changes_block(comparison),)),
             SheetPlan(SHEET_PROBLEMS, (_problem_block(problems),)),
             SheetPlan(SHEET_RULES, (_rules_block(config),)),
         ),
@@ -127,6 +132,8 @@ def _main_block(g: pd.DataFrame, colours: tuple[tuple[str, str], ...]) -> Block:
         _col("综合得分", g["score"], "得分"),
         _col("等级", g["grade"], "客户等级"),
         _col("人工指定", g["pinned"]),
+        _col("上期等级", g["prev_grade"] if "prev_grade" in g else [""] * n),
+        _col("变动", g["change"] if "change" in g else [""] * n, "等级变动"),
         _col("客户类别", g["grade_label"], "等级名称"),
         _col("拜访频率(次/月)", g["visits_per_month"], "拜访频率"),
         _col("服务策略", g["service"]),
@@ -210,6 +217,40 @@ def _summary_blocks(config: Config, graded: pd.DataFrame) -> tuple[Block, ...]:
         _col("累计销售占比", p["cum_sales_share"]),
     ), len(p), chart_rows=len(p))
     return grades, pareto
+
+
+def _matrix_block(comparison: Comparison | None) -> Block:
+    """上期 × 本期 counts, labels in the first row and column, written from the anchor cell."""
+    anchor = "上期＼本期"
+    if comparison is None or comparison.previous is None:
+        return Block((anchor,), (_col(anchor, [anchor, "（无上期数据）"]),), 2, positional=True)
+    m = comparison.matrix
+    total = m.sum(axis=1)
+    cols = [_col(anchor, [anchor, *m.index, "合计"])]
+    for c in m.columns:
+        cols.append(_col(str(c), [str(c), *m[c].tolist(), int(m[c].sum())]))
+    cols.append(_col("合计", ["合计", *total.tolist(), int(total.sum())]))
+    return Block((anchor,), tuple(cols), len(m) + 2, positional=True)
+
+
+def _changes_block(comparison: Comparison | None) -> Block:
+    c = comparison.changes if comparison is not None and len(comparison.changes) else None
+    if c is None:
+        return Block(("变动",), (), 0)
+    return Block(("变动",), (
+        _col("序号", list(range(1, len(c) + 1))),
+        _col("客户编码", c["customer_code"]),
+        _col("客户名称", c["customer_name"]),
+        _col("上期等级", c["prev_grade"]),
+        _col("本期等级", c["grade"]),
+        _col("变动", c["change"]),
+        _col("上期净销售额", c["prev_sales"]),
+        _col("本期净销售额", c["sales"]),
+        _col("净销售额变化", c["sales_change"]),
+        _col("上期得分", c["prev_score"]),
+        _col("本期得分", c["score"]),
+        _col("本期分级依据", c["reason"], "分级依据"),
+    ), len(c))
 
 
 def _problem_block(problems: Sequence[Problem]) -> Block:

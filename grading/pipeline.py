@@ -7,13 +7,16 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from .changes import Comparison, apply_stability, compare
 from .config_model import Config
+from .history import PreviousPeriod, RunRecord, connect, previous_period, record_run
 from .fill_plan import FillPlan, build_plan
 from .grade import grade_customers
 from .load import load_sources
@@ -40,8 +43,10 @@ class GradingResult:
     rows_read: dict[str, int]
     lines_in_window: int
     lines_outside: int
+    comparison: Comparison | None = None
     timings: dict[str, float] = field(default_factory=dict)
     output: Path | None = None
+    history: Path | None = None
 
     @property
     def grade_counts(self) -> dict[str, int]:
@@ -49,9 +54,9 @@ class GradingResult:
         return {g: counts[g] for g in dict.fromkeys(self.graded["grade"])}
 
 
-def grade_data(config: Config, progress: Progress = _silent,
-               generated_at: dt.datetime | None = None) -> GradingResult:
-    """Read the configured sources and grade; nothing is written."""
+def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.datetime | None = None,
+               previous: PreviousPeriod | None = None) -> GradingResult:
+    """Read the configured sources and grade (against `previous` if given); nothing is written."""
     timings: dict[str, float] = {}
     problems: list[Problem] = []
     t = time.perf_counter()
@@ -70,10 +75,13 @@ def grade_data(config: Config, progress: Progress = _silent,
     progress("分级", 0.7)
     overrides = sources["overrides"].frame if "overrides" in sources else None
     graded = grade_customers(config, metrics.table, problems, pins_from_frame(overrides, problems))
+    graded = apply_stability(config, graded, previous)
+    graded, comparison = compare(config, graded, previous)
     timings["grade"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    plan = build_plan(config, graded, problems, generated_at or dt.datetime.now().replace(microsecond=0))
+    plan = build_plan(config, graded, problems, generated_at or dt.datetime.now().replace(microsecond=0),
+                      comparison)
     timings["fill plan"] = time.perf_counter() - t
     return GradingResult(
         graded, problems, plan,
@@ -81,20 +89,38 @@ def grade_data(config: Config, progress: Progress = _silent,
         rows_read={k: v.rows_read for k, v in sources.items()},
         lines_in_window=metrics.lines_in_window,
         lines_outside=metrics.lines_before + metrics.lines_after,
+        comparison=comparison,
         timings=timings,
     )
 
 
 def run_to_file(config: Config, output: Path | None = None, progress: Progress = _silent,
                 generated_at: dt.datetime | None = None) -> GradingResult:
-    """Grade and write the filled template to a new file (atomically)."""
-    result = grade_data(config, progress, generated_at)
+    """Grade and write the filled template to a new file (atomically); record the run in the
+    history database in the same step (both stay as they were if the run fails)."""
+    started = dt.datetime.now().replace(microsecond=0)
     target = output or config.output_path()
+    db = config.history_path(target)
+    previous = previous_period(db, config.period.as_of, config.period.label) if db else None
+    result = grade_data(config, progress, generated_at, previous)
     t = time.perf_counter()
     progress("写入工作簿", 0.8)
+
+    @contextmanager
+    def record() -> Iterator[None]:
+        if db is None:
+            yield
+            return
+        run = RunRecord(config.period.label, config.period.as_of, started, config.digest, str(target),
+                        [Path(p) for files in result.files.values() for p in files])
+        with closing(connect(db)) as conn, conn:  # one transaction: rolled back if the move fails
+            record_run(conn, run, result.graded)
+            yield
+
     write_workbook(config.resolve(config.output.template), target, result.plan,
-                   lambda m, f: progress(m, 0.8 + 0.2 * f))
+                   lambda m, f: progress(m, 0.8 + 0.2 * f), record)
     result.timings["write"] = time.perf_counter() - t
     result.output = target
+    result.history = db
     progress("完成", 1.0)
     return result

@@ -17,7 +17,8 @@ import re
 import tempfile
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -51,6 +52,8 @@ class Placed:
     header_row: int
     columns: dict[int, Column]
     styles: dict[int, str]
+    columns_all: tuple[int, ...] = ()
+    header_styles: dict[int, str] = field(default_factory=dict)
 
     @property
     def first_row(self) -> int:
@@ -64,11 +67,12 @@ class Placed:
     def span(self) -> tuple[int, int]:
         return min(self.columns_all), max(self.columns_all)
 
-    columns_all: tuple[int, ...] = ()
-
 
 def write_workbook(template: Path, output: Path, plan: FillPlan,
-                   progress: Callable[[str, float], None] = lambda m, f: None) -> None:
+                   progress: Callable[[str, float], None] = lambda m, f: None,
+                   around_replace: Callable[[], AbstractContextManager[object]] = nullcontext) -> None:
+    """Fill `template` into `output`. The final move into place runs inside `around_replace()`,
+    so a caller can tie it to a database transaction (rolled back if the move fails)."""
     if not template.is_file():
         raise TemplateError(f"找不到模板文件 {template}。请检查 config.yaml 中 output.template 的路径。")
     if output.resolve() == template.resolve():
@@ -79,7 +83,7 @@ def write_workbook(template: Path, output: Path, plan: FillPlan,
         raise TemplateError(f"模板文件 {template.name} 不是有效的 .xlsx 文件（{exc}）。") from None
     with zf:
         parts = _fill_parts(zf, template, plan, progress)
-        _write_zip_atomically(zf, output, parts)
+        _write_zip_atomically(zf, output, parts, around_replace)
 
 
 def _fill_parts(zf: zipfile.ZipFile, template: Path, plan: FillPlan,
@@ -147,6 +151,15 @@ def _locate(ts: TemplateSheet, block: Block, template_name: str) -> Placed:
             "表头行用于确定填写位置，请恢复该表头（列的顺序可以调整，不需要的列可以删除）。"
         )
     row, col = hit
+    if block.positional:  # a matrix written from the anchor cell on, its first row holds the labels
+        cols = tuple(range(col, col + max(len(block.columns), 1)))
+        first_style = _style_at(ts, row, col)
+        data_style = _style_at(ts, row + 1, col)
+        header = {c: _style_at(ts, row, c) or first_style for c in cols}
+        body = {c: _style_at(ts, row + 1, c) or data_style for c in cols}
+        body[col] = first_style  # the row labels look like the header
+        return Placed(block, row - 1, dict(zip(cols, block.columns)), _clean_styles(body), cols,
+                      _clean_styles(header))
     lo = hi = col
     while lo > 0 and ts.cells.get((row, lo - 1), _EMPTY).text:
         lo -= 1
@@ -168,6 +181,15 @@ def _locate(ts: TemplateSheet, block: Block, template_name: str) -> Placed:
         if sample is not None and sample.style is not None:
             styles[c] = sample.style
     return Placed(block, row, columns, styles, tuple(range(lo, hi + 1)))
+
+
+def _style_at(ts: TemplateSheet, row: int, col: int) -> str | None:
+    cell = ts.cells.get((row, col))
+    return cell.style if cell is not None else None
+
+
+def _clean_styles(styles: dict[int, str | None]) -> dict[int, str]:
+    return {c: s for c, s in styles.items() if s is not None}
 
 
 class _Empty:
@@ -200,41 +222,58 @@ def _cell(ref: str, value: object, style: str | None) -> str:
     return f'<c r="{ref}"{s} t="inlineStr"><is><t xml:space="preserve">{escape(text)}</t></is></c>'
 
 
+_CELL = re.compile(r"<c\b[^>]*?(?:/>|>.*?</c>)", re.S)
+_CELL_COL = re.compile(r'\br="([A-Z]+)\d+"')
+
+
 def _rebuild_sheet(xml: str, ts: TemplateSheet, placed: list[Placed]) -> str:
+    """Each block owns its columns from its first data row down; every other template cell stays."""
     match = _SHEETDATA.search(xml)
     if match is None:
         raise TemplateError(f"模板工作表 {ts.name} 的结构无法识别（缺少 sheetData）。")
-    first = min(p.first_row for p in placed)
-    kept: list[str] = []
-    attrs = ""
+    template_rows: dict[int, tuple[str, dict[int, str]]] = {}
     for m in _ROW.finditer(match.group(0)):
         row_xml = m.group(0)
         num = _ROW_NUM.search(row_xml)
-        r = int(num.group(1)) if num else 0
-        if r < first:
-            kept.append(row_xml)
-        elif r == first:  # the sample row: its height/style attributes carry over to data rows
-            tag = row_xml[: row_xml.index(">") + 1].removesuffix("/>").removesuffix(">")
-            attrs = re.sub(r'\s(?:r|spans)="[^"]*"', "", tag.removeprefix("<row"))
-    total = max((p.block.n_rows for p in placed), default=0)
-    letters = {c: col_letters(c) for p in placed for c in p.columns_all}
-    plans = [(p, sorted(p.columns_all), [p.columns.get(c) for c in sorted(p.columns_all)]) for p in placed]
-    plans.sort(key=lambda t: t[1][0])
-    out = kept
-    for i in range(total):
-        r = first + i
-        cells = []
-        for p, cols, values in plans:
-            if i >= p.block.n_rows or p.first_row > r:
-                continue
-            j = r - p.first_row
-            for c, column in zip(cols, values):
-                v = column.values[j] if column is not None else None
-                cells.append(_cell(f"{letters[c]}{r}", v, p.styles.get(c)))
-        out.append(f'<row r="{r}"{attrs}>{"".join(cells)}</row>')
-    body = "<sheetData>" + "".join(out) + "</sheetData>"
-    xml = xml[: match.start()] + body + xml[match.end():]
-    last_row = max([first - 1 + total] + [p.header_row for p in placed])
+        if not num:
+            continue
+        tag = row_xml[: row_xml.index(">") + 1].removesuffix("/>").removesuffix(">")
+        attrs = re.sub(r'\s(?:r|spans)="[^"]*"', "", tag.removeprefix("<row"))
+        cells = {col_index(ref.group(1)): x for x in _CELL.findall(row_xml) if (ref := _CELL_COL.search(x))}
+        template_rows[int(num.group(1))] = (attrs, cells)
+
+    def owned(r: int, c: int) -> bool:
+        return any(p.first_row <= r and p.span[0] <= c <= p.span[1] for p in placed)
+
+    written: dict[int, dict[int, str]] = {}
+    for p in placed:
+        letters = {c: col_letters(c) for c in p.columns_all}
+        cols = [(c, p.columns.get(c)) for c in p.columns_all]
+        for i in range(p.block.n_rows):
+            r = p.first_row + i
+            styles = p.header_styles if (i == 0 and p.block.positional) else p.styles
+            row = written.setdefault(r, {})
+            for c, column in cols:
+                value = column.values[i] if column is not None else None
+                cell = _cell(f"{letters[c]}{r}", value, styles.get(c))
+                if cell:
+                    row[c] = cell
+    sample_attrs = template_rows.get(min(p.first_row for p in placed), ("", {}))[0]
+    out: list[str] = []
+    for r in sorted(set(template_rows) | set(written)):
+        attrs, cells = template_rows.get(r, (sample_attrs, {}))
+        if r in written and r not in template_rows:
+            attrs = sample_attrs
+        merged = {c: x for c, x in cells.items() if not owned(r, c)}
+        merged.update(written.get(r, {}))
+        if not merged and r not in template_rows:
+            continue
+        if not merged and any(p.first_row == r for p in placed) and not any(r < p.first_row for p in placed):
+            continue  # an unused sample row
+        out.append(f'<row r="{r}"{attrs}>{"".join(merged[c] for c in sorted(merged))}</row>')
+    xml = xml[: match.start()] + "<sheetData>" + "".join(out) + "</sheetData>" + xml[match.end():]
+    last_row = max([p.first_row - 1 + p.block.n_rows for p in placed] + [p.header_row for p in placed]
+                   + list(template_rows))
     last_col = max(c for p in placed for c in p.columns_all)
     xml = re.sub(r'<dimension ref="[^"]*"\s*/>', f'<dimension ref="A1:{col_letters(last_col)}{last_row}"/>', xml)
 
@@ -339,7 +378,8 @@ def _fix_workbook(xml: str, fix: Callable[[str, bool], str]) -> str:
     return xml
 
 
-def _write_zip_atomically(src: zipfile.ZipFile, output: Path, parts: dict[str, bytes | None]) -> None:
+def _write_zip_atomically(src: zipfile.ZipFile, output: Path, parts: dict[str, bytes | None],
+                          around_replace: Callable[[], AbstractContextManager[object]]) -> None:
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".~", suffix=".xlsx.tmp", dir=output.parent)
@@ -359,7 +399,8 @@ def _write_zip_atomically(src: zipfile.ZipFile, output: Path, parts: dict[str, b
                 zi.external_attr = info.external_attr
                 out.writestr(zi, data)
         try:
-            os.replace(tmp, output)
+            with around_replace():
+                os.replace(tmp, output)
         except PermissionError:
             raise OutputLocked(
                 f"无法替换输出文件 {output}：文件可能正在 Excel 中打开。请关闭该文件后重试；上一次的输出文件保持不变。"

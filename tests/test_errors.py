@@ -122,7 +122,7 @@ def test_missing_template_and_missing_sheet(demo, write_config, tmp_path) -> Non
 
     with pytest.raises(TemplateError) as info:
         run_to_file(write_config(folder, partial, name="c2.yaml"), tmp_path / "o.xlsx", generated_at=FIXED_TIME)
-    assert str(info.value) == ("[E300] 模板 t.xlsx 缺少工作表：分级汇总、数据问题、分级规则；模板中的工作表：客户分级管理表。"
+    assert str(info.value) == ("[E300] 模板 t.xlsx 缺少工作表：分级汇总、等级变动、数据问题、分级规则；模板中的工作表：客户分级管理表。"
                                "请使用 templates/ 中的默认模板，或把缺少的工作表加回去。")
     assert not (tmp_path / "o.xlsx").exists()
 
@@ -133,7 +133,7 @@ def test_template_without_header_row(demo, write_config, tmp_path) -> None:  # t
     folder, _ = demo
     wb = openpyxl.Workbook()
     wb.active.title = "客户分级管理表"
-    for name in ("分级汇总", "数据问题", "分级规则"):
+    for name in ("分级汇总", "等级变动", "数据问题", "分级规则"):
         wb.create_sheet(name)
     wb.save(tmp_path / "t.xlsx")
 

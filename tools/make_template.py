@@ -25,7 +25,8 @@ MAIN_COLUMNS = [
     ("活跃月数", 8, "int"), ("首次下单日期", 12, "date"), ("最近下单日期", 12, "date"),
     ("未下单天数", 9, "int"), ("合作月数", 8, "int"), ("毛利", 13, "money"), ("毛利率", 8, "pct"),
     ("本期应收", 13, "money"), ("本期收回", 13, "money"), ("回款率", 8, "pct"), ("期末余额", 13, "money"),
-    ("综合得分", 8, "score"), ("等级", 6, "grade"), ("人工指定", 9, "text"), ("客户类别", 10, "text"),
+    ("综合得分", 8, "score"), ("等级", 6, "grade"), ("人工指定", 9, "text"), ("上期等级", 8, "grade"),
+    ("变动", 7, "change"), ("客户类别", 10, "text"),
     ("拜访频率(次/月)", 10, "text"), ("服务策略", 28, "text"), ("信用政策", 14, "text"),
     ("分级依据", 60, "wrap"),
 ]
@@ -50,6 +51,7 @@ def build(path: Path = OUT) -> Path:
         "score": wb.add_format({**cell, "num_format": "0.00"}),
         "date": wb.add_format({**cell, "num_format": "yyyy-mm-dd"}),
         "grade": wb.add_format({**cell, "bold": True, "align": "center"}),
+        "change": wb.add_format({**cell, "align": "center"}),
         "note": wb.add_format({**base, "font_color": "#7F7F7F", "italic": True}),
     }
 
@@ -72,6 +74,11 @@ def build(path: Path = OUT) -> Path:
         fill = wb.add_format({"bg_color": colour})
         ws.conditional_format(4, grade_col, 1_048_575, grade_col,
                               {"type": "cell", "criteria": "==", "value": f'"{grade}"', "format": fill})
+    change_col = next(i for i, (h, _, _) in enumerate(MAIN_COLUMNS) if h == "变动")
+    for word, colour in (("升级", "#006100"), ("降级", "#9C0006"), ("新增", "#1F3864")):
+        ws.conditional_format(4, change_col, 1_048_575, change_col, {
+            "type": "cell", "criteria": "==", "value": f'"{word}"',
+            "format": wb.add_format({"font_color": colour, "bold": True})})
     sales_col = next(i for i, (h, _, _) in enumerate(MAIN_COLUMNS) if h == "净销售额")
     ws.conditional_format(4, sales_col, 1_048_575, sales_col,
                           {"type": "data_bar", "bar_color": "#9DC3E6", "bar_solid": True})
@@ -132,6 +139,36 @@ def build(path: Path = OUT) -> Path:
     line.set_legend({"position": "bottom"})
     line.set_size({"width": 620, "height": 320})
     ss.insert_chart(17, 9, line)
+
+    # migration matrix: written from the anchor cell on (labels in its row and column)
+    ss.write_string(2, 17, "等级迁移矩阵（行：上期 {{上期}}，列：本期）", f["sub"])
+    ss.write_string(3, 17, "上期＼本期", f["head"])
+    for k in range(1, 8):
+        ss.write_blank(3, 17 + k, None, f["head"])
+        ss.write_blank(4, 17 + k, None, f["int"])
+    ss.write_blank(4, 17, None, f["head"])
+    ss.set_column(16, 16, 3)
+    ss.set_column(17, 24, 9)
+    ss.set_landscape()
+    ss.fit_to_pages(1, 0)
+
+    # ---- 等级变动
+    cs = wb.add_worksheet("等级变动")
+    cs.write_string(0, 0, "等级变动（与上期比较）", f["title"])
+    cs.write_string(1, 0, "本期：{{期间}}　　上期：{{上期}}", f["sub"])
+    changes = [("序号", 6, "int"), ("客户编码", 12, "text"), ("客户名称", 26, "text"), ("上期等级", 8, "grade"),
+               ("本期等级", 8, "grade"), ("变动", 7, "change"), ("上期净销售额", 14, "money"),
+               ("本期净销售额", 14, "money"), ("净销售额变化", 14, "money"), ("上期得分", 8, "score"),
+               ("本期得分", 8, "score"), ("本期分级依据", 70, "wrap")]
+    for c, (head, width, fmt) in enumerate(changes):
+        cs.set_column(c, c, width)
+        cs.write_string(3, c, head, f["head"])
+        cs.write_blank(4, c, None, f[fmt])
+    for word, colour in (("升级", "#006100"), ("降级", "#9C0006"), ("新增", "#1F3864"), ("流失", "#7F7F7F")):
+        cs.conditional_format(4, 5, 1_048_575, 5, {"type": "cell", "criteria": "==", "value": f'"{word}"',
+                                                    "format": wb.add_format({"font_color": colour, "bold": True})})
+    cs.freeze_panes(4, 3)
+    cs.autofilter(3, 0, 4, len(changes) - 1)
 
     # ---- 数据问题
     ps = wb.add_worksheet("数据问题")

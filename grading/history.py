@@ -1,0 +1,199 @@
+"""Grade history in an embedded SQLite database: every run's period, as-of
+date, config hash, inputs, and per customer the metrics, score, grade, pin
+and explanation. Re-running a period replaces that period in one
+transaction; a failed run leaves the database as it was.
+
+The schema is versioned with PRAGMA user_version and upgraded by MIGRATIONS.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import sqlite3
+from collections.abc import Iterable, Sequence
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import GradingError
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: runs, their inputs and per-customer results
+    """
+    CREATE TABLE runs (
+        run_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        period TEXT NOT NULL UNIQUE,
+        as_of TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        config_hash TEXT NOT NULL,
+        customers INTEGER NOT NULL,
+        output TEXT NOT NULL,
+        source TEXT NOT NULL DEFAULT 'run'
+    );
+    CREATE TABLE run_inputs (
+        run_id INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+        path TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL
+    );
+    CREATE TABLE customer_grades (
+        run_id INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+        customer_code TEXT NOT NULL,
+        customer_name TEXT NOT NULL,
+        rule_grade TEXT NOT NULL,
+        grade TEXT NOT NULL,
+        score REAL,
+        net_sales REAL,
+        pinned INTEGER NOT NULL,
+        below_streak INTEGER NOT NULL DEFAULT 0,
+        explanation TEXT NOT NULL,
+        metrics TEXT NOT NULL,
+        PRIMARY KEY (run_id, customer_code)
+    );
+    CREATE INDEX customer_grades_code ON customer_grades(customer_code);
+    """,
+)
+
+METRIC_COLUMNS = ("net_sales", "order_count", "active_months", "recency_days", "tenure_months",
+                  "gross_profit", "margin", "collection_rate", "closing", "overdue_days")
+
+
+class HistoryError(GradingError):
+    """The history database cannot be opened, is newer than this program, or the seed file is unusable."""
+
+    code = "E500"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One finished run to store."""
+
+    period: str
+    as_of: dt.date
+    started_at: dt.datetime
+    config_hash: str
+    output: str
+    inputs: Sequence[Path]
+    source: str = "run"
+
+
+@dataclass(frozen=True)
+class PreviousPeriod:
+    """Last period before the current as-of date: grades, streaks and metrics per customer."""
+
+    period: str
+    as_of: dt.date
+    table: pd.DataFrame  # index customer_code: customer_name, grade, rule_grade, score, net_sales, below_streak
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (creating if needed) and migrate the database."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=30)
+    except (OSError, sqlite3.Error) as exc:
+        raise HistoryError(f"无法打开历史数据库 {path}：{exc}。请检查 history.database 的路径是否可写。") from None
+    conn.execute("PRAGMA foreign_keys = ON")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            conn.close()
+            raise HistoryError(f"历史数据库 {path} 由更新版本的程序创建（结构版本 {version}），请升级本程序。")
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            with conn:
+                conn.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise HistoryError(f"历史数据库 {path} 已损坏或不是数据库文件（{exc}）。请恢复备份或改用新的路径。") from None
+    return conn
+
+
+def file_digest(path: Path) -> tuple[int, str]:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return path.stat().st_size, h.hexdigest()
+
+
+def previous_period(path: Path, as_of: dt.date, period: str) -> PreviousPeriod | None:
+    """The latest stored period with an earlier as-of date (and another name) than this run."""
+    if not path.exists():
+        return None
+    with closing(connect(path)) as conn:
+        row = conn.execute("SELECT run_id, period, as_of FROM runs WHERE as_of < ? AND period != ? "
+                           "ORDER BY as_of DESC, run_id DESC LIMIT 1", (as_of.isoformat(), period)).fetchone()
+        if row is None:
+            return None
+        frame = pd.read_sql_query(
+            "SELECT customer_code, customer_name, grade, rule_grade, score, net_sales, below_streak "
+            "FROM customer_grades WHERE run_id = ?", conn, params=(row[0],))
+    return PreviousPeriod(row[1], dt.date.fromisoformat(row[2]), frame.set_index("customer_code"))
+
+
+def _clean(v: object) -> object:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    if isinstance(v, (pd.Timestamp, dt.date)):
+        return v.isoformat()
+    if hasattr(v, "item"):
+        return v.item()  # numpy scalar
+    return v
+
+
+def record_run(conn: sqlite3.Connection, run: RunRecord, graded: pd.DataFrame) -> int:
+    """Replace the run's period with this run; call inside `with conn:` (one transaction)."""
+    conn.execute("DELETE FROM runs WHERE period = ?", (run.period,))
+    cur = conn.execute(
+        "INSERT INTO runs (period, as_of, started_at, config_hash, customers, output, source) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (run.period, run.as_of.isoformat(), run.started_at.isoformat(timespec="seconds"), run.config_hash,
+         len(graded), run.output, run.source))
+    run_id = int(cur.lastrowid or 0)
+    conn.executemany("INSERT INTO run_inputs (run_id, path, size, sha256) VALUES (?, ?, ?, ?)",
+                     [(run_id, str(p), *file_digest(p)) for p in run.inputs])
+    rows = []
+    columns = [c for c in METRIC_COLUMNS if c in graded]
+    records = graded.reset_index().to_dict("records")
+    for rec in records:
+        metrics = {c: _clean(rec.get(c)) for c in columns}
+        rows.append((run_id, str(rec["customer_code"]), str(rec.get("customer_name", "")),
+                     str(rec.get("rule_grade", rec["grade"])), str(rec["grade"]), _clean(rec.get("score")),
+                     _clean(rec.get("net_sales")), int(bool(rec.get("pinned"))), int(rec.get("below_streak", 0) or 0),
+                     str(rec.get("reason", "")), json.dumps(metrics, ensure_ascii=False)))
+    conn.executemany(
+        "INSERT INTO customer_grades (run_id, customer_code, customer_name, rule_grade, grade, score, net_sales, "
+        "pinned, below_streak, explanation, metrics) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    return run_id
+
+
+def list_runs(path: Path) -> list[dict[str, object]]:
+    if not path.exists():
+        return []
+    with closing(connect(path)) as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute(
+            "SELECT run_id, period, as_of, started_at, customers, config_hash, source, output FROM runs "
+            "ORDER BY as_of, run_id")]
+
+
+def customer_timeline(path: Path, code: str) -> list[dict[str, object]]:
+    if not path.exists():
+        return []
+    with closing(connect(path)) as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute(
+            "SELECT r.period, r.as_of, g.grade, g.rule_grade, g.score, g.net_sales, g.pinned, g.explanation "
+            "FROM customer_grades g JOIN runs r USING (run_id) WHERE g.customer_code = ? ORDER BY r.as_of",
+            (code,))]
+
+
+def stored_inputs(path: Path, period: str) -> Iterable[tuple[str, int, str]]:
+    with closing(connect(path)) as conn:
+        return list(conn.execute("SELECT i.path, i.size, i.sha256 FROM run_inputs i JOIN runs r USING (run_id) "
+                                 "WHERE r.period = ? ORDER BY i.path", (period,)))
