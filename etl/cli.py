@@ -1,28 +1,36 @@
-"""grade-etl: the headless command. A thin shell over grading.pipeline that
-turns errors into Chinese messages and exit codes.
+"""grade-etl: the headless command, safe to schedule. A thin shell over
+grading.pipeline that turns errors into Chinese messages and exit codes,
+holds a run lock, and writes a log file per run.
 
 Exit codes: 0 ok · 1 internal error · 2 config error · 3 input error ·
-4 template/output error · 5 output file locked (open in Excel).
+4 template/output error · 5 output file locked (open in Excel) ·
+6 another run is using the same outputs.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime as dt
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TextIO
 
 from grading.config import Config, load_config
-from grading.errors import ConfigError, GradingError, InputError, OutputLocked
 from grading.describe import describe_rules
+from grading.errors import ConfigError, GradingError, InputError, OutputLocked
+from grading.history import customer_timeline, list_runs
 from grading.pipeline import GradingResult, run_to_file
 from grading.problems import summarise
 
-EXIT_OK, EXIT_INTERNAL, EXIT_CONFIG, EXIT_INPUT, EXIT_OUTPUT, EXIT_LOCKED = 0, 1, 2, 3, 4, 5
+from .lock import RunLock, RunLocked
+
+EXIT_OK, EXIT_INTERNAL, EXIT_CONFIG, EXIT_INPUT, EXIT_OUTPUT, EXIT_LOCKED, EXIT_BUSY = 0, 1, 2, 3, 4, 5, 6
 MAX_LISTED = 15
+Say = Callable[[str], None]
 
 
 def _date(text: str) -> dt.date:
@@ -40,11 +48,22 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("-q", "--quiet", action="store_true", help="只输出错误")
     run = sub.add_parser("run", parents=[common], help="读取数据、分级并生成工作簿")
     run.add_argument("--as-of", type=_date, help="截止日期 YYYY-MM-DD（覆盖配置中的 period.as_of）")
+    run.add_argument("--period", help="期间名称（覆盖配置中的 period.name）")
     run.add_argument("-o", "--output", help="输出文件路径（覆盖配置中的 output.file）")
     demo = sub.add_parser("demo", parents=[common], help="生成演示数据并运行一次")
     demo.add_argument("--folder", default="demo_data", help="演示数据文件夹（相对配置文件，默认 demo_data）")
     demo.add_argument("-o", "--output", help="输出文件路径")
     sub.add_parser("check-config", parents=[common], help="只检查配置文件并显示分级规则")
+    hist = sub.add_parser("history", parents=[common], help="查看分级历史、导出客户等级时间线、从旧工作簿导入")
+    hsub = hist.add_subparsers(dest="action", metavar="操作", required=True)
+    hsub.add_parser("list", parents=[common], help="列出已保存的各期运行")
+    cust = hsub.add_parser("customer", parents=[common], help="导出一个客户的等级时间线")
+    cust.add_argument("code", help="客户编码")
+    cust.add_argument("-o", "--output", help="保存为 CSV 文件")
+    seed = hsub.add_parser("seed", parents=[common], help="从以前生成的客户分级管理表导入一期历史")
+    seed.add_argument("workbook", help="以前的输出工作簿 .xlsx")
+    seed.add_argument("--period", required=True, help="该期的期间名称，如 2025H2")
+    seed.add_argument("--as-of", type=_date, help="该期截止日期（默认从工作簿的“统计期间”读取）")
     return p
 
 
@@ -53,7 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         _parser().print_help()
         return EXIT_CONFIG
-    say = (lambda *a: None) if args.quiet else print
+    quiet = bool(getattr(args, "quiet", False))
+    say: Say = (lambda text: None) if quiet else print
+    log: TextIO | None = None
     try:
         if args.command == "check-config":
             config = load_config(args.config)
@@ -61,60 +82,112 @@ def main(argv: Sequence[str] | None = None) -> int:
             for item, text in describe_rules(config):
                 say(f"  {item}：{text}")
             return EXIT_OK
-        as_of = getattr(args, "as_of", None)
-        config = load_config(args.config, as_of=as_of)
-        if args.command == "demo":
-            from grading.demo_data import generate
+        if args.command == "history":
+            return _history(args, say)
+        config = load_config(args.config, as_of=getattr(args, "as_of", None), period=getattr(args, "period", None))
+        output = config.resolve(args.output) if args.output else config.output_path()
+        with RunLock(output) as lock:
+            log = _open_log(config)
+            tee = _tee(say, log)
+            if lock.stale_note:
+                tee(lock.stale_note)
+            if args.command == "demo":
+                from grading.demo_data import generate
 
-            folder = config.resolve(args.folder)
-            say(f"生成演示数据：{folder}")
-            generate(folder)
-        output = config.resolve(args.output) if args.output else None
-        result = run_to_file(config, output, _progress(say, sys.stderr.isatty() and not args.quiet))
-        _report(result, config, say)
+                folder = config.resolve(args.folder)
+                tee(f"生成演示数据：{folder}")
+                generate(folder)
+            result = run_to_file(config, output, _progress(quiet, log))
+            _report(result, config, tee)
+            if log is not None:
+                tee(f"日志：{log.name}")
         return EXIT_OK
     except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return EXIT_CONFIG
+        return _fail(log, str(exc), EXIT_CONFIG)
     except InputError as exc:
-        print(f"{exc}\n上一次的输出文件保持不变。", file=sys.stderr)
-        return EXIT_INPUT
+        return _fail(log, f"{exc}\n上一次的输出文件保持不变。", EXIT_INPUT)
     except OutputLocked as exc:
-        print(exc, file=sys.stderr)
-        return EXIT_LOCKED
+        return _fail(log, str(exc), EXIT_LOCKED)
+    except RunLocked as exc:
+        return _fail(log, str(exc), EXIT_BUSY)
     except GradingError as exc:
-        print(exc, file=sys.stderr)
-        return EXIT_OUTPUT
+        return _fail(log, f"{exc}\n上一次的输出文件保持不变。", EXIT_OUTPUT)
     except BrokenPipeError:  # output piped into `head` etc.: the run itself succeeded
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except KeyboardInterrupt:
-        print("已取消，上一次的输出文件保持不变。", file=sys.stderr)
-        return EXIT_INTERNAL
+        return _fail(log, "已取消，上一次的输出文件保持不变。", EXIT_INTERNAL)
     except Exception:
-        print("内部错误（请把以下信息发给维护人员）：", file=sys.stderr)
-        traceback.print_exc()
-        return EXIT_INTERNAL
+        return _fail(log, "内部错误（请把以下信息和日志发给维护人员）：\n" + traceback.format_exc(), EXIT_INTERNAL)
+    finally:
+        if log is not None:
+            log.close()
 
 
-def _progress(say: object, tty: bool):  # type: ignore[no-untyped-def]
+def _fail(log: TextIO | None, text: str, code: int) -> int:
+    print(text, file=sys.stderr)
+    if log is not None:
+        log.write(f"{_now()} 失败（退出码 {code}）：{text}\n")
+        print(f"日志：{log.name}", file=sys.stderr)
+    return code
+
+
+def _now() -> str:
+    return dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _open_log(config: Config) -> TextIO | None:
+    folder = config.resolve(config.output.log_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"grade-etl_{dt.datetime.now():%Y%m%d_%H%M%S}_{os.getpid()}.log"
+        return (folder / name).open("w", encoding="utf-8")
+    except OSError as exc:
+        print(f"警告：无法创建日志文件（{folder}：{exc.strerror}），继续运行。", file=sys.stderr)
+        return None
+
+
+def _tee(say: Say, log: TextIO | None) -> Say:
+    def both(text: str) -> None:
+        say(text)
+        if log is not None:
+            log.write(f"{_now()} {text}\n")
+            log.flush()
+    return both
+
+
+def _progress(quiet: bool, log: TextIO | None) -> Callable[[str, float], None]:
+    tty = sys.stderr.isatty()
+    last = [""]
+
     def show(message: str, fraction: float) -> None:
+        if log is not None and message != last[0]:
+            log.write(f"{_now()} [{fraction:4.0%}] {message}\n")
+        if quiet or message == last[0]:
+            last[0] = message
+            return
+        last[0] = message
         if tty:
             bar = "#" * int(fraction * 20)
-            sys.stderr.write(f"\r[{bar:<20}] {fraction:4.0%} {message}\033[K")
-            if fraction >= 1:
-                sys.stderr.write("\n")
-            sys.stderr.flush()
+            sys.stderr.write(f"\r[{bar:<20}] {fraction:4.0%} {message}\033[K" + ("\n" if fraction >= 1 else ""))
+        else:
+            sys.stderr.write(f"[{fraction:4.0%}] {message}\n")
+        sys.stderr.flush()
     return show
 
 
-def _report(result: GradingResult, config: Config, say) -> None:  # type: ignore[no-untyped-def]
+def _report(result: GradingResult, config: Config, say: Say) -> None:
     graded = result.graded
     say(f"期间 {config.period.start:%Y-%m-%d} 至 {config.period.as_of:%Y-%m-%d}："
         f"{len(graded)} 个客户，期间内明细 {result.lines_in_window} 行（期间外 {result.lines_outside} 行未计入）。")
     for grade, n in result.grade_counts.items():
         sales = graded.loc[graded["grade"] == grade, "net_sales"].sum()
         say(f"  {grade} {config.policy(grade).label}：{n} 个客户，净销售额 {sales:,.2f}")
+    comparison = result.comparison
+    if comparison is not None and comparison.previous is not None:
+        changes = comparison.changes["change"].tolist() if len(comparison.changes) else []
+        moves = "，".join(f"{k} {changes.count(k)}" for k in ("升级", "降级", "新增", "流失"))
+        say(f"与上期 {comparison.previous} 比较：{moves}（详见工作表「等级变动」）")
     if result.problems:
         say(f"数据问题 {len(result.problems)} 条（详见工作表「数据问题」）：")
         for action, reason, n in summarise(result.problems):
@@ -125,6 +198,55 @@ def _report(result: GradingResult, config: Config, say) -> None:  # type: ignore
         if len(serious) > MAX_LISTED:
             say(f"    …… 另有 {len(serious) - MAX_LISTED} 条，见工作表「数据问题」")
     say(f"已生成：{result.output}")
+    if result.history is not None:
+        say(f"历史记录：{result.history}（期间 {config.period.label}）")
+
+
+def _history(args: argparse.Namespace, say: Say) -> int:
+    from grading.seed import seed_from_workbook
+
+    config = load_config(args.config)
+    db = config.history_path()
+    if db is None:
+        print("config.yaml 中 history.enabled 为 false，没有历史记录。", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.action == "list":
+        runs = list_runs(db)
+        if not runs:
+            say(f"历史数据库 {db} 中还没有记录。")
+            return EXIT_OK
+        say(f"{'期间':<10}{'截止日期':<12}{'运行时间':<21}{'客户数':>7}  来源")
+        for r in runs:
+            say(f"{r['period']!s:<10}{r['as_of']!s:<12}{r['started_at']!s:<21}{r['customers']!s:>7}  {r['source']}")
+        return EXIT_OK
+    if args.action == "customer":
+        rows = customer_timeline(db, args.code)
+        if not rows:
+            say(f"历史中没有客户 {args.code} 的记录。")
+            return EXIT_INPUT
+        if args.output:
+            with open(args.output, "w", encoding="utf-8-sig", newline="") as fh:
+                w = csv.writer(fh)
+                w.writerow(["期间", "截止日期", "等级", "规则等级", "综合得分", "净销售额", "人工指定", "分级依据"])
+                for r in rows:
+                    w.writerow([_csv_safe(r[k]) for k in ("period", "as_of", "grade", "rule_grade", "score",
+                                                           "net_sales", "pinned", "explanation")])
+            say(f"已导出 {len(rows)} 期记录：{args.output}")
+        else:
+            for r in rows:
+                pin = "（人工指定）" if r["pinned"] else ""
+                say(f"{r['period']}（{r['as_of']}）：{r['grade']}{pin}  {r['explanation']}")
+        return EXIT_OK
+    n, as_of = seed_from_workbook(db, Path(args.workbook), args.period, args.as_of)
+    say(f"已从 {args.workbook} 导入 {n} 个客户的等级，期间 {args.period}（截止 {as_of:%Y-%m-%d}）→ {db}")
+    return EXIT_OK
+
+
+def _csv_safe(value: object) -> object:
+    """Text from exports must not become a formula when the CSV is opened in Excel."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return value
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ _MESSAGES = {
 }
 
 
-def load_config(path: str | Path, as_of: dt.date | None = None) -> Config:
+def load_config(path: str | Path, as_of: dt.date | None = None, period: str | None = None) -> Config:
     """Read, validate and freeze config.yaml; raise ConfigError listing every problem."""
     path = Path(path)
     name = path.name
@@ -66,10 +66,13 @@ def load_config(path: str | Path, as_of: dt.date | None = None) -> Config:
         raise ConfigError(name, [ConfigIssue("", line, f"YAML 格式错误：{problem}（检查缩进和冒号）")])
     if not isinstance(data, dict):
         raise ConfigError(name, [ConfigIssue("", None, "配置文件应为键值表（sources、period、grading、grades …）")])
-    if as_of is not None:
-        period = data.get("period")
-        if isinstance(period, dict):
-            data["period"] = {**period, "as_of": as_of}
+    section = data.get("period")
+    if isinstance(section, dict):  # command-line overrides
+        if as_of is not None:
+            section = {**section, "as_of": as_of}
+        if period is not None:
+            section = {**section, "name": period}
+        data["period"] = section
     data["base_dir"] = path.resolve().parent
     data["source_file"] = name
     data["digest"] = hashlib.sha256(raw).hexdigest()[:16]

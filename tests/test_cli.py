@@ -49,8 +49,10 @@ def test_input_error_exit_code_and_message(write_config, tmp_path, capsys) -> No
     write_config(tmp_path, edit)
     assert main(["run", "-c", str(tmp_path / "config.yaml")]) == EXIT_INPUT
     err = capsys.readouterr().err
-    assert err == (f"[E201] 销售明细：找不到文件 missing/*.csv（在 {tmp_path} 下查找）。"
-                   "请检查 config.yaml 中 files 的路径，或先导出数据。\n上一次的输出文件保持不变。\n")
+    assert (f"[E201] 销售明细：找不到文件 missing/*.csv（在 {tmp_path} 下查找）。"
+            "请检查 config.yaml 中 files 的路径，或先导出数据。\n上一次的输出文件保持不变。\n日志：") in err
+    [log] = (tmp_path / "logs").glob("grade-etl_*.log")
+    assert "失败（退出码 3）：[E201] 销售明细：找不到文件 missing/*.csv" in log.read_text(encoding="utf-8")
 
 
 def test_template_error_exit_code(write_config, tmp_path, demo, capsys) -> None:  # type: ignore[no-untyped-def]
