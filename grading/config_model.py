@@ -104,11 +104,18 @@ def _ascending(values: list[float], what: str) -> None:
 class SourceConfig(_Model):
     """One kind of export: which files, which sheet, extra header aliases."""
 
-    files: list[str] = Field(min_length=1)
+    files: list[str] = Field(default_factory=list)
+    workbook_sheet: str | None = None  # Excel add-in: a sheet of the open workbook holding this export
     sheet: str | None = None
     header_row: int | None = Field(default=None, ge=1)
     unit: Literal["元", "万元"] | None = None
     columns: dict[str, list[str]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> SourceConfig:
+        if not self.files and not self.workbook_sheet:
+            raise ValueError("需要 files（文件路径，可用通配符）或 workbook_sheet（加载项：当前工作簿中的工作表名）")
+        return self
 
 
 class SourcesConfig(_Model):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from .config_model import Config, SourceConfig
-from .errors import InputError, InputErrors
+from .errors import InputError, InputErrors, InputFileMissing
 from .fields import REQUIRED_FIELDS, InputField, SOURCE_FIELDS, SOURCE_LABELS
 from .header import detect_layout
 from .normalise import drop_invalid, normalise
@@ -31,6 +31,8 @@ class SourceData:
 
 
 Progress = Callable[[str, float], None]
+SheetReader = Callable[[str], "RawSheet | None"]
+"""Excel add-in hook: rows of a sheet of the open workbook by name, or None if there is no such sheet."""
 
 
 def required_fields(source: str, config: Config) -> tuple[str, ...]:
@@ -40,7 +42,8 @@ def required_fields(source: str, config: Config) -> tuple[str, ...]:
     return req
 
 
-def load_sources(config: Config, problems: list[Problem], progress: Progress) -> dict[str, SourceData]:
+def load_sources(config: Config, problems: list[Problem], progress: Progress,
+                 sheet_reader: SheetReader | None = None) -> dict[str, SourceData]:
     errors: list[InputError] = []
     out: dict[str, SourceData] = {}
     configured = [(n, getattr(config.sources, n)) for n in ("sales", "receivables", "customers", "overrides")]
@@ -48,7 +51,7 @@ def load_sources(config: Config, problems: list[Problem], progress: Progress) ->
     for i, (name, source) in enumerate(active):
         progress(f"读取{SOURCE_LABELS[name]}", i / len(active))
         try:
-            out[name] = _load_one(name, source, config, problems, errors)
+            out[name] = _load_one(name, source, config, problems, errors, sheet_reader)
         except InputError as exc:
             errors.append(exc)
     if errors:
@@ -57,12 +60,28 @@ def load_sources(config: Config, problems: list[Problem], progress: Progress) ->
 
 
 def _load_one(name: str, source: SourceConfig, config: Config, problems: list[Problem],
-              errors: list[InputError]) -> SourceData:
+              errors: list[InputError], sheet_reader: SheetReader | None) -> SourceData:
     label = f"{SOURCE_LABELS[name]}："
     fields = SOURCE_FIELDS[name]
     required = required_fields(name, config)
     frames: list[pd.DataFrame] = []
     data = SourceData(name, pd.DataFrame())
+    pasted = sheet_reader(source.workbook_sheet) if sheet_reader and source.workbook_sheet else None
+    if pasted is not None:  # an export pasted into the open workbook wins over files
+        try:
+            frames.append(_sheet_frame(pasted, name, source, fields, required, label, problems))
+            data.files.append(f"{pasted.file.name}!{pasted.sheet}")
+            data.rows_read += len(pasted.rows)
+        except InputError as exc:
+            errors.append(exc)
+        if frames:
+            data.frame = frames[0]
+        return data
+    if not source.files:
+        raise InputFileMissing(
+            f"{SOURCE_LABELS[name]}：只配置了 workbook_sheet「{source.workbook_sheet}」，但当前工作簿中没有这个工作表"
+            "（或在无 Excel 的命令行中运行）。请把导出数据粘贴到该工作表，或在 config.yaml 中配置 files。"
+        )
     for path in expand_globs(source.files, config.base_dir, SOURCE_LABELS[name]):
         try:
             sheets = read_file(path, source.sheet)

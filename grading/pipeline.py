@@ -19,7 +19,7 @@ from .config_model import Config
 from .history import PreviousPeriod, RunRecord, connect, previous_period, record_run
 from .fill_plan import FillPlan, build_plan
 from .grade import grade_customers
-from .load import load_sources
+from .load import SheetReader, load_sources
 from .metrics import compute_metrics
 from .modifiers import pins_from_frame
 from .problems import Problem
@@ -55,13 +55,13 @@ class GradingResult:
 
 
 def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.datetime | None = None,
-               previous: PreviousPeriod | None = None) -> GradingResult:
+               previous: PreviousPeriod | None = None, sheet_reader: SheetReader | None = None) -> GradingResult:
     """Read the configured sources and grade (against `previous` if given); nothing is written."""
     timings: dict[str, float] = {}
     problems: list[Problem] = []
     t = time.perf_counter()
     progress("读取并清洗数据", 0.0)
-    sources = load_sources(config, problems, lambda m, f: progress(m, 0.5 * f))
+    sources = load_sources(config, problems, lambda m, f: progress(m, 0.5 * f), sheet_reader)
     timings["read+normalise"] = time.perf_counter() - t
 
     t = time.perf_counter()

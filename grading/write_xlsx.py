@@ -24,7 +24,7 @@ from xml.sax.saxutils import escape
 
 from .errors import OutputError, OutputLocked, TemplateError
 from .fill_plan import Block, Column, FillPlan
-from .header import norm_header
+from .layout_match import match_block
 from .xlsx_template import (
     TemplateSheet,
     col_index,
@@ -143,44 +143,17 @@ def _fill_parts(zf: zipfile.ZipFile, template: Path, plan: FillPlan,
 
 
 def _locate(ts: TemplateSheet, block: Block, template_name: str) -> Placed:
-    anchors = {norm_header(a) for a in block.anchors}
-    hit = next(((r, c) for (r, c), cell in sorted(ts.cells.items()) if norm_header(cell.text) in anchors), None)
-    if hit is None:
-        raise TemplateError(
-            f"模板 {template_name} 的工作表 {ts.name} 中找不到表头「{'」或「'.join(block.anchors)}」。"
-            "表头行用于确定填写位置，请恢复该表头（列的顺序可以调整，不需要的列可以删除）。"
-        )
-    row, col = hit
+    m = match_block({k: cell.text for k, cell in ts.cells.items()}, block, ts.name, template_name)
+    row, col = m.anchor
     if block.positional:  # a matrix written from the anchor cell on, its first row holds the labels
-        cols = tuple(range(col, col + max(len(block.columns), 1)))
         first_style = _style_at(ts, row, col)
         data_style = _style_at(ts, row + 1, col)
-        header = {c: _style_at(ts, row, c) or first_style for c in cols}
-        body = {c: _style_at(ts, row + 1, c) or data_style for c in cols}
+        header = {c: _style_at(ts, row, c) or first_style for c in m.span}
+        body = {c: _style_at(ts, row + 1, c) or data_style for c in m.span}
         body[col] = first_style  # the row labels look like the header
-        return Placed(block, row - 1, dict(zip(cols, block.columns)), _clean_styles(body), cols,
-                      _clean_styles(header))
-    lo = hi = col
-    while lo > 0 and ts.cells.get((row, lo - 1), _EMPTY).text:
-        lo -= 1
-    while ts.cells.get((row, hi + 1), _EMPTY).text:
-        hi += 1
-    wanted: dict[str, Column] = {}
-    for column in block.columns:
-        for name in (column.header, *column.aliases):
-            wanted.setdefault(norm_header(name), column)
-    columns: dict[int, Column] = {}
-    used: set[int] = set()
-    styles: dict[int, str] = {}
-    for c in range(lo, hi + 1):
-        found = wanted.get(norm_header(ts.cells[(row, c)].text))
-        if found is not None and id(found) not in used:
-            columns[c] = found
-            used.add(id(found))
-        sample = ts.cells.get((row + 1, c))
-        if sample is not None and sample.style is not None:
-            styles[c] = sample.style
-    return Placed(block, row, columns, styles, tuple(range(lo, hi + 1)))
+        return Placed(block, m.header_row, dict(m.columns), _clean_styles(body), m.span, _clean_styles(header))
+    styles = _clean_styles({c: _style_at(ts, m.first_row, c) for c in m.span})
+    return Placed(block, m.header_row, dict(m.columns), styles, m.span)
 
 
 def _style_at(ts: TemplateSheet, row: int, col: int) -> str | None:
@@ -190,14 +163,6 @@ def _style_at(ts: TemplateSheet, row: int, col: int) -> str | None:
 
 def _clean_styles(styles: dict[int, str | None]) -> dict[int, str]:
     return {c: s for c, s in styles.items() if s is not None}
-
-
-class _Empty:
-    text = ""
-    style = None
-
-
-_EMPTY = _Empty()
 
 
 def _cell(ref: str, value: object, style: str | None) -> str:
