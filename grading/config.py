@@ -56,6 +56,12 @@ def load_config(path: str | Path, as_of: dt.date | None = None, period: str | No
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ConfigError(name, [ConfigIssue("", None, "配置文件必须保存为 UTF-8 编码")])
+    return parse_config(text, path.resolve().parent, name, as_of, period)
+
+
+def parse_config(text: str, base_dir: Path, name: str, as_of: dt.date | None = None,
+                 period: str | None = None) -> Config:
+    """Validate config text (from a file or a workbook sheet); paths resolve against `base_dir`."""
     try:
         data = yaml.load(text, Loader=_Loader)  # a SafeLoader: no code, no Python objects
         lines = _line_map(yaml.compose(text, Loader=_Loader))
@@ -73,9 +79,9 @@ def load_config(path: str | Path, as_of: dt.date | None = None, period: str | No
         if period is not None:
             section = {**section, "name": period}
         data["period"] = section
-    data["base_dir"] = path.resolve().parent
+    data["base_dir"] = base_dir
     data["source_file"] = name
-    data["digest"] = hashlib.sha256(raw).hexdigest()[:16]
+    data["digest"] = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
@@ -162,4 +168,4 @@ def _message(err: Mapping[str, Any]) -> str:
     return msg
 
 
-__all__ = ["Config", "load_config"]
+__all__ = ["Config", "load_config", "parse_config"]
