@@ -1,0 +1,130 @@
+"""The shipped add-in file: a valid package whose ribbon button reaches RunMain,
+whose VBA imports the module named like the file, with a working conf sheet;
+rebuilt identically from the pinned xlwings. Plus: the headless path never
+imports xlwings, and a real-Excel run that skips where Excel is absent."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+import xml.etree.ElementTree as ET
+import zipfile
+from pathlib import Path
+
+import pytest
+import xlwings
+
+from xlplugin.build_addin import CONF, TARGET, XLWINGS_VERSION, build
+from xlplugin.doctor import conf_sheet_values, report
+
+from .conftest import ROOT
+
+UI = "{http://schemas.microsoft.com/office/2006/01/customui}"
+
+
+def _vba() -> str:
+    from oletools.olevba import VBA_Parser
+
+    parser = VBA_Parser(str(TARGET))
+    try:
+        return "\n".join(f"'@@ {name}\n{code}" for _, _, name, code in parser.extract_macros())
+    finally:
+        parser.close()
+
+
+def test_xlam_is_a_valid_package_with_the_ribbon_button() -> None:
+    with zipfile.ZipFile(TARGET) as zf:
+        assert zf.testzip() is None
+        ui = ET.fromstring(zf.read("customUI/customUI.xml"))
+        rels = zf.read("_rels/.rels").decode()
+    assert "customUI/customUI.xml" in rels
+    tab = ui.find(f".//{UI}tab")
+    assert tab is not None and tab.get("label") == "客户分级"
+    button = ui.find(f".//{UI}button")
+    assert button is not None
+    assert (button.get("label"), button.get("size"), button.get("onAction")) == \
+        ("Grade (分级)", "large", "RibbonMyAddin.RunMain")
+
+
+def test_vba_runmain_imports_the_module_named_like_the_file() -> None:
+    vba = _vba()
+    with zipfile.ZipFile(TARGET) as zf:
+        button = ET.fromstring(zf.read("customUI/customUI.xml")).find(f".//{UI}button")
+    assert button is not None
+    module, sub = str(button.get("onAction")).split(".")  # the button's onAction names module.sub
+    assert f"'@@ {module}.bas" in vba
+    body = vba.split(f"'@@ {module}.bas", 1)[1]
+    assert re.search(rf"Sub {sub}\(control As IRibbonControl\)", body)
+    assert 'mymodule = Left(ThisWorkbook.Name, (InStrRev(ThisWorkbook.Name, ".", -1, vbTextCompare) - 1))' in body
+    assert 'RunPython "import " & mymodule & ";" & mymodule & ".main()"' in body
+    assert TARGET.stem == "xlplugin"
+    import xlplugin
+
+    assert callable(xlplugin.main)  # what `import xlplugin; xlplugin.main()` calls
+
+
+def test_conf_sheet_matches_the_vba_project_name_and_keys() -> None:
+    vba = _vba()
+    project = re.search(r'Public Const PROJECT_NAME As String = "(\w+)"', vba)
+    assert project is not None
+    with zipfile.ZipFile(TARGET) as zf:
+        names = re.findall(r'<sheet name="([^"]+)"', zf.read("xl/workbook.xml").decode())
+    assert names == [f"{project.group(1)}.conf"]
+    values = conf_sheet_values(TARGET)
+    assert list(values) == [k.upper() for k, _ in CONF]
+    for key in ("INTERPRETER_WIN", "INTERPRETER_MAC", "PYTHONPATH", "CONDA PATH", "CONDA ENV"):
+        assert f'GetConfig("{key.replace(" ", "_")}' in vba or key in values
+    assert values["INTERPRETER_WIN"].endswith(r"\.venv\Scripts\pythonw.exe")
+
+
+def test_vba_xlwings_version_is_pinned_everywhere() -> None:
+    vba = _vba()
+    assert f'Public Const XLWINGS_VERSION As String = "{XLWINGS_VERSION}"' in vba
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
+    assert f"xlwings=={XLWINGS_VERSION}" in extras["excel"]
+
+
+@pytest.mark.skipif(xlwings.__version__ != XLWINGS_VERSION, reason="rebuild needs the pinned xlwings")
+def test_rebuilding_from_installed_xlwings_gives_the_shipped_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    assert build(tmp_path / "xlplugin.xlam").read_bytes() == TARGET.read_bytes()
+
+
+def test_doctor_reports_versions_config_order_and_pitfalls(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "OneDrive - 公司" / "报表"
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text("x: 1\n", encoding="utf-8")
+    lines = report(folder / "客户.xlsx")
+    text = "\n".join(lines)
+    assert f"xlwings：{xlwings.__version__}（加载项 VBA 对应 {XLWINGS_VERSION}）" in text
+    assert f"  2. 工作簿旁边：{folder / 'config.yaml'} ✓" in text
+    assert "路径含中文或其他非 ASCII 字符" in text and "路径在 OneDrive/SharePoint 中" in text
+    proc = subprocess.run([sys.executable, "-m", "xlplugin", "doctor"], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0 and "配置文件查找顺序" in proc.stdout
+
+
+def test_headless_path_never_imports_xlwings() -> None:
+    code = ("import sys, etl.cli, grading.pipeline; "
+            "from etl.cli import main; main(['check-config', '-q']); "
+            "assert 'xlwings' not in sys.modules, 'xlwings imported'")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.excel
+def test_grade_button_in_real_excel(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Runs only where Microsoft Excel is installed (Windows/macOS): grades into a real workbook."""
+    import shutil
+
+    from xlplugin import run
+
+    shutil.copyfile(ROOT / "templates" / "客户分级管理表.xlsx", tmp_path / "book.xlsx")
+    app = xlwings.App(visible=False, add_book=False)
+    try:
+        book = app.books.open(str(tmp_path / "book.xlsx"))
+        outcome = run(book, ROOT / "config.yaml")
+        assert outcome.ok, outcome.message
+        assert book.sheets["客户分级管理表"].range("B5").value
+    finally:
+        app.quit()
