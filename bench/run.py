@@ -46,6 +46,7 @@ def prepare(lines: int, customers: int) -> Path:
         generate(folder / "demo_data", customers=customers, lines=lines)
         data = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
         data["output"]["template"] = str(ROOT / "templates" / "客户分级管理表.xlsx")
+        data["sources"]["sales"]["files"] = ["demo_data/sales_*"]  # large sizes write the SAP part as .xlsx
         (folder / "config.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
         print(f"generated inputs in {time.perf_counter() - t:.1f} s: {folder}", file=sys.stderr)
     return folder

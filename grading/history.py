@@ -157,15 +157,23 @@ def record_run(conn: sqlite3.Connection, run: RunRecord, graded: pd.DataFrame) -
     run_id = int(cur.lastrowid or 0)
     conn.executemany("INSERT INTO run_inputs (run_id, path, size, sha256) VALUES (?, ?, ?, ?)",
                      [(run_id, str(p), *file_digest(p)) for p in run.inputs])
-    rows = []
-    columns = [c for c in METRIC_COLUMNS if c in graded]
-    records = graded.reset_index().to_dict("records")
-    for rec in records:
-        metrics = {c: _clean(rec.get(c)) for c in columns}
-        rows.append((run_id, str(rec["customer_code"]), str(rec.get("customer_name", "")),
-                     str(rec.get("rule_grade", rec["grade"])), str(rec["grade"]), _clean(rec.get("score")),
-                     _clean(rec.get("net_sales")), int(bool(rec.get("pinned"))), int(rec.get("below_streak", 0) or 0),
-                     str(rec.get("reason", "")), json.dumps(metrics, ensure_ascii=False)))
+    n = len(graded)
+
+    def col(name: str, default: object = None) -> list[object]:
+        return [_clean(v) for v in graded[name].tolist()] if name in graded else [default] * n
+
+    metric_names = [c for c in METRIC_COLUMNS if c in graded]
+    metric_values = [col(c) for c in metric_names]
+    metrics = [json.dumps(dict(zip(metric_names, vals)), ensure_ascii=False) for vals in zip(*metric_values)] \
+        if metric_names else ["{}"] * n
+    names = [str(v or "") for v in col("customer_name", "")]
+    grades = [str(v) for v in graded["grade"].tolist()]
+    rule_grades = [str(v) for v in graded["rule_grade"].tolist()] if "rule_grade" in graded else grades
+    pinned = [int(bool(v)) for v in col("pinned", "")]
+    streaks = [int(v) if isinstance(v, (int, float)) else 0 for v in col("below_streak", 0)]
+    reasons = [str(v or "") for v in col("reason", "")]
+    rows = list(zip([run_id] * n, [str(c) for c in graded.index.tolist()], names, rule_grades, grades,
+                    col("score"), col("net_sales"), pinned, streaks, reasons, metrics))
     conn.executemany(
         "INSERT INTO customer_grades (run_id, customer_code, customer_name, rule_grade, grade, score, net_sales, "
         "pinned, below_streak, explanation, metrics) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)

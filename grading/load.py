@@ -6,6 +6,7 @@ so one run tells the user everything that needs fixing.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -28,6 +29,8 @@ class SourceData:
     frame: pd.DataFrame
     files: list[str] = field(default_factory=list)
     rows_read: int = 0
+    read_seconds: float = 0.0
+    normalise_seconds: float = 0.0
 
 
 Progress = Callable[[str, float], None]
@@ -83,21 +86,29 @@ def _load_one(name: str, source: SourceConfig, config: Config, problems: list[Pr
             "（或在无 Excel 的命令行中运行）。请把导出数据粘贴到该工作表，或在 config.yaml 中配置 files。"
         )
     for path in expand_globs(source.files, config.base_dir, SOURCE_LABELS[name]):
+        started = time.perf_counter()
         try:
             sheets = read_file(path, source.sheet)
         except InputError as exc:
             errors.append(exc)
             continue
+        finally:
+            data.read_seconds += time.perf_counter() - started
         for sheet in sheets:
+            started = time.perf_counter()
             try:
                 frames.append(_sheet_frame(sheet, name, source, fields, required, label, problems))
             except InputError as exc:
                 errors.append(exc)
                 continue
+            finally:
+                data.normalise_seconds += time.perf_counter() - started
             data.files.append(str(path))
             data.rows_read += len(sheet.rows)
     if frames:
-        data.frame = pd.concat(frames, ignore_index=True)
+        started = time.perf_counter()
+        data.frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        data.normalise_seconds += time.perf_counter() - started
     return data
 
 

@@ -3,6 +3,10 @@
 Every row that is dropped (unusable date/amount/code, 合计/小计 rows) or
 repaired (padded or full-width codes, "(1,234.00)" negatives, "¥" signs) is
 recorded as a Problem with file, sheet, row number, column and value.
+
+Speed: columns are pulled out with itemgetter, and every conversion that
+needs Python (codes, names, text dates) runs once per *distinct* value
+(pandas.factorize), not once per row; numbers go through pandas.to_numeric.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from operator import itemgetter
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +31,41 @@ _TOTAL_SUFFIX = re.compile(r"^.{1,40}?\s*(小计|合计)\s*[:：]?\s*$")
 _NUM_STRIP = re.compile(r"[,\s¥￥$元]")
 _DATE_SEP = re.compile(r"[年月/.]")
 _EXCEL_EPOCH = np.datetime64("1899-12-30")
+MONEY_FIELDS = ("amount", "amount_excl_tax", "opening", "billed", "received", "closing")
+
+
+def _column(data: list[list[object]], col: int) -> np.ndarray:
+    """One column of the rows as an object array (short rows give None)."""
+    get = itemgetter(col)
+    try:
+        values = list(map(get, data))
+    except IndexError:
+        values = [r[col] if col < len(r) else None for r in data]
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _per_distinct(values: np.ndarray, fn: Callable[[Any], Any], dtype: Any = object) -> tuple[np.ndarray, np.ndarray]:
+    """fn applied once per distinct value; returns (results per row, row → distinct index, -1 for None/NaN)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    mapped = np.empty(len(uniques), dtype=dtype)
+    for i, u in enumerate(uniques):
+        mapped[i] = fn(u)
+    return mapped, codes
+
+
+def _take(mapped: np.ndarray, codes: np.ndarray, missing: Any) -> np.ndarray:
+    out = np.empty(len(codes), dtype=mapped.dtype)
+    ok = codes >= 0
+    out[ok] = mapped[codes[ok]]
+    out[~ok] = missing
+    return out
+
+
+def blank_mask(values: np.ndarray) -> np.ndarray:
+    mapped, codes = _per_distinct(values, _is_blank, dtype=bool)
+    return _take(mapped, codes, True)
 
 
 def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
@@ -32,41 +73,56 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
     """Typed frame with one column per mapped field plus _file, _sheet, _row;
     with `keep_extra`, every other headed column too, as `col:<header>` (raw values)."""
     data = sheet.rows[layout.data_start:]
+    n = len(data)
     kinds = {f.key: f.kind for f in fields}
     file, name = sheet.file.name, sheet.sheet
     first = sheet.first_row + layout.data_start
-    row_numbers = np.arange(first, first + len(data), dtype=np.int64)
+    row_numbers = np.arange(first, first + n, dtype=np.int64)
+    raw = {key: _column(data, col) for key, col in layout.columns.items()}
+    header_of = {k: layout.headers[c] for k, c in layout.columns.items()}
 
-    raw: dict[str, list[object]] = {}
-    for key, col in layout.columns.items():
-        raw[key] = [r[col] if col < len(r) else None for r in data]
-    first_cells = [_first_text(r) for r in data]
-
-    frame = pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in raw.items()})
-    blank = frame.map(_is_blank).all(axis=1).to_numpy() if len(frame.columns) else np.ones(len(data), bool)
-
-    def report(mask: np.ndarray, column: str, values: Sequence[object], reason: str, action: Action) -> None:
+    def report(mask: np.ndarray, column: str, values: np.ndarray, reason: str, action: Action) -> None:
         for i in np.flatnonzero(mask).tolist():
             problems.append(Problem(file, name, int(row_numbers[i]), column, _show(values[i]), reason, action))
 
-    header_of = {k: layout.headers[c] for k, c in layout.columns.items()}
+    # a row is blank when every mapped cell is; test the (few-valued) code column on all rows first,
+    # then the other columns only where that one is blank
+    ordered = sorted(raw, key=lambda k: k != "customer_code")
+    blank = blank_mask(raw[ordered[0]]) if ordered else np.ones(n, bool)
+    for key in ordered[1:]:
+        idx = np.flatnonzero(blank)
+        if not len(idx):
+            break
+        blank[idx] = blank_mask(raw[key][idx])
     keep = ~blank
 
     # 合计 / 小计 rows: recognised by their label, never by substring of a real name.
-    codes_raw = raw.get("customer_code", [None] * len(data))
-    total = np.zeros(len(data), bool)
-    for i in np.flatnonzero(keep):
-        labels = [first_cells[i], _text(codes_raw[i])]
+    first_col = _column(data, 0) if n else np.empty(0, dtype=object)
+    label_cols = [first_col] + [raw[k] for k in ("customer_code", "customer_name") if k in raw]
+    candidate = np.zeros(n, bool)
+    for values in label_cols:
+        mapped, codes = _per_distinct(values, lambda v: isinstance(v, str) and "计" in v, dtype=bool)
+        candidate |= _take(mapped, codes, False)
+    total = np.zeros(n, bool)
+    codes_raw = raw.get("customer_code")
+    for i in np.flatnonzero(candidate & keep).tolist():
+        code_text = _text(codes_raw[i]) if codes_raw is not None else ""
+        labels = [_first_text(data[i]), code_text]
         if "customer_name" in raw:
             labels.append(_text(raw["customer_name"][i]))
         if any(_TOTAL_EXACT.match(t) for t in labels if t) or (
-            _TOTAL_SUFFIX.match(labels[1]) and not _looks_like_code(labels[1])
+            _TOTAL_SUFFIX.match(code_text) and not _looks_like_code(code_text)
         ):
             total[i] = True
-    report(total, "", first_cells_or(first_cells, codes_raw), "合计/小计行，不计入客户数据", "提示")
+    if total.any():
+        shown = np.array([_first_text(r) for r in data], dtype=object) if total.sum() > n // 2 else None
+        for i in np.flatnonzero(total).tolist():
+            label = shown[i] if shown is not None else (_first_text(data[i]) or
+                                                         (_text(codes_raw[i]) if codes_raw is not None else ""))
+            problems.append(Problem(file, name, int(row_numbers[i]), "", label, "合计/小计行，不计入客户数据", "提示"))
     keep &= ~total
 
-    out = pd.DataFrame(index=range(len(data)))
+    out: dict[str, Any] = {}
     for key, values in raw.items():
         kind = kinds[key]
         column = header_of[key]
@@ -75,16 +131,16 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
             report(keep & repaired, column, values, "编码含空格或全角字符，已规范化", "已修正")
             out[key] = text
         elif kind == "text":
-            out[key] = [_text(v) for v in values]
+            mapped, codes = _per_distinct(values, _text)
+            out[key] = _take(mapped, codes, "")
         elif kind == "number":
             nums, bad, repaired = _numbers(values)
             nums = nums * layout.multipliers.get(key, 1.0)
             report(keep & repaired, column, values, "金额写法特殊（括号负数/货币符号），已按数值读取", "已修正")
-            if key in ("amount", "amount_excl_tax", "opening", "billed", "received", "closing"):
-                empty = keep & np.isnan(nums) & ~bad
+            if key in MONEY_FIELDS:
                 out[key] = nums
                 out[f"_{key}_bad"] = bad
-                out[f"_{key}_empty"] = empty
+                out[f"_{key}_empty"] = keep & np.isnan(nums) & ~bad
                 out[f"_{key}_raw"] = _raw_where(values, bad)
             else:
                 report(keep & bad, column, values, "不是有效数字，按空值处理", "已修正")
@@ -93,19 +149,21 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
             dates, bad = _dates(values)
             out[key] = dates
             out[f"_{key}_bad"] = bad
-            out[f"_{key}_empty"] = np.array([_is_blank(v) for v in values], dtype=bool)
+            out[f"_{key}_empty"] = _date_blank(values, bad)
             out[f"_{key}_raw"] = _raw_where(values, bad)
+    frame = pd.DataFrame(out, index=pd.RangeIndex(n))
     if keep_extra:
-        mapped = set(layout.columns.values())
+        mapped_cols = set(layout.columns.values())
         for col, header in enumerate(layout.headers):
-            if col not in mapped and header and f"col:{header}" not in out:
-                cells = [_cell_value(r[col]) if col < len(r) else None for r in data]
-                out[f"col:{header}"] = pd.Series(cells, dtype=object)
-    out["_file"] = file
-    out["_sheet"] = name
-    out["_row"] = row_numbers
-    out["_keep"] = keep
-    return out
+            if col not in mapped_cols and header and f"col:{header}" not in frame:
+                values = _column(data, col)
+                frame[f"col:{header}"] = pd.Series([v.strip() if isinstance(v, str) else v for v in values],
+                                                   dtype=object)
+    frame["_file"] = pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=pd.Index([file]))
+    frame["_sheet"] = pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=pd.Index([name]))
+    frame["_row"] = row_numbers
+    frame["_keep"] = keep
+    return frame
 
 
 def drop_invalid(frame: pd.DataFrame, layout: Layout, required: Sequence[str],
@@ -116,7 +174,7 @@ def drop_invalid(frame: pd.DataFrame, layout: Layout, required: Sequence[str],
     header_of = {k: layout.headers[c] for k, c in layout.columns.items()}
     checks: list[tuple[np.ndarray, str, str]] = []
     if "customer_code" in required and "customer_code" in frame:
-        checks.append((frame["customer_code"].eq("").to_numpy(), "customer_code", "客户编码为空"))
+        checks.append((frame["customer_code"].to_numpy() == "", "customer_code", "客户编码为空"))
     for key in required:
         if f"_{key}_bad" in frame:
             label = "日期无法识别（支持 2026-05-03、2026/5/3、2026年5月3日、Excel 日期）" if key == "date" \
@@ -133,21 +191,30 @@ def drop_invalid(frame: pd.DataFrame, layout: Layout, required: Sequence[str],
         if hit.any():
             col = header_of.get(key, key)
             source = frame[f"_{key}_raw"].to_numpy() if f"_{key}_raw" in frame else None
-            files, sheets, rows = (frame[c].tolist() for c in ("_file", "_sheet", "_row"))
+            files, sheets, rows = (frame[c].to_numpy() for c in ("_file", "_sheet", "_row"))
             for i in np.flatnonzero(hit).tolist():
-                value = "" if source is None else str(source[i])
+                raw = None if source is None else source[i]
+                value = "" if raw is None or (isinstance(raw, float) and np.isnan(raw)) else str(raw)
                 problems.append(Problem(str(files[i]), str(sheets[i]), int(rows[i]), col, value, reason, "已跳过"))
             keep &= ~mask
     helper = [c for c in frame.columns if c.startswith("_") and c not in ("_file", "_sheet", "_row")]
     return frame.loc[keep].drop(columns=helper).reset_index(drop=True)
 
 
-def _raw_where(values: list[object], mask: np.ndarray) -> list[str]:
-    return [_show(v) if m else "" for v, m in zip(values, mask)]
+def _date_blank(values: np.ndarray, bad: np.ndarray) -> np.ndarray:
+    """Blank cells among the unreadable dates (only those can be blank)."""
+    out = np.zeros(len(values), bool)
+    idx = np.flatnonzero(bad)
+    if len(idx):
+        out[idx] = blank_mask(values[idx])
+    return out
 
 
-def first_cells_or(first: list[str], codes: list[object]) -> list[object]:
-    return [f or _text(c) for f, c in zip(first, codes)]
+def _raw_where(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    idx = np.flatnonzero(mask)
+    out[idx] = [_show(values[i]) for i in idx.tolist()]
+    return out
 
 
 def _first_text(row: list[object]) -> str:
@@ -155,12 +222,6 @@ def _first_text(row: list[object]) -> str:
         if v not in ("", None):
             return _text(v)
     return ""
-
-
-def _cell_value(v: object) -> object:
-    if isinstance(v, str):
-        return v.strip()
-    return v
 
 
 def _is_blank(v: object) -> bool:
@@ -187,86 +248,101 @@ def _show(v: object) -> str:
     return str(v)
 
 
-def _codes(values: list[object]) -> tuple[list[str], np.ndarray]:
-    out: list[str] = []
-    repaired = np.zeros(len(values), bool)
-    for i, v in enumerate(values):
-        if v is None:
-            out.append("")
-            continue
-        if isinstance(v, float):
-            out.append(str(int(v)) if v.is_integer() else repr(v))
-            continue
-        s = str(v)
-        clean = unicodedata.normalize("NFKC", s).strip()
-        if clean != s and s.strip():
-            repaired[i] = True
-        out.append(clean)
-    return out, repaired
+def _code(v: object) -> tuple[str, bool]:
+    if v is None:
+        return "", False
+    if isinstance(v, float):
+        return (str(int(v)) if v.is_integer() else repr(v)), False
+    s = str(v)
+    clean = unicodedata.normalize("NFKC", s).strip()
+    return clean, (clean != s and bool(s.strip()))
 
 
-def _numbers(values: list[object]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    texts = np.empty(len(uniques), dtype=object)
+    fixed = np.zeros(len(uniques), dtype=bool)
+    for i, u in enumerate(uniques):
+        texts[i], fixed[i] = _code(u)
+    return _take(texts, codes, ""), _take(fixed, codes, False)
+
+
+def _number(v: object) -> tuple[float, bool, bool]:
+    """(value, bad, repaired) for one cell the fast path could not read."""
+    if isinstance(v, bool) or v is None:
+        return np.nan, v is not None, False
+    if isinstance(v, (int, float)):
+        return float(v), False, False
+    if not isinstance(v, str):
+        return np.nan, True, False
+    s = v.strip()
+    if not s or s in ("-", "—"):
+        return np.nan, False, False
+    try:
+        return float(s.replace(",", "")), False, False
+    except ValueError:
+        pass
+    t = _NUM_STRIP.sub("", unicodedata.normalize("NFKC", s))
+    neg = t.startswith("(") and t.endswith(")")
+    if neg:
+        t = t[1:-1]
+    try:
+        return (-float(t) if neg else float(t)), False, True
+    except ValueError:
+        return np.nan, True, False
+
+
+def _numbers(values: Sequence[object] | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Floats (NaN for empty), a mask of unparseable cells, a mask of repaired ones."""
-    n = len(values)
-    nums = np.full(n, np.nan)
+    arr = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
+    n = len(arr)
+    nums = np.array(pd.to_numeric(pd.Series(arr, dtype=object), errors="coerce"), dtype=float)
     bad = np.zeros(n, bool)
     repaired = np.zeros(n, bool)
-    for i, v in enumerate(values):
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            nums[i] = v
-        elif isinstance(v, str):
-            s = v.strip()
-            if not s or s in ("-", "—"):
-                continue
-            try:
-                nums[i] = float(s.replace(",", ""))
-                continue
-            except ValueError:
-                pass
-            t = _NUM_STRIP.sub("", unicodedata.normalize("NFKC", s))
-            neg = t.startswith("(") and t.endswith(")")
-            if neg:
-                t = t[1:-1]
-            try:
-                nums[i] = -float(t) if neg else float(t)
-                repaired[i] = True
-            except ValueError:
-                bad[i] = True
-        elif v is not None:
-            bad[i] = True
+    slow = np.flatnonzero(np.isnan(nums))
+    if len(slow):
+        is_bool = np.fromiter((isinstance(v, bool) for v in arr[slow]), dtype=bool, count=len(slow))
+        rest = arr[slow]
+        codes, uniques = pd.factorize(rest, use_na_sentinel=True)
+        res = [_number(u) for u in uniques]
+        vals = np.array([r[0] for r in res] + [np.nan], dtype=float)
+        bads = np.array([r[1] for r in res] + [False], dtype=bool)
+        fixes = np.array([r[2] for r in res] + [False], dtype=bool)
+        nums[slow] = vals[codes]
+        bad[slow] = bads[codes] | is_bool
+        repaired[slow] = fixes[codes]
+        nums[slow[is_bool]] = np.nan
+    bool_fast = np.flatnonzero(~np.isnan(nums))
+    if len(bool_fast) and any(isinstance(v, bool) for v in arr[bool_fast[:1000]]):
+        is_bool = np.fromiter((isinstance(v, bool) for v in arr[bool_fast]), dtype=bool, count=len(bool_fast))
+        nums[bool_fast[is_bool]] = np.nan
+        bad[bool_fast[is_bool]] = True
     return nums, bad, repaired
 
 
-def _dates(values: list[object]) -> tuple[pd.Series, np.ndarray]:
-    n = len(values)
-    out = np.full(n, np.datetime64("NaT"), dtype="datetime64[s]")
-    bad = np.zeros(n, bool)
-    texts: dict[int, str] = {}
-    for i, v in enumerate(values):
-        if isinstance(v, dt.datetime):
-            out[i] = np.datetime64(v.replace(tzinfo=None), "s")
-        elif isinstance(v, dt.date):
-            out[i] = np.datetime64(v, "s")
-        elif isinstance(v, (int, float)) and not isinstance(v, bool):
-            if 1 <= v < 2958466:  # Excel serials 1900-01-01 … 9999-12-31
-                out[i] = _EXCEL_EPOCH + np.timedelta64(int(round(v * 86400)), "s")
-            else:
-                bad[i] = True
-        elif isinstance(v, str) and v.strip():
-            texts[i] = v
-        else:
-            bad[i] = True
-    if texts:
-        idx = np.fromiter(texts.keys(), dtype=np.int64)
-        cleaned = pd.Series(
-            [_DATE_SEP.sub("-", unicodedata.normalize("NFKC", t).strip().split()[0]).rstrip("日-")
-             for t in texts.values()]
-        )
-        parsed = pd.to_datetime(cleaned, format="%Y-%m-%d", errors="coerce")
-        compact = parsed.isna() & cleaned.str.fullmatch(r"\d{8}")
-        if compact.any():
-            parsed[compact] = pd.to_datetime(cleaned[compact], format="%Y%m%d", errors="coerce")
-        ok = parsed.notna().to_numpy()
-        out[idx[ok]] = parsed[ok].to_numpy().astype("datetime64[s]")
-        bad[idx[~ok]] = True
-    return pd.Series(out), bad
+def _date(v: object) -> np.datetime64:
+    """One distinct cell → datetime64[s] (NaT when unreadable)."""
+    if isinstance(v, dt.datetime):
+        return np.datetime64(v.replace(tzinfo=None), "s")
+    if isinstance(v, dt.date):
+        return np.datetime64(v, "s")
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        if 1 <= v < 2958466:  # Excel serials 1900-01-01 … 9999-12-31
+            return _EXCEL_EPOCH + np.timedelta64(int(round(v * 86400)), "s")
+        return np.datetime64("NaT")
+    if isinstance(v, str) and v.strip():
+        text = _DATE_SEP.sub("-", unicodedata.normalize("NFKC", v).strip().split()[0]).rstrip("日-")
+        for fmt in ("%Y-%m-%d", "%Y%m%d"):
+            try:
+                return np.datetime64(dt.datetime.strptime(text, fmt), "s")
+            except ValueError:
+                continue
+    return np.datetime64("NaT")
+
+
+def _dates(values: Sequence[object] | np.ndarray) -> tuple[pd.Series, np.ndarray]:
+    arr = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
+    codes, uniques = pd.factorize(arr, use_na_sentinel=True)
+    mapped = np.array([_date(u) for u in uniques] + [np.datetime64("NaT")], dtype="datetime64[s]")
+    out = mapped[codes]  # code -1 picks the trailing NaT
+    return pd.Series(out), np.isnat(out)

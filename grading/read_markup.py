@@ -5,6 +5,8 @@ leave empty cells after the first, as Excel readers do."""
 
 from __future__ import annotations
 
+import html
+import re
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 
@@ -72,11 +74,45 @@ def _int(value: str | None) -> int:
         return 1
 
 
+_TABLE = re.compile(r"<table\b[^>]*>(.*?)</table>", re.S | re.I)
+_TR = re.compile(r"<tr\b[^>]*>(.*?)(?=<tr\b|</tbody|</thead|$)", re.S | re.I)
+_TD = re.compile(r"<t[dh]\b([^>]*)>(.*?)(?:</t[dh]>|(?=<t[dh]\b)|$)", re.S | re.I)
+_TAG = re.compile(r"<br\s*/?>|<[^>]+>", re.I)
+_SPAN = re.compile(r"colspan\s*=\s*[\"']?(\d+)", re.I)
+
+
+def _fast_tables(text: str) -> list[list[list[object]]] | None:
+    """Plain tables (no nesting, no rowspan) with regular expressions: ~10× faster than HTMLParser."""
+    lowered = text.lower()
+    if "rowspan" in lowered or lowered.count("<table") != lowered.count("</table"):
+        return None
+    tables = []
+    for body in _TABLE.findall(text):
+        if "<table" in body.lower():
+            return None
+        rows: list[list[object]] = []
+        for tr in _TR.findall(body):
+            row: list[object] = []
+            for attrs, cell in _TD.findall(tr):
+                value = html.unescape(_TAG.sub(lambda m: "\n" if m.group(0).lower().startswith("<br") else "",
+                                               cell)).strip()
+                row.append(value)
+                span = _SPAN.search(attrs)
+                if span:
+                    row.extend([""] * (int(span.group(1)) - 1))
+            rows.append(row)
+        tables.append(rows)
+    return tables
+
+
 def read_html_tables(text: str) -> list[Table]:
-    parser = _TableParser()
-    parser.feed(text)
-    parser.close()
-    return [(f"表{i + 1}", rows) for i, rows in enumerate(parser.tables) if rows]
+    tables = _fast_tables(text)
+    if tables is None:
+        parser = _TableParser()
+        parser.feed(text)
+        parser.close()
+        tables = parser.tables
+    return [(f"表{i + 1}", rows) for i, rows in enumerate(tables) if rows]
 
 
 _SS = "urn:schemas-microsoft-com:office:spreadsheet"

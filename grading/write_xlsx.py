@@ -35,7 +35,6 @@ from .xlsx_template import (
     workbook_sheets,
 )
 
-_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _ROW = re.compile(r"<row\b[^>]*?(?:/>|>.*?</row>)", re.S)
 _ROW_NUM = re.compile(r'\br="(\d+)"')
 _SHEETDATA = re.compile(r"<sheetData\s*/>|<sheetData>.*?</sheetData>", re.S)
@@ -106,14 +105,14 @@ def _fill_parts(zf: zipfile.ZipFile, template: Path, plan: FillPlan,
         placed = [_locate(tsheet, b, template.name) for b in sp.blocks]
         placed_by_sheet[sp.name] = placed
         xml = zf.read(path).decode("utf-8")
-        xml = _rebuild_sheet(xml, tsheet, placed)
+        xml, body = _rebuild_sheet(xml, tsheet, placed)  # the rest of the sheet XML, and its sheetData
         for p in placed:
             if p.block.colours:
                 styles = parts.get("xl/styles.xml") or zf.read("xl/styles.xml")
                 assert styles is not None
                 xml, new_styles = _colour_rules(xml, styles.decode("utf-8"), p)
                 parts["xl/styles.xml"] = new_styles.encode("utf-8")
-        parts[path] = xml.encode("utf-8")
+        parts[path] = xml.replace(_SHEETDATA_TOKEN, body, 1).encode("utf-8")
         for rid, (kind, target) in rels_of(zf, path).items():
             if kind == "table":
                 parts[target] = _stretch_table(zf.read(target).decode("utf-8"), placed).encode("utf-8")
@@ -181,17 +180,56 @@ def _cell(ref: str, value: object, style: str | None) -> str:
     if isinstance(value, dt.date):
         serial = (dt.datetime(value.year, value.month, value.day) - _EPOCH).days
         return f'<c r="{ref}"{s}><v>{serial}</v></c>'
-    text = _ILLEGAL.sub("", str(value))
+    return _text_cell(ref, s, str(value))
+
+
+_CONTROL = {c: None for c in [*range(0, 9), 11, 12, *range(14, 32), 0xFFFE, 0xFFFF]}
+
+
+def _text_cell(ref: str, s: str, value: str) -> str:
+    text = value.translate(_CONTROL)
     if len(text) > MAX_CHARS:
         text = text[: MAX_CHARS - 1] + "…"
-    return f'<c r="{ref}"{s} t="inlineStr"><is><t xml:space="preserve">{escape(text)}</t></is></c>'
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return f'<c r="{ref}"{s} t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
 
 
+def _column_cells(letter: str, p: Placed, column: Column | None, col: int) -> list[str]:
+    """XML of one block column for every row (empty strings for cells that are not written)."""
+    n = p.block.n_rows
+    style = p.styles.get(col)
+    s = f' s="{style}"' if style else ""
+    empty = f'<c r="{{ref}}"{s}/>' if style else ""
+    first = p.first_row
+    if column is None:
+        return [empty.format(ref=f"{letter}{first + i}") for i in range(n)] if style else [""] * n
+    out: list[str] = []
+    append = out.append
+    for i, v in enumerate(column.values):
+        ref = f"{letter}{first + i}"
+        if i == 0 and p.block.positional:
+            append(_cell(ref, v, p.header_styles.get(col)))
+        elif type(v) is float:
+            append(f'<c r="{ref}"{s}><v>{v!r}</v></c>' if v == v and v not in (_INF, -_INF)
+                   else (empty.format(ref=ref) if style else ""))
+        elif type(v) is str:
+            append(_text_cell(ref, s, v) if v else (empty.format(ref=ref) if style else ""))
+        elif type(v) is int:
+            append(f'<c r="{ref}"{s}><v>{v}</v></c>')
+        else:
+            append(_cell(ref, v, style))
+    return out
+
+
+_INF = float("inf")
 _CELL = re.compile(r"<c\b[^>]*?(?:/>|>.*?</c>)", re.S)
 _CELL_COL = re.compile(r'\br="([A-Z]+)\d+"')
 
 
-def _rebuild_sheet(xml: str, ts: TemplateSheet, placed: list[Placed]) -> str:
+_SHEETDATA_TOKEN = "\x00sheetData\x00"
+
+
+def _rebuild_sheet(xml: str, ts: TemplateSheet, placed: list[Placed]) -> tuple[str, str]:
     """Each block owns its columns from its first data row down; every other template cell stays."""
     match = _SHEETDATA.search(xml)
     if match is None:
@@ -210,33 +248,27 @@ def _rebuild_sheet(xml: str, ts: TemplateSheet, placed: list[Placed]) -> str:
     def owned(r: int, c: int) -> bool:
         return any(p.first_row <= r and p.span[0] <= c <= p.span[1] for p in placed)
 
-    written: dict[int, dict[int, str]] = {}
+    # cells are built column by column (one specialised loop per column), then joined per row
+    written: dict[int, list[tuple[int, str]]] = {}
     for p in placed:
-        letters = {c: col_letters(c) for c in p.columns_all}
-        cols = [(c, p.columns.get(c)) for c in p.columns_all]
-        for i in range(p.block.n_rows):
-            r = p.first_row + i
-            styles = p.header_styles if (i == 0 and p.block.positional) else p.styles
-            row = written.setdefault(r, {})
-            for c, column in cols:
-                value = column.values[i] if column is not None else None
-                cell = _cell(f"{letters[c]}{r}", value, styles.get(c))
-                if cell:
-                    row[c] = cell
+        first_col = min(p.columns_all)
+        columns = [_column_cells(col_letters(c), p, p.columns.get(c), c) for c in sorted(p.columns_all)]
+        for i, row_cells in enumerate(zip(*columns)):
+            written.setdefault(p.first_row + i, []).append((first_col, "".join(row_cells)))
     sample_attrs = template_rows.get(min(p.first_row for p in placed), ("", {}))[0]
     out: list[str] = []
     for r in sorted(set(template_rows) | set(written)):
-        attrs, cells = template_rows.get(r, (sample_attrs, {}))
-        if r in written and r not in template_rows:
-            attrs = sample_attrs
-        merged = {c: x for c, x in cells.items() if not owned(r, c)}
-        merged.update(written.get(r, {}))
-        if not merged and r not in template_rows:
+        parts = written.get(r, [])
+        if r not in template_rows:
+            out.append(f'<row r="{r}"{sample_attrs}>{"".join(x for _, x in sorted(parts))}</row>')
             continue
-        if not merged and any(p.first_row == r for p in placed) and not any(r < p.first_row for p in placed):
+        attrs, cells = template_rows[r]
+        pieces = [(c, x) for c, x in cells.items() if not owned(r, c)] + parts
+        if not pieces and any(p.first_row == r for p in placed) and not any(r < p.first_row for p in placed):
             continue  # an unused sample row
-        out.append(f'<row r="{r}"{attrs}>{"".join(merged[c] for c in sorted(merged))}</row>')
-    xml = xml[: match.start()] + "<sheetData>" + "".join(out) + "</sheetData>" + xml[match.end():]
+        out.append(f'<row r="{r}"{attrs}>{"".join(x for _, x in sorted(pieces, key=lambda t: t[0]))}</row>')
+    body = "<sheetData>" + "".join(out) + "</sheetData>"
+    xml = xml[: match.start()] + _SHEETDATA_TOKEN + xml[match.end():]  # small: edited without the data
     last_row = max([p.first_row - 1 + p.block.n_rows for p in placed] + [p.header_row for p in placed]
                    + list(template_rows))
     last_col = max(c for p in placed for c in p.columns_all)
@@ -245,7 +277,7 @@ def _rebuild_sheet(xml: str, ts: TemplateSheet, placed: list[Placed]) -> str:
     def autofilter(m: re.Match[str]) -> str:
         return f'<autoFilter ref="{_stretch_range(m.group(1), placed, chart=False)}"'
 
-    return re.sub(r'<autoFilter ref="([^"]+)"', autofilter, xml)
+    return re.sub(r'<autoFilter ref="([^"]+)"', autofilter, xml), body
 
 
 _CF_BEFORE = ("<conditionalFormatting", "<dataValidations", "<hyperlinks", "<printOptions", "<pageMargins",
@@ -351,7 +383,7 @@ def _write_zip_atomically(src: zipfile.ZipFile, output: Path, parts: dict[str, b
     except OSError as exc:
         raise OutputError(f"无法在 {output.parent} 创建输出文件：{exc.strerror}。请检查文件夹是否存在且可写。") from None
     try:
-        with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as out:
+        with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as out:
             for info in src.infolist():
                 if info.filename in parts:
                     data = parts[info.filename]
@@ -362,7 +394,8 @@ def _write_zip_atomically(src: zipfile.ZipFile, output: Path, parts: dict[str, b
                 zi = zipfile.ZipInfo(info.filename, date_time=info.date_time)
                 zi.compress_type = zipfile.ZIP_DEFLATED
                 zi.external_attr = info.external_attr
-                out.writestr(zi, data)
+                # big sheets: fastest deflate level (the file is ~15% larger, written ~3× faster)
+                out.writestr(zi, data, compresslevel=1 if len(data) > 1 << 20 else 6)
         try:
             with around_replace():
                 os.replace(tmp, output)
