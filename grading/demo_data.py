@@ -72,11 +72,9 @@ def _customers(rng: random.Random, n: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def generate(folder: Path, seed: int = 20260630, customers: int = 300, lines: int = 6000) -> DemoTruth:
-    """Write the demo exports into `folder` (created) and return the truth."""
-    rng = random.Random(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    cust = _customers(rng, customers)
+def _order_lines(rng: random.Random, cust: pd.DataFrame, lines: int) -> pd.DataFrame:
+    """Order lines 2025-01-01 … 2026-07-14, every customer at least once, big customers more often."""
+    customers = len(cust)
     weights = cust["scale"].tolist()
     start = dt.date(2025, 1, 1)
     span = (dt.date(2026, 7, 15) - start).days
@@ -105,6 +103,26 @@ def generate(folder: Path, seed: int = 20260630, customers: int = 300, lines: in
     for j in np.flatnonzero(same.to_numpy()).tolist():
         docs[j] = docs[j - 1]
     lines_df["doc_no"] = docs
+    return lines_df
+
+
+def generate_csv(path: Path, seed: int = 20260630, customers: int = 50_000, lines: int = 1_000_000) -> Path:
+    """One large 用友 U8 style GBK CSV (for the benchmark): every line of the period in one file."""
+    rng = random.Random(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cust = _customers(rng, customers)
+    lines_df = _order_lines(rng, cust, lines)
+    names = dict(zip(cust["customer_code"], cust["customer_name"]))
+    sales_of = dict(zip(cust["customer_code"], cust["salesperson"]))
+    return _u8_csv(path, lines_df, names, sales_of, rng)
+
+
+def generate(folder: Path, seed: int = 20260630, customers: int = 300, lines: int = 6000) -> DemoTruth:
+    """Write the demo exports into `folder` (created) and return the truth."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    cust = _customers(rng, customers)
+    lines_df = _order_lines(rng, cust, lines)
 
     kingdee = lines_df[lines_df["date"] < pd.Timestamp(2026, 1, 1)]
     u8 = lines_df[(lines_df["date"] >= pd.Timestamp(2026, 1, 1)) & (lines_df["date"] < pd.Timestamp(2026, 4, 1))]

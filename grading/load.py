@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from .config_model import Config, SourceConfig
 from .errors import InputError, InputErrors, InputFileMissing
@@ -36,6 +37,23 @@ class SourceData:
 Progress = Callable[[str, float], None]
 SheetReader = Callable[[str], "RawSheet | None"]
 """Excel add-in hook: rows of a sheet of the open workbook by name, or None if there is no such sheet."""
+
+
+def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate per-file frames keeping categorical columns categorical (categories unioned)."""
+    if len(frames) == 1:
+        return frames[0]
+    columns = list(dict.fromkeys(c for f in frames for c in f.columns))
+    out: dict[str, object] = {}
+    for col in columns:
+        parts = [f[col] if col in f else pd.Series([None] * len(f)) for f in frames]
+        if all(isinstance(p.dtype, pd.CategoricalDtype) for p in parts):
+            out[col] = union_categoricals([p.astype(pd.CategoricalDtype(p.cat.categories.astype(object)))
+                                           for p in parts], ignore_order=True)
+        else:
+            out[col] = pd.concat([p.astype(object) if isinstance(p.dtype, pd.CategoricalDtype) else p
+                                  for p in parts], ignore_index=True)
+    return pd.DataFrame(out)
 
 
 def required_fields(source: str, config: Config) -> tuple[str, ...]:
@@ -74,7 +92,7 @@ def _load_one(name: str, source: SourceConfig, config: Config, problems: list[Pr
         try:
             frames.append(_sheet_frame(pasted, name, source, fields, required, label, problems))
             data.files.append(f"{pasted.file.name}!{pasted.sheet}")
-            data.rows_read += len(pasted.rows)
+            data.rows_read += pasted.n_rows
         except InputError as exc:
             errors.append(exc)
         if frames:
@@ -104,10 +122,10 @@ def _load_one(name: str, source: SourceConfig, config: Config, problems: list[Pr
             finally:
                 data.normalise_seconds += time.perf_counter() - started
             data.files.append(str(path))
-            data.rows_read += len(sheet.rows)
+            data.rows_read += sheet.n_rows
     if frames:
         started = time.perf_counter()
-        data.frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        data.frame = concat_frames(frames)
         data.normalise_seconds += time.perf_counter() - started
     return data
 

@@ -34,64 +34,11 @@ def compute_metrics(config: Config, sales: pd.DataFrame, receivables: pd.DataFra
     start = np.datetime64(period.start, "s")
     amount_col = "amount" if config.metrics.amount_basis == "含税" else "amount_excl_tax"
 
-    dates = sales["date"].to_numpy(dtype="datetime64[s]") if len(sales) else np.array([], "datetime64[s]")
-    upto = dates <= as_of
-    before = dates < start
-    hist = sales.loc[upto]
-    win = sales.loc[upto & ~before].copy()
-    amount = win[amount_col].astype(float)
-    win["_amt"] = amount
-    win["_pos"] = amount.where(amount > 0, 0.0)
-    win["_neg"] = (-amount).where(amount < 0, 0.0)
-    win["_month"] = win["date"].dt.to_period("M")
-    g = win.groupby("customer_code", sort=True)
-
-    table = pd.DataFrame({
-        "net_sales": g["_amt"].sum(),
-        "gross_sales": g["_pos"].sum(),
-        "returns": g["_neg"].sum(),
-        "line_count": g.size(),
-    })
-    positive = win.loc[win["_amt"] > 0]
-    gp = positive.groupby("customer_code")
-    if "doc_no" in win and win["doc_no"].ne("").any():
-        table["order_count"] = gp["doc_no"].nunique()
-    else:
-        table["order_count"] = gp["date"].nunique()
-    table["active_months"] = gp["_month"].nunique()
-    table["last_order_date"] = gp["date"].max()
-
-    first = hist.groupby("customer_code")["date"].min()
-    all_codes = table.index.union(first.index)
-    table = table.reindex(all_codes)
-    for col in ("net_sales", "gross_sales", "returns", "line_count", "order_count", "active_months"):
-        table[col] = table[col].fillna(0)
-    for col in ("line_count", "order_count", "active_months"):
-        table[col] = table[col].astype("int64")
-    table["first_order_date"] = first.reindex(all_codes)
-    last_any = hist.loc[hist[amount_col] > 0].groupby("customer_code")["date"].max()
-    table["last_order_date"] = last_any.reindex(all_codes)
-    table["avg_order_value"] = table["net_sales"] / table["order_count"].replace(0, np.nan)
-
+    table, in_window, lines_before, lines_after = _sales_metrics(sales, amount_col, start, as_of)
     as_of_ts = pd.Timestamp(period.as_of)
+    table["avg_order_value"] = table["net_sales"] / table["order_count"].replace(0, np.nan)
     table["recency_days"] = (as_of_ts - table["last_order_date"].dt.normalize()).dt.days
     table["tenure_months"] = _months_between(table["first_order_date"], as_of_ts)
-
-    if "cost" in win and win["cost"].notna().any():
-        base_col = "amount_excl_tax" if "amount_excl_tax" in win else amount_col
-        costed = win.loc[win["cost"].notna()]
-        profit = (costed[base_col] - costed["cost"]).groupby(costed["customer_code"]).sum()
-        revenue = costed[base_col].groupby(costed["customer_code"]).sum()
-        table["gross_profit"] = profit.reindex(all_codes)
-        table["margin"] = (profit / revenue.where(revenue != 0)).reindex(all_codes)
-    else:
-        table["gross_profit"] = np.nan
-        table["margin"] = np.nan
-
-    for attr in ("customer_name", "salesperson", "department"):
-        if attr in hist:
-            latest = hist.loc[hist[attr].ne("")].sort_values("date", kind="stable")
-            table[attr] = latest.groupby("customer_code")[attr].last().reindex(all_codes)
 
     if receivables is not None and len(receivables):
         table = _add_receivables(table, receivables, config)
@@ -115,7 +62,95 @@ def compute_metrics(config: Config, sales: pd.DataFrame, receivables: pd.DataFra
         table[attr] = table[attr].fillna("").astype(str)
     table.index.name = "customer_code"
     table = table.sort_index()
-    return MetricsResult(table, len(win), int((upto & before).sum()), int((~upto).sum()))
+    return MetricsResult(table, in_window, lines_before, lines_after)
+
+
+def _codes_of(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes and their labels for a (categorical or text) column."""
+    cat = column if isinstance(column.dtype, pd.CategoricalDtype) else column.astype("category")
+    return cat.cat.codes.to_numpy(dtype=np.int64), pd.Index(cat.cat.categories.astype(object))
+
+
+def _distinct_per(cid: np.ndarray, other: np.ndarray, k: int) -> np.ndarray:
+    """How many distinct `other` values each customer id has."""
+    if not len(cid):
+        return np.zeros(k, dtype=np.int64)
+    pairs = np.unique(cid.astype(np.int64) * (int(other.max()) + 1) + other.astype(np.int64))
+    return np.bincount(pairs // (int(other.max()) + 1), minlength=k)
+
+
+def _sales_metrics(sales: pd.DataFrame, amount_col: str, start: np.datetime64,
+                   as_of: np.datetime64) -> tuple[pd.DataFrame, int, int, int]:
+    """Per-customer sales metrics with integer customer ids and numpy reductions (no string hashing)."""
+    if not len(sales):
+        empty = pd.DataFrame(columns=["net_sales", "gross_sales", "returns", "line_count", "order_count",
+                                      "active_months", "first_order_date", "last_order_date", "gross_profit",
+                                      "margin", "customer_name", "salesperson", "department"])
+        empty.index = pd.Index([], dtype=object, name="customer_code")
+        return empty, 0, 0, 0
+    cid, labels = _codes_of(sales["customer_code"])
+    k = len(labels)
+    dates = sales["date"].to_numpy(dtype="datetime64[s]")
+    amount = sales[amount_col].to_numpy(dtype=float)
+    upto = dates <= as_of
+    before = dates < start
+    win = upto & ~before
+    pos = win & (amount > 0)
+    w_cid, w_amt = cid[win], amount[win]
+
+    def total(mask: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        return np.bincount(cid[mask], weights=None if weights is None else weights, minlength=k)
+
+    net = np.bincount(w_cid, weights=w_amt, minlength=k)
+    gross = np.bincount(w_cid, weights=np.where(w_amt > 0, w_amt, 0.0), minlength=k)
+    returns = np.bincount(w_cid, weights=np.where(w_amt < 0, -w_amt, 0.0), minlength=k)
+    if "doc_no" in sales and sales["doc_no"].ne("").to_numpy(dtype=bool)[pos].any():
+        doc, _ = _codes_of(sales["doc_no"])
+        orders = _distinct_per(cid[pos], doc[pos], k)
+    else:
+        day = dates.astype("datetime64[D]").astype(np.int64)
+        orders = _distinct_per(cid[pos], day[pos] - day[pos].min() if pos.any() else day[pos], k)
+    month = dates.astype("datetime64[M]").astype(np.int64)
+    months = _distinct_per(cid[pos], month[pos] - month[pos].min() if pos.any() else month[pos], k)
+
+    order = np.argsort(dates, kind="stable")  # oldest first: "last" below means latest
+    first = pd.Series(dates[upto]).groupby(cid[upto]).min()
+    hist_pos = upto & (amount > 0)
+    last = pd.Series(dates[hist_pos]).groupby(cid[hist_pos]).max()
+    has_history = np.zeros(k, bool)
+    has_history[first.index.to_numpy()] = True
+
+    table = pd.DataFrame({
+        "net_sales": net, "gross_sales": gross, "returns": returns,
+        "line_count": total(win).astype(np.int64), "order_count": orders.astype(np.int64),
+        "active_months": months.astype(np.int64),
+        "first_order_date": first.reindex(range(k)).to_numpy(dtype="datetime64[s]"),
+        "last_order_date": last.reindex(range(k)).to_numpy(dtype="datetime64[s]"),
+    })
+    if "cost" in sales and sales["cost"].notna().any():
+        base = sales["amount_excl_tax"].to_numpy(dtype=float) if "amount_excl_tax" in sales else amount
+        cost = sales["cost"].to_numpy(dtype=float)
+        costed = win & ~np.isnan(cost)
+        profit = np.bincount(cid[costed], weights=base[costed] - cost[costed], minlength=k)
+        revenue = np.bincount(cid[costed], weights=base[costed], minlength=k)
+        has_cost = np.bincount(cid[costed], minlength=k) > 0
+        table["gross_profit"] = np.where(has_cost, profit, np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            table["margin"] = np.where(has_cost & (revenue != 0), profit / revenue, np.nan)
+    else:
+        table["gross_profit"] = np.nan
+        table["margin"] = np.nan
+    for attr in ("customer_name", "salesperson", "department"):
+        if attr in sales:
+            codes, names = _codes_of(sales[attr])
+            sel = order[upto[order] & (names.to_numpy()[codes[order]] != "")]
+            latest = pd.Series(codes[sel]).groupby(cid[sel]).last()
+            values = np.full(k, "", dtype=object)
+            values[latest.index.to_numpy()] = names.to_numpy()[latest.to_numpy()]
+            table[attr] = values
+    table.index = pd.Index(labels, dtype=object, name="customer_code")
+    table = table[has_history]
+    return table, int(win.sum()), int((upto & before).sum()), int((~upto).sum())
 
 
 def _add_receivables(table: pd.DataFrame, rec: pd.DataFrame, config: Config) -> pd.DataFrame:

@@ -15,7 +15,6 @@ import datetime as dt
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -32,18 +31,6 @@ _NUM_STRIP = re.compile(r"[,\s¥￥$元]")
 _DATE_SEP = re.compile(r"[年月/.]")
 _EXCEL_EPOCH = np.datetime64("1899-12-30")
 MONEY_FIELDS = ("amount", "amount_excl_tax", "opening", "billed", "received", "closing")
-
-
-def _column(data: list[list[object]], col: int) -> np.ndarray:
-    """One column of the rows as an object array (short rows give None)."""
-    get = itemgetter(col)
-    try:
-        values = list(map(get, data))
-    except IndexError:
-        values = [r[col] if col < len(r) else None for r in data]
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out
 
 
 def _per_distinct(values: np.ndarray, fn: Callable[[Any], Any], dtype: Any = object) -> tuple[np.ndarray, np.ndarray]:
@@ -72,13 +59,13 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
               problems: list[Problem], keep_extra: bool = False) -> pd.DataFrame:
     """Typed frame with one column per mapped field plus _file, _sheet, _row;
     with `keep_extra`, every other headed column too, as `col:<header>` (raw values)."""
-    data = sheet.rows[layout.data_start:]
-    n = len(data)
+    start = layout.data_start
+    n = max(sheet.n_rows - start, 0)
     kinds = {f.key: f.kind for f in fields}
     file, name = sheet.file.name, sheet.sheet
     first = sheet.first_row + layout.data_start
     row_numbers = np.arange(first, first + n, dtype=np.int64)
-    raw = {key: _column(data, col) for key, col in layout.columns.items()}
+    raw = {key: sheet.column(col, start) for key, col in layout.columns.items()}
     header_of = {k: layout.headers[c] for k, c in layout.columns.items()}
 
     def report(mask: np.ndarray, column: str, values: np.ndarray, reason: str, action: Action) -> None:
@@ -97,7 +84,7 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
     keep = ~blank
 
     # 合计 / 小计 rows: recognised by their label, never by substring of a real name.
-    first_col = _column(data, 0) if n else np.empty(0, dtype=object)
+    first_col = sheet.column(0, start) if n else np.empty(0, dtype=object)
     label_cols = [first_col] + [raw[k] for k in ("customer_code", "customer_name") if k in raw]
     candidate = np.zeros(n, bool)
     for values in label_cols:
@@ -107,7 +94,7 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
     codes_raw = raw.get("customer_code")
     for i in np.flatnonzero(candidate & keep).tolist():
         code_text = _text(codes_raw[i]) if codes_raw is not None else ""
-        labels = [_first_text(data[i]), code_text]
+        labels = [_first_text(sheet.row(start + i)), code_text]
         if "customer_name" in raw:
             labels.append(_text(raw["customer_name"][i]))
         if any(_TOTAL_EXACT.match(t) for t in labels if t) or (
@@ -115,10 +102,8 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
         ):
             total[i] = True
     if total.any():
-        shown = np.array([_first_text(r) for r in data], dtype=object) if total.sum() > n // 2 else None
         for i in np.flatnonzero(total).tolist():
-            label = shown[i] if shown is not None else (_first_text(data[i]) or
-                                                         (_text(codes_raw[i]) if codes_raw is not None else ""))
+            label = _first_text(sheet.row(start + i)) or (_text(codes_raw[i]) if codes_raw is not None else "")
             problems.append(Problem(file, name, int(row_numbers[i]), "", label, "合计/小计行，不计入客户数据", "提示"))
     keep &= ~total
 
@@ -132,7 +117,7 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
             out[key] = text
         elif kind == "text":
             mapped, codes = _per_distinct(values, _text)
-            out[key] = _take(mapped, codes, "")
+            out[key] = _categorical(mapped, codes)
         elif kind == "number":
             nums, bad, repaired = _numbers(values)
             nums = nums * layout.multipliers.get(key, 1.0)
@@ -156,7 +141,7 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
         mapped_cols = set(layout.columns.values())
         for col, header in enumerate(layout.headers):
             if col not in mapped_cols and header and f"col:{header}" not in frame:
-                values = _column(data, col)
+                values = sheet.column(col, start)
                 frame[f"col:{header}"] = pd.Series([v.strip() if isinstance(v, str) else v for v in values],
                                                    dtype=object)
     frame["_file"] = pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=pd.Index([file]))
@@ -174,7 +159,7 @@ def drop_invalid(frame: pd.DataFrame, layout: Layout, required: Sequence[str],
     header_of = {k: layout.headers[c] for k, c in layout.columns.items()}
     checks: list[tuple[np.ndarray, str, str]] = []
     if "customer_code" in required and "customer_code" in frame:
-        checks.append((frame["customer_code"].to_numpy() == "", "customer_code", "客户编码为空"))
+        checks.append((frame["customer_code"].eq("").to_numpy(dtype=bool), "customer_code", "客户编码为空"))
     for key in required:
         if f"_{key}_bad" in frame:
             label = "日期无法识别（支持 2026-05-03、2026/5/3、2026年5月3日、Excel 日期）" if key == "date" \
@@ -258,13 +243,20 @@ def _code(v: object) -> tuple[str, bool]:
     return clean, (clean != s and bool(s.strip()))
 
 
-def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _categorical(mapped: np.ndarray, codes: np.ndarray) -> pd.Categorical:
+    """Row values as a categorical (compact: one string per distinct value); missing → ""."""
+    labels = np.append(mapped, "")  # code -1 (None/NaN) → the trailing ""
+    fine, categories = pd.factorize(labels)  # normalisation may have merged distinct raw values
+    return pd.Categorical.from_codes(fine[codes], categories=pd.Index(categories, dtype=object))
+
+
+def _codes(values: np.ndarray) -> tuple[pd.Categorical, np.ndarray]:
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     texts = np.empty(len(uniques), dtype=object)
     fixed = np.zeros(len(uniques), dtype=bool)
     for i, u in enumerate(uniques):
         texts[i], fixed[i] = _code(u)
-    return _take(texts, codes, ""), _take(fixed, codes, False)
+    return _categorical(texts, codes), _take(fixed, codes, False)
 
 
 def _number(v: object) -> tuple[float, bool, bool]:
@@ -296,7 +288,12 @@ def _numbers(values: Sequence[object] | np.ndarray) -> tuple[np.ndarray, np.ndar
     """Floats (NaN for empty), a mask of unparseable cells, a mask of repaired ones."""
     arr = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
     n = len(arr)
-    nums = np.array(pd.to_numeric(pd.Series(arr, dtype=object), errors="coerce"), dtype=float)
+    series = pd.Series(arr, dtype=object)
+    nums = np.array(pd.to_numeric(series, errors="coerce"), dtype=float)
+    retry = np.isnan(nums)
+    if retry.sum() > n // 10:  # text exports: strip thousands separators in bulk, then parse again
+        cleaned = series[retry].str.replace(",", "", regex=False)
+        nums[retry] = np.array(pd.to_numeric(cleaned, errors="coerce"), dtype=float)
     bad = np.zeros(n, bool)
     repaired = np.zeros(n, bool)
     slow = np.flatnonzero(np.isnan(nums))

@@ -13,9 +13,12 @@ import glob
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import cast
 
+import numpy as np
+import pandas as pd
 from python_calamine import CalamineWorkbook
 
 from .errors import EmptySheet, InputFileMissing, UnreadableFile
@@ -24,19 +27,50 @@ from .read_markup import read_html_tables, read_xml_spreadsheet
 MAX_CELLS = 60_000_000  # a dense grid larger than this is refused before loading
 
 
+HEAD_ROWS = 200  # rows kept as lists when a sheet is read column-wise (header search, messages)
+
+
 @dataclass
 class RawSheet:
-    """Rows of one sheet as read; `first_row` is the 1-based row number of rows[0]."""
+    """Cells of one sheet as read; `first_row` is the 1-based row number of the first row.
+
+    Either `rows` holds every row (Excel readers), or `table` holds every row column-wise
+    (the fast CSV path) and `rows` only the first HEAD_ROWS of them."""
 
     file: Path
     sheet: str
     rows: list[list[object]]
     first_row: int = 1
     notes: list[str] = field(default_factory=list)
+    table: pd.DataFrame | None = None
 
     @property
     def where(self) -> str:
         return f"文件 {self.file.name} 工作表 {self.sheet}"
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.table) if self.table is not None else len(self.rows)
+
+    def row(self, index: int) -> list[object]:
+        if self.table is not None and index >= len(self.rows):
+            return list(self.table.iloc[index])
+        return self.rows[index]
+
+    def column(self, col: int, start: int) -> np.ndarray:
+        """Values of column `col` from row index `start` on, as an object array (None past a short row)."""
+        if self.table is not None:
+            if col >= self.table.shape[1]:
+                return np.full(len(self.table) - start, None, dtype=object)
+            return np.asarray(self.table.iloc[start:, col].to_numpy(dtype=object))
+        data = self.rows[start:]
+        try:
+            values = list(map(itemgetter(col), data))
+        except IndexError:
+            values = [r[col] if col < len(r) else None for r in data]
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
+        return out
 
 
 def expand_globs(patterns: Iterable[str], base: Path, source_label: str) -> list[Path]:
@@ -179,12 +213,38 @@ def read_text(path: Path) -> RawSheet:
     text, notes = decode_text(raw, path)
     sample = text[:20000]
     delimiter = "\t" if sample.count("\t") > sample.count(",") else ","
-    rows: list[list[object]] = [list(r) for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
-    sheet = RawSheet(path, path.stem, rows, 1, notes)
-    return _non_empty(sheet)
+    table = _fast_csv(text, delimiter) if len(text) > 1 << 20 else None
+    if table is not None:
+        head = cast(list[list[object]], table.iloc[:HEAD_ROWS].to_numpy(dtype=object).tolist())
+        return _non_empty(RawSheet(path, path.stem, [_trim(r) for r in head], 1, notes, table))
+    rows = cast(list[list[object]], list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)))
+    return _non_empty(RawSheet(path, path.stem, rows, 1, notes))
+
+
+def _trim(row: list[object]) -> list[object]:
+    """A row padded to the table width, without its trailing empty cells (as the csv module gives it)."""
+    end = len(row)
+    while end and row[end - 1] in ("", None):
+        end -= 1
+    return row[:end]
+
+
+def _fast_csv(text: str, delimiter: str) -> pd.DataFrame | None:
+    """Large CSVs through pandas' C parser (all cells as text). None when a row is wider than the
+    widest of the first lines (the csv module then reads the file): nothing is ever dropped."""
+    probe = list(csv.reader(io.StringIO(text[:200_000], newline=""), delimiter=delimiter))[:-1]
+    width = max((len(r) for r in probe), default=0)
+    if not width:
+        return None
+    try:
+        return pd.read_csv(io.StringIO(text), sep=delimiter, header=None, names=list(range(width)), dtype=str,
+                           keep_default_na=False, na_filter=False, skip_blank_lines=False, engine="c")
+    except (pd.errors.ParserError, ValueError):
+        return None
 
 
 def _non_empty(sheet: RawSheet) -> RawSheet:
-    if not any(any(v not in ("", None) for v in row) for row in sheet.rows):
+    if not any(any(v not in ("", None) for v in row) for row in sheet.rows) and (
+            sheet.table is None or not (sheet.table.to_numpy(dtype=object) != "").any()):
         raise EmptySheet(f"{sheet.where} 没有任何数据。请确认导出的文件和工作表正确。")
     return sheet

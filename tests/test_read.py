@@ -148,3 +148,29 @@ def test_company_named_like_total_is_kept(tmp_path, name) -> None:  # type: igno
     path.write_text(f"单据编号,日期,客户编码,客户名称,价税合计\nD1,2026-05-03,C1,{name},5\n", encoding="utf-8")
     frame, _, problems = _frame(path)
     assert frame["customer_name"].tolist() == [name] and problems == []
+
+
+def test_large_csv_fast_path_reads_the_same_as_the_csv_module(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from grading import read as read_module
+    from grading.demo_data import generate_csv
+
+    path = generate_csv(tmp_path / "big.csv", customers=500, lines=20_000)
+    assert path.stat().st_size > 1 << 20  # large enough for pandas' C parser
+    fast, layout, fast_problems = _frame(path)
+    [sheet] = read_file(path)
+    assert sheet.table is not None and sheet.n_rows == 20_000 + 6  # title, blank, header, 2 bad, 合计
+    monkeypatch.setattr(read_module, "_fast_csv", lambda text, delimiter: None)
+    slow, _, slow_problems = _frame(path)
+    assert fast.drop(columns=["_file", "_sheet"]).astype(object).equals(
+        slow.drop(columns=["_file", "_sheet"]).astype(object))
+    assert fast_problems == slow_problems
+
+
+def test_ragged_large_csv_falls_back_to_the_csv_module(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    head = "单据编号,日期,客户编码,价税合计\n"
+    body = "".join(f"D{i},2026-05-03,C{i % 7},{i}\n" for i in range(60_000))
+    (tmp_path / "r.csv").write_text(head + body + "D-extra,2026-05-03,C1,5,多出的列\n", encoding="utf-8")
+    frame, _, _ = _frame(tmp_path / "r.csv")
+    [sheet] = read_file(tmp_path / "r.csv")
+    assert sheet.table is None  # a row wider than the first lines: every row still read
+    assert len(frame) == 60_001 and frame["amount"].iloc[-1] == 5.0
