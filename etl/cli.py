@@ -197,6 +197,8 @@ def _report(result: GradingResult, config: Config, say: Say) -> None:
             say(f"    {p.render()}")
         if len(serious) > MAX_LISTED:
             say(f"    …… 另有 {len(serious) - MAX_LISTED} 条，见工作表「数据问题」")
+    for note in result.overflows:
+        say(f"注意：{note}")
     say(f"已生成：{result.output}")
     if result.history is not None:
         say(f"历史记录：{result.history}（期间 {config.period.label}）")

@@ -47,6 +47,7 @@ class GradingResult:
     timings: dict[str, float] = field(default_factory=dict)
     output: Path | None = None
     history: Path | None = None
+    overflows: list[str] = field(default_factory=list)  # tables cut at Excel's row limit (full CSV beside)
 
     @property
     def grade_counts(self) -> dict[str, int]:
@@ -118,8 +119,9 @@ def run_to_file(config: Config, output: Path | None = None, progress: Progress =
             record_run(conn, run, result.graded)
             yield
 
-    write_workbook(config.resolve(config.output.template), target, result.plan,
-                   lambda m, f: progress(m, 0.8 + 0.2 * f), record)
+    overflows = write_workbook(config.resolve(config.output.template), target, result.plan,
+                               lambda m, f: progress(m, 0.8 + 0.2 * f), record)
+    result.overflows = [o.message for o in overflows]
     result.timings["write"] = time.perf_counter() - t
     result.output = target
     result.history = db

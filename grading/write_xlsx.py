@@ -10,6 +10,7 @@ The output is written to a temp file and moved into place.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import math
 import os
@@ -18,7 +19,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -41,6 +42,7 @@ _SHEETDATA = re.compile(r"<sheetData\s*/>|<sheetData>.*?</sheetData>", re.S)
 _REF = re.compile(r"^(?:'((?:[^']|'')+)'|([^'!]+))!\$?([A-Z]+)\$?(\d+)(?::\$?([A-Z]+)\$?(\d+))?$")
 _EPOCH = dt.datetime(1899, 12, 30)
 MAX_CHARS = 32767
+EXCEL_MAX_ROWS = 1_048_576
 
 
 @dataclass
@@ -69,8 +71,8 @@ class Placed:
 
 def write_workbook(template: Path, output: Path, plan: FillPlan,
                    progress: Callable[[str, float], None] = lambda m, f: None,
-                   around_replace: Callable[[], AbstractContextManager[object]] = nullcontext) -> None:
-    """Fill `template` into `output`. The final move into place runs inside `around_replace()`,
+                   around_replace: Callable[[], AbstractContextManager[object]] = nullcontext) -> list[Overflow]:
+    """Fill `template` into `output`; returns the tables that exceeded Excel's row limit. The final move into place runs inside `around_replace()`,
     so a caller can tie it to a database transaction (rolled back if the move fails)."""
     if not template.is_file():
         raise TemplateError(f"找不到模板文件 {template}。请检查 config.yaml 中 output.template 的路径。")
@@ -80,13 +82,65 @@ def write_workbook(template: Path, output: Path, plan: FillPlan,
         zf = zipfile.ZipFile(template)
     except (zipfile.BadZipFile, OSError) as exc:
         raise TemplateError(f"模板文件 {template.name} 不是有效的 .xlsx 文件（{exc}）。") from None
+    overflows: list[Overflow] = []
     with zf:
-        parts = _fill_parts(zf, template, plan, progress)
+        parts = _fill_parts(zf, template, plan, progress, output, overflows)
+        for o in overflows:  # the full lists first: the workbook's note points at them
+            _write_csv_atomically(o.block, o.csv)
         _write_zip_atomically(zf, output, parts, around_replace)
+    return overflows
 
 
-def _fill_parts(zf: zipfile.ZipFile, template: Path, plan: FillPlan,
-                progress: Callable[[str, float], None]) -> dict[str, bytes | None]:
+@dataclass(frozen=True)
+class Overflow:
+    """A table longer than Excel allows: the workbook holds what fits and a note, `csv` holds all rows."""
+
+    sheet: str
+    block: Block
+    written: int
+    csv: Path
+
+    @property
+    def message(self) -> str:
+        return (f"工作表「{self.sheet}」共 {self.block.n_rows:,} 行，超过 Excel 每个工作表 {EXCEL_MAX_ROWS:,} 行的上限；"
+                f"工作簿中列出前 {self.written:,} 行，完整清单见 {self.csv.name}")
+
+
+def _truncated(p: Placed, sheet: str, output: Path) -> tuple[Block, Overflow | None]:
+    block = p.block
+    capacity = EXCEL_MAX_ROWS - p.first_row + 1
+    if block.n_rows <= capacity:
+        return block, None
+    keep = capacity - 1  # the last row carries the note, in the leftmost filled column
+    overflow = Overflow(sheet, block, keep, output.with_name(f"{output.stem}_{sheet}.csv"))
+    leftmost = p.columns[min(p.columns)] if p.columns else block.columns[0]
+    columns = tuple(
+        Column(c.header, [*c.values[:keep], overflow.message if c is leftmost else None], c.aliases)
+        for c in block.columns)
+    return replace(block, columns=columns, n_rows=capacity), overflow
+
+
+def _write_csv_atomically(block: Block, target: Path) -> None:
+    """UTF-8 with BOM (Excel opens it correctly); text that looks like a formula gets a leading '."""
+    fd, tmp = tempfile.mkstemp(prefix=".~", suffix=".csv.tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow([c.header for c in block.columns])
+            for row in zip(*(c.values for c in block.columns)):
+                w.writerow(["'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else
+                            ("" if v is None or (isinstance(v, float) and math.isnan(v)) else v) for v in row])
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _fill_parts(zf: zipfile.ZipFile, template: Path, plan: FillPlan, progress: Callable[[str, float], None],
+                output: Path, overflows: list[Overflow]) -> dict[str, bytes | None]:
     strings = shared_strings(zf)
     sheets = workbook_sheets(zf)
     index = {name: (i, path) for i, (name, path) in enumerate(sheets)}
@@ -103,6 +157,12 @@ def _fill_parts(zf: zipfile.ZipFile, template: Path, plan: FillPlan,
         i, path = index[sp.name]
         tsheet = load_sheet(zf, sp.name, path, i, strings)
         placed = [_locate(tsheet, b, template.name) for b in sp.blocks]
+        for j, p in enumerate(placed):
+            block, overflow = _truncated(p, sp.name, output)
+            if overflow is not None:
+                overflows.append(overflow)
+                swap = {id(old): new for old, new in zip(p.block.columns, block.columns)}
+                placed[j] = replace(p, block=block, columns={c: swap[id(col)] for c, col in p.columns.items()})
         placed_by_sheet[sp.name] = placed
         xml = zf.read(path).decode("utf-8")
         xml, body = _rebuild_sheet(xml, tsheet, placed)  # the rest of the sheet XML, and its sheetData

@@ -149,3 +149,25 @@ def test_failed_run_keeps_previous_output(demo, write_config, tmp_path) -> None:
         _run(demo, write_config, broken, output=out)
     assert out.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".~")] == []
+
+
+def test_tables_longer_than_excel_allows_go_to_csv_with_a_note(demo, write_config, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import csv
+
+    from grading import write_xlsx
+
+    monkeypatch.setattr(write_xlsx, "EXCEL_MAX_ROWS", 40)  # stands for 1,048,576 rows
+    result, out = _run(demo, write_config, output=tmp_path / "big.xlsx")
+    n = len(result.graded)
+    assert result.overflows[0] == (f"工作表「客户分级管理表」共 {n:,} 行，超过 Excel 每个工作表 40 行的上限；"
+                                   "工作簿中列出前 35 行，完整清单见 big_客户分级管理表.csv")
+    assert any(m.startswith("工作表「数据问题」共 ") for m in result.overflows)
+    ws = openpyxl.load_workbook(out)["客户分级管理表"]
+    assert ws.max_row == 40
+    assert ws.cell(40, 1).value == result.overflows[0]
+    assert ws.cell(39, 2).value == result.graded.index[34]
+    with open(tmp_path / "big_客户分级管理表.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert len(rows) == n + 1 and rows[0][:3] == ["序号", "客户编码", "客户名称"]
+    assert [r[1] for r in rows[1:]] == list(result.graded.index)
+    assert "'=HYPERLINK(\"http://x\",\"点我\")商行" in [r[2] for r in rows]  # formula-safe CSV
