@@ -25,6 +25,7 @@ from grading.errors import ConfigError, GradingError, InputError, OutputLocked
 from grading.history import customer_timeline, list_runs
 from grading.pipeline import GradingResult, run_to_file
 from grading.problems import summarise
+from grading.write_xlsx import csv_safe
 
 from .lock import RunLock, RunLocked
 
@@ -231,7 +232,7 @@ def _history(args: argparse.Namespace, say: Say) -> int:
                 w = csv.writer(fh)
                 w.writerow(["期间", "截止日期", "等级", "规则等级", "综合得分", "净销售额", "人工指定", "分级依据"])
                 for r in rows:
-                    w.writerow([_csv_safe(r[k]) for k in ("period", "as_of", "grade", "rule_grade", "score",
+                    w.writerow([csv_safe(r[k]) for k in ("period", "as_of", "grade", "rule_grade", "score",
                                                            "net_sales", "pinned", "explanation")])
             say(f"已导出 {len(rows)} 期记录：{args.output}")
         else:
@@ -242,13 +243,6 @@ def _history(args: argparse.Namespace, say: Say) -> int:
     n, as_of = seed_from_workbook(db, Path(args.workbook), args.period, args.as_of)
     say(f"已从 {args.workbook} 导入 {n} 个客户的等级，期间 {args.period}（截止 {as_of:%Y-%m-%d}）→ {db}")
     return EXIT_OK
-
-
-def _csv_safe(value: object) -> object:
-    """Text from exports must not become a formula when the CSV is opened in Excel."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
 
 
 if __name__ == "__main__":

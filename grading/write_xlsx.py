@@ -17,8 +17,8 @@ import os
 import re
 import tempfile
 import zipfile
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -120,23 +120,42 @@ def _truncated(p: Placed, sheet: str, output: Path) -> tuple[Block, Overflow | N
     return replace(block, columns=columns, n_rows=capacity), overflow
 
 
-def _write_csv_atomically(block: Block, target: Path) -> None:
-    """UTF-8 with BOM (Excel opens it correctly); text that looks like a formula gets a leading '."""
-    fd, tmp = tempfile.mkstemp(prefix=".~", suffix=".csv.tmp", dir=target.parent)
+def csv_safe(value: object) -> object:
+    """A value for a CSV cell: text that Excel would run as a formula gets a leading ', NaN is empty."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return value
+
+
+@contextmanager
+def _temp_beside(target: Path, suffix: str) -> Iterator[tuple[int, str]]:
+    """A temp file in the target's folder, removed unless the caller moved it into place."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow([c.header for c in block.columns])
-            for row in zip(*(c.values for c in block.columns)):
-                w.writerow(["'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else
-                            ("" if v is None or (isinstance(v, float) and math.isnan(v)) else v) for v in row])
-        os.replace(tmp, target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".~", suffix=suffix, dir=target.parent)
+    except OSError as exc:
+        raise OutputError(f"无法在 {target.parent} 创建输出文件：{exc.strerror}。请检查文件夹是否存在且可写。") from None
+    try:
+        yield fd, tmp
     except BaseException:
         try:
             os.unlink(tmp)
         except OSError:
             pass
         raise
+
+
+def _write_csv_atomically(block: Block, target: Path) -> None:
+    """UTF-8 with BOM (Excel opens it correctly), formula-safe text."""
+    with _temp_beside(target, ".csv.tmp") as (fd, tmp):
+        with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow([c.header for c in block.columns])
+            for row in zip(*(c.values for c in block.columns)):
+                w.writerow([csv_safe(v) for v in row])
+        os.replace(tmp, target)
 
 
 def _fill_parts(zf: zipfile.ZipFile, template: Path, plan: FillPlan, progress: Callable[[str, float], None],
@@ -437,12 +456,7 @@ def _fix_workbook(xml: str, fix: Callable[[str, bool], str]) -> str:
 
 def _write_zip_atomically(src: zipfile.ZipFile, output: Path, parts: dict[str, bytes | None],
                           around_replace: Callable[[], AbstractContextManager[object]]) -> None:
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".~", suffix=".xlsx.tmp", dir=output.parent)
-    except OSError as exc:
-        raise OutputError(f"无法在 {output.parent} 创建输出文件：{exc.strerror}。请检查文件夹是否存在且可写。") from None
-    try:
+    with _temp_beside(output, ".xlsx.tmp") as (fd, tmp):
         with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as out:
             for info in src.infolist():
                 if info.filename in parts:
@@ -463,11 +477,3 @@ def _write_zip_atomically(src: zipfile.ZipFile, output: Path, parts: dict[str, b
             raise OutputLocked(
                 f"无法替换输出文件 {output}：文件可能正在 Excel 中打开。请关闭该文件后重试；上一次的输出文件保持不变。"
             ) from None
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
