@@ -88,8 +88,12 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
     label_cols = [first_col] + [raw[k] for k in ("customer_code", "customer_name") if k in raw]
     candidate = np.zeros(n, bool)
     for values in label_cols:
-        mapped, codes = _per_distinct(values, lambda v: isinstance(v, str) and "计" in v, dtype=bool)
-        candidate |= _take(mapped, codes, False)
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        try:  # non-text cells give NaN → False
+            has = pd.Series(uniques, dtype=object).str.contains("计", regex=False).fillna(False).to_numpy(dtype=bool)
+        except AttributeError:  # a column without any text
+            has = np.zeros(len(uniques), dtype=bool)
+        candidate |= _take(has, codes, False)
     total = np.zeros(n, bool)
     codes_raw = raw.get("customer_code")
     for i in np.flatnonzero(candidate & keep).tolist():
