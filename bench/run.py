@@ -65,8 +65,9 @@ def _read_floor(config_path: Path) -> float:
         elif kind == "markup":
             read_html_tables(path.read_text(encoding="utf-8"))
         else:  # the fastest bare CSV reader: pandas' C parser (the csv module where rows are ragged)
-            text, _ = decode_text(path.read_bytes(), path)
-            if _fast_csv(text, ",") is None:
+            raw = path.read_bytes()
+            if _fast_csv(raw) is None:
+                text, _ = decode_text(raw, path)
                 list(csv.reader(io.StringIO(text, newline="")))
     return time.perf_counter() - started
 

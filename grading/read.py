@@ -210,15 +210,49 @@ def read_text(path: Path) -> RawSheet:
         raise UnreadableFile(
             f"文件 {path.name} 不是文本（CSV）也不是可识别的 Excel 文件。请确认导出格式为 .xlsx、.xls 或 .csv。"
         )
+    if len(raw) > 1 << 20:  # large: pandas' C parser straight from the bytes
+        table = _fast_csv(raw)
+        if table is not None:
+            head = cast(list[list[object]], table.iloc[:HEAD_ROWS].to_numpy(dtype=object).tolist())
+            return _non_empty(RawSheet(path, path.stem, [_trim(r) for r in head], 1, [], table))
     text, notes = decode_text(raw, path)
     sample = text[:20000]
     delimiter = "\t" if sample.count("\t") > sample.count(",") else ","
-    table = _fast_csv(text, delimiter) if len(text) > 1 << 20 else None
-    if table is not None:
-        head = cast(list[list[object]], table.iloc[:HEAD_ROWS].to_numpy(dtype=object).tolist())
-        return _non_empty(RawSheet(path, path.stem, [_trim(r) for r in head], 1, notes, table))
     rows = cast(list[list[object]], list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)))
     return _non_empty(RawSheet(path, path.stem, rows, 1, notes))
+
+
+def _encoding(raw: bytes) -> str:
+    """The codec of a text export from its BOM or its first megabyte (UTF-8 if that decodes, else GB18030)."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    head = raw[: 1 << 20]
+    try:
+        head.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        return "utf-8" if exc.start >= len(head) - 3 else "gb18030"  # a character cut at the end
+
+
+def _fast_csv(raw: bytes) -> pd.DataFrame | None:
+    """pandas' C parser, all cells as text. None (the careful path then reads the file) when the bytes
+    do not all decode, or a row is wider than the widest of the first lines: nothing is ever dropped
+    or silently replaced."""
+    encoding = _encoding(raw)
+    probe_text = raw[:200_000].decode(encoding, errors="ignore")
+    delimiter = "\t" if probe_text.count("\t") > probe_text.count(",") else ","
+    probe = list(csv.reader(io.StringIO(probe_text, newline=""), delimiter=delimiter))[:-1]
+    width = max((len(r) for r in probe), default=0)
+    if not width:
+        return None
+    try:
+        return pd.read_csv(io.BytesIO(raw), encoding=encoding, encoding_errors="strict", sep=delimiter,
+                           header=None, names=list(range(width)), dtype=object, keep_default_na=False,
+                           na_filter=False, skip_blank_lines=False, engine="c")
+    except (pd.errors.ParserError, ValueError, UnicodeDecodeError):
+        return None
 
 
 def _trim(row: list[object]) -> list[object]:
@@ -227,20 +261,6 @@ def _trim(row: list[object]) -> list[object]:
     while end and row[end - 1] in ("", None):
         end -= 1
     return row[:end]
-
-
-def _fast_csv(text: str, delimiter: str) -> pd.DataFrame | None:
-    """Large CSVs through pandas' C parser (all cells as text). None when a row is wider than the
-    widest of the first lines (the csv module then reads the file): nothing is ever dropped."""
-    probe = list(csv.reader(io.StringIO(text[:200_000], newline=""), delimiter=delimiter))[:-1]
-    width = max((len(r) for r in probe), default=0)
-    if not width:
-        return None
-    try:
-        return pd.read_csv(io.StringIO(text), sep=delimiter, header=None, names=list(range(width)), dtype=str,
-                           keep_default_na=False, na_filter=False, skip_blank_lines=False, engine="c")
-    except (pd.errors.ParserError, ValueError):
-        return None
 
 
 def _non_empty(sheet: RawSheet) -> RawSheet:

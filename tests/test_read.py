@@ -159,7 +159,7 @@ def test_large_csv_fast_path_reads_the_same_as_the_csv_module(tmp_path, monkeypa
     fast, layout, fast_problems = _frame(path)
     [sheet] = read_file(path)
     assert sheet.table is not None and sheet.n_rows == 20_000 + 6  # title, blank, header, 2 bad, 合计
-    monkeypatch.setattr(read_module, "_fast_csv", lambda text, delimiter: None)
+    monkeypatch.setattr(read_module, "_fast_csv", lambda raw: None)
     slow, _, slow_problems = _frame(path)
     assert fast.drop(columns=["_file", "_sheet"]).astype(object).equals(
         slow.drop(columns=["_file", "_sheet"]).astype(object))
@@ -174,3 +174,13 @@ def test_ragged_large_csv_falls_back_to_the_csv_module(tmp_path) -> None:  # typ
     [sheet] = read_file(tmp_path / "r.csv")
     assert sheet.table is None  # a row wider than the first lines: every row still read
     assert len(frame) == 60_001 and frame["amount"].iloc[-1] == 5.0
+
+
+def test_large_csv_with_undecodable_bytes_takes_the_careful_path(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    head = "单据编号,日期,客户编码,客户名称,价税合计\n".encode("gb18030")
+    body = "".join(f"D{i},2026-05-03,C{i % 7},华为,{i}\n" for i in range(50_000)).encode("gb18030")
+    (tmp_path / "g.csv").write_bytes(head + body + b"D-x,2026-05-03,C1,\x80,5\n")
+    [sheet] = read_file(tmp_path / "g.csv")
+    assert sheet.table is None and len(sheet.notes) == 1 and "无法识别的字节" in sheet.notes[0]
+    frame, _, _ = _frame(tmp_path / "g.csv")
+    assert len(frame) == 50_001
