@@ -159,7 +159,7 @@ def run_case(name: str, lines: int, customers: int, layout: str) -> dict[str, ob
 
 
 def table(results: list[dict[str, object]]) -> str:
-    stages = ["read", "normalise", "metrics", "grade", "fill plan", "write"]
+    stages = ["read", "normalise", "metrics", "grade", "fill plan", "write", "history"]
     head = "| case | lines | customers | " + " | ".join(stages) + " | total s | I/O floor s | total/floor | peak RSS MB |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in results:

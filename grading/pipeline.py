@@ -115,14 +115,16 @@ def run_to_file(config: Config, output: Path | None = None, progress: Progress =
             return
         run = RunRecord(config.period.label, config.period.as_of, started, config.digest, str(target),
                         [Path(p) for files in result.files.values() for p in files])
+        started_db = time.perf_counter()
         with closing(connect(db)) as conn, conn:  # one transaction: rolled back if the move fails
             record_run(conn, run, result.graded)
+            result.timings["history"] = time.perf_counter() - started_db
             yield
 
     overflows = write_workbook(config.resolve(config.output.template), target, result.plan,
                                lambda m, f: progress(m, 0.8 + 0.2 * f), record)
     result.overflows = [o.message for o in overflows]
-    result.timings["write"] = time.perf_counter() - t
+    result.timings["write"] = time.perf_counter() - t - result.timings.get("history", 0.0)
     result.output = target
     result.history = db
     progress("完成", 1.0)
