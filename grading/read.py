@@ -138,8 +138,7 @@ def _read_calamine(path: Path, sheet: str | None, kind: str) -> RawSheet:
             )
         name = sheet
     else:
-        visible = [m.name for m in wb.sheets_metadata if str(m.visible).endswith("Visible")
-                   and not str(m.visible).endswith("Hidden")]
+        visible = [m.name for m in wb.sheets_metadata if str(m.visible).endswith(".Visible")]
         name = (visible or names)[0]
     ws = wb.get_sheet_by_name(name)
     if ws.height * ws.width > MAX_CELLS:

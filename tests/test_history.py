@@ -4,6 +4,7 @@ locked output)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import sqlite3
@@ -22,7 +23,7 @@ import pytest
 from etl.cli import EXIT_BUSY, EXIT_LOCKED, EXIT_OK, main
 from etl.lock import RunLock
 from grading.config import load_config
-from grading.history import customer_timeline, list_runs
+from grading.history import customer_timeline, list_runs, stored_inputs
 from grading.pipeline import run_to_file
 
 from .conftest import FIXED_TIME, ROOT, copy_template
@@ -125,8 +126,13 @@ def test_rerunning_a_period_is_idempotent(tmp_path, demo) -> None:  # type: igno
                                 "ORDER BY r.period, g.customer_code").fetchall()
 
     first_rows = dump()
+    inputs = stored_inputs(one.history, "2026H1")
+    assert {Path(p).name for p, _, _ in inputs} >= {"sales_kingdee_2025.xlsx", "sales_u8_2026Q1.csv"}
+    for path, size, digest in inputs:
+        assert size == Path(path).stat().st_size and digest == hashlib.sha256(Path(path).read_bytes()).hexdigest()
     again = _run(cfg, "2026H1", "2026-06-30")
     assert dump() == first_rows
+    assert stored_inputs(one.history, "2026H1") == inputs
     assert len(list_runs(one.history)) == 2
     assert again.graded["change"].to_dict() == one.graded["change"].to_dict()  # still compared with 2025H2
 
