@@ -34,7 +34,7 @@ _MESSAGES = {
     "date_from_datetime_parsing": "应为日期，格式 YYYY-MM-DD",
     "date_parsing": "应为日期，格式 YYYY-MM-DD",
     "date_type": "应为日期，格式 YYYY-MM-DD",
-    "too_short": "至少需要一项",
+    "too_short": "至少需要 {min_length} 项",
     "greater_than": "必须大于 {gt}",
     "greater_than_equal": "不能小于 {ge}",
     "less_than_equal": "不能大于 {le}",
@@ -160,7 +160,7 @@ def _message(err: Mapping[str, Any]) -> str:
     if template is None:
         return f"{err['msg']}（发现 {err.get('input')!r}）"
     try:
-        msg = template.format(**ctx)
+        msg = template.format(**{k: f"{v:g}" if isinstance(v, float) else v for k, v in ctx.items()})
     except (KeyError, IndexError):
         msg = template
     if kind not in ("missing", "extra_forbidden", "too_short"):

@@ -286,3 +286,20 @@ def test_config_pins_and_provisional_grades_must_exist(tmp_path) -> None:  # typ
                        "  pins:\n    - {customer: C001, grade: Z, reason: 测试, by: 张}\n")
     assert "config.yaml 第 9 行 grading.stages[1].grade: 用到的等级 '暂定' 没有在 grades 中定义，已定义：A、B、C" in err
     assert "config.yaml 第 11 行 grading.pins[0].grade: 用到的等级 'Z' 没有在 grades 中定义，已定义：A、B、C" in err
+
+
+def test_config_score_grid_and_policy_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    score = ("    - type: score\n      indicators:\n"
+             "        - {metric: 净销售额, weight: 1, bands: [{min: 0, points: 1}], linear: {low: 0, high: 1, points_high: 9}}\n"
+             "        - {metric: 回款率, weight: 0, linear: {low: 50%, high: 50%, points_high: 9}}\n"
+             "      grades: [{grade: B, min: 3}, {grade: A, min: 7}]\n      else: C\n")
+    err = _stage_error(tmp_path, score)
+    assert "第 10 行 grading.stages[0].indicators[0]: 每个指标必须二选一：bands（分段给分）或 linear（线性给分）" in err
+    assert "第 11 行 grading.stages[0].indicators[1].weight: 必须大于 0，发现 0" in err
+    assert "第 11 行 grading.stages[0].indicators[1].linear: linear 的 low 和 high 不能相等" in err
+    assert "第 12 行 grading.stages[0].grades: 分数段必须从高到低排列，发现 3 在 7 之前" in err
+    one_axis = "    - type: grid\n      axes:\n        - {name: 潜力, column: 潜力, map: {高: A}, else: C}\n"
+    assert "config.yaml 第 9 行 grading.stages[0].axes: 至少需要 2 项" in _stage_error(tmp_path, one_axis)
+    first = "    - {type: thresholds, metric: 净销售额, bands: [{grade: A, min: 500万}], else: C}\n"
+    err = _stage_error(tmp_path, first, "  D: {label: 小客户, colour: red}\n")
+    assert "grades.D.colour: 格式不对（颜色写作 #RRGGBB），发现 'red'" in err
