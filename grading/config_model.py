@@ -11,7 +11,8 @@ import fnmatch
 import itertools
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -173,12 +174,24 @@ class MetricsConfig(_Model):
 
 # ------------------------------------------------------------- rule types that assign
 
+class _Banded:
+    """Mixin: a rule whose grades are its bands' grades (best first) and then `else`."""
+
+    if TYPE_CHECKING:
+        bands: Sequence[ThresholdBand | QuantileBand | ParetoBand]
+        else_grade: str
+
+    @property
+    def levels(self) -> list[str]:
+        return list(dict.fromkeys([b.grade for b in self.bands] + [self.else_grade]))
+
+
 class ThresholdBand(_Model):
     grade: Grade
     min: Amount
 
 
-class ThresholdStage(_ValueRef):
+class ThresholdStage(_Banded, _ValueRef):
     """Fixed thresholds: the first band (high → low) whose min is reached wins."""
 
     type: Literal["thresholds"]
@@ -193,17 +206,13 @@ class ThresholdStage(_ValueRef):
         _descending([b.min for b in bands])
         return bands
 
-    @property
-    def levels(self) -> list[str]:
-        return list(dict.fromkeys([b.grade for b in self.bands] + [self.else_grade]))
-
 
 class QuantileBand(_Model):
     grade: Grade
     top: Amount
 
 
-class QuantileStage(_ValueRef):
+class QuantileStage(_Banded, _ValueRef):
     """Top-N: customers ranked by value (ties: customer code); cumulative tops, e.g. 1% VIP, 20% A."""
 
     type: Literal["quantile"]
@@ -222,17 +231,13 @@ class QuantileStage(_ValueRef):
             raise ValueError("by: count 时 top 应为正整数（客户个数）")
         return self
 
-    @property
-    def levels(self) -> list[str]:
-        return list(dict.fromkeys([b.grade for b in self.bands] + [self.else_grade]))
-
 
 class ParetoBand(_Model):
     grade: Grade
     share: Amount
 
 
-class ParetoStage(_ValueRef):
+class ParetoStage(_Banded, _ValueRef):
     """Cumulative share: customers by value, high → low; the customer that crosses a share is inside it."""
 
     type: Literal["pareto"]
@@ -247,10 +252,6 @@ class ParetoStage(_ValueRef):
         if bands[0].share <= 0 or bands[-1].share > 1:
             raise ValueError("share 应在 0% 到 100% 之间（如 70%、90%）")
         return bands
-
-    @property
-    def levels(self) -> list[str]:
-        return list(dict.fromkeys([b.grade for b in self.bands] + [self.else_grade]))
 
 
 class PointBand(_Model):

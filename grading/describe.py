@@ -15,7 +15,7 @@ from .config_model import (
     ScoreStage,
     ThresholdStage,
 )
-from .rules import format_bound, label_of
+from .rules import format_value, label_of
 from .units import format_ratio
 
 AssignRule = ThresholdStage | QuantileStage | ParetoStage | ScoreStage
@@ -24,7 +24,7 @@ AssignRule = ThresholdStage | QuantileStage | ParetoStage | ScoreStage
 def _rule(stage: AssignRule) -> list[tuple[str, str]]:
     if isinstance(stage, ThresholdStage):
         ref, op = stage.ref, "≥" if stage.inclusive else ">"
-        parts = [f"{label_of(ref)} {op} {format_bound(ref, b.min)} → {b.grade}" for b in stage.bands]
+        parts = [f"{label_of(ref)} {op} {format_value(ref, b.min)} → {b.grade}" for b in stage.bands]
         return [("固定阈值", "；".join([*parts, f"其余 → {stage.else_grade}"]))]
     if isinstance(stage, QuantileStage):
         percent = stage.by == "percent"
@@ -39,12 +39,12 @@ def _rule(stage: AssignRule) -> list[tuple[str, str]]:
     for ind in stage.indicators:
         ref = ind.ref
         if ind.bands is not None:
-            scale = "，".join(f"≥{format_bound(ref, b.min)} 得 {b.points:g} 分" for b in ind.bands)
+            scale = "，".join(f"≥{format_value(ref, b.min)} 得 {b.points:g} 分" for b in ind.bands)
         else:
             lin = ind.linear
             assert lin is not None
-            scale = (f"{format_bound(ref, lin.low)}→{lin.points_low:g} 分 至 "
-                     f"{format_bound(ref, lin.high)}→{lin.points_high:g} 分（线性）")
+            scale = (f"{format_value(ref, lin.low)}→{lin.points_low:g} 分 至 "
+                     f"{format_value(ref, lin.high)}→{lin.points_high:g} 分（线性）")
         missing = f"，缺失按 {ind.missing_points:g} 分" if ind.missing_points else ""
         inds.append(f"{label_of(ref)}（权重 {ind.weight:g}）：{scale}{missing}")
     bands = "；".join(f"≥{b.min:g} 分 → {b.grade}" for b in stage.grades)

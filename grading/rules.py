@@ -58,10 +58,6 @@ def format_value(ref: str, value: float) -> str:
     return f"{value:g}"
 
 
-def format_bound(ref: str, value: float) -> str:
-    return format_value(ref, value)
-
-
 def column_values(table: pd.DataFrame, ref: str) -> pd.Series:
     """The raw column for a metric key or `col:<master column>`; a clear error if the column is absent."""
     if ref in table:
@@ -110,14 +106,14 @@ def apply_thresholds(stage: ThresholdStage, table: pd.DataFrame) -> StageOutcome
         band_of[hit] = i
         decided |= hit
     op, neg = ("≥", "<") if stage.inclusive else (">", "≤")
-    lowest = format_bound(ref, stage.bands[-1].min)
+    lowest = format_value(ref, stage.bands[-1].min)
     reasons = []
     for v, b, miss in zip(values.tolist(), band_of.tolist(), missing.tolist()):
         if miss:
             reasons.append(f"{label} 为空")
         elif b >= 0:
             band = stage.bands[b]
-            reasons.append(f"{label} {format_value(ref, v)} {op} {format_bound(ref, band.min)} → {band.grade}")
+            reasons.append(f"{label} {format_value(ref, v)} {op} {format_value(ref, band.min)} → {band.grade}")
         else:
             reasons.append(f"{label} {format_value(ref, v)} {neg} {lowest} → {stage.else_grade}")
     return _outcome(grades, reasons, missing, ref, table.index)

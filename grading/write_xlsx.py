@@ -162,7 +162,7 @@ def _fill_parts(zf: zipfile.ZipFile, template: Path, plan: FillPlan, progress: C
                 output: Path, overflows: list[Overflow]) -> dict[str, bytes | None]:
     strings = shared_strings(zf)
     sheets = workbook_sheets(zf)
-    index = {name: (i, path) for i, (name, path) in enumerate(sheets)}
+    index = dict(sheets)
     missing = [sp.name for sp in plan.sheets if sp.name not in index]
     if missing:
         raise TemplateError(
@@ -173,8 +173,8 @@ def _fill_parts(zf: zipfile.ZipFile, template: Path, plan: FillPlan, progress: C
     placed_by_sheet: dict[str, list[Placed]] = {}
     for k, sp in enumerate(plan.sheets):
         progress(f"写入工作表 {sp.name}", k / len(plan.sheets))
-        i, path = index[sp.name]
-        tsheet = load_sheet(zf, sp.name, path, i, strings)
+        path = index[sp.name]
+        tsheet = load_sheet(zf, sp.name, path, strings)
         placed = [_locate(tsheet, b, template.name) for b in sp.blocks]
         for j, p in enumerate(placed):
             block, overflow = _truncated(p, sp.name, output)

@@ -45,7 +45,6 @@ class TemplateCell:
 class TemplateSheet:
     name: str
     path: str                                   # zip member, e.g. xl/worksheets/sheet1.xml
-    index: int                                  # 0-based position in workbook (localSheetId)
     cells: dict[tuple[int, int], TemplateCell]  # (row 1-based, col 0-based) → cell
 
 
@@ -83,7 +82,7 @@ def workbook_sheets(zf: zipfile.ZipFile) -> list[tuple[str, str]]:
     return out
 
 
-def load_sheet(zf: zipfile.ZipFile, name: str, path: str, index: int, strings: list[str],
+def load_sheet(zf: zipfile.ZipFile, name: str, path: str, strings: list[str],
                max_row: int = 60) -> TemplateSheet:
     root = ET.fromstring(zf.read(path))
     cells: dict[tuple[int, int], TemplateCell] = {}
@@ -105,4 +104,4 @@ def load_sheet(zf: zipfile.ZipFile, name: str, path: str, index: int, strings: l
             else:
                 text = v.text or "" if v is not None else ""
             cells[(r, col_index(m.group(1)))] = TemplateCell(text.strip(), c.get("s"))
-    return TemplateSheet(name, path, index, cells)
+    return TemplateSheet(name, path, cells)

@@ -5,7 +5,6 @@ logging every transfer (read, write, clear, copy)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,19 +162,8 @@ def book_from_xlsx(path: Path, folder: Path, name: str, app: Any | None = None) 
 
 def link_books(app: Any, template: Path, folder: Path) -> MagicMock:
     """app.books.open(template) returns a fake of the template workbook."""
-    opened: list[FakeWorkbook] = []
-
     def open_book(fullname: str, **kwargs: Any) -> Any:
-        fake = book_from_xlsx(Path(fullname), folder, Path(fullname).name, app)
-        opened.append(fake)
-        return fake.book
+        return book_from_xlsx(Path(fullname), folder, Path(fullname).name, app).book
 
     app.books.open.side_effect = open_book
     return app.books.open
-
-
-def iter_rows(grid: Grid, row: int, cols: int) -> Iterator[list[Any]]:
-    r = row
-    while any(grid.cells.get((r, c)) is not None for c in range(1, cols + 1)):
-        yield [grid.cells.get((r, c)) for c in range(1, cols + 1)]
-        r += 1

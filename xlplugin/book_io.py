@@ -93,11 +93,10 @@ def template_texts(template: Path, sheet: str) -> dict[tuple[int, int], str]:
     if not template.is_file():
         return {}
     with zipfile.ZipFile(template) as zf:
-        index = {name: (i, path) for i, (name, path) in enumerate(workbook_sheets(zf))}
+        index = dict(workbook_sheets(zf))
         if sheet not in index:
             return {}
-        i, path = index[sheet]
-        ts = load_sheet(zf, sheet, path, i, shared_strings(zf))
+        ts = load_sheet(zf, sheet, index[sheet], shared_strings(zf))
     return {k: c.text for k, c in ts.cells.items() if "{{" in c.text}
 
 
