@@ -115,6 +115,9 @@ def metrics(sales: pl.DataFrame, rec: pl.DataFrame | None, master: pl.DataFrame 
         ).drop("_rec_name")
         denom = pl.col("opening").fill_null(0) + pl.col("billed").fill_null(0)
         table = table.with_columns(pl.when(denom > 0).then(pl.col("received") / denom).alias("collection_rate"))
+    else:
+        table = table.with_columns(pl.lit(None, dtype=pl.Float64).alias(c) for c in
+                                   ("opening", "billed", "received", "closing", "collection_rate", "overdue_days"))
     if master is not None and master.height:
         attrs = [c for c in ("customer_name", "salesperson", "region", "category") if c in master.columns]
         m_last = master.unique("customer_code", keep="last", maintain_order=True).select(
