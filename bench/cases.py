@@ -80,9 +80,7 @@ def prepare(case: Case) -> Path:
         seed["period"] = {**seed["period"], "as_of": SEED_AS_OF, "name": "2025H2"}
         (folder / "config_seed.yaml").write_text(yaml.safe_dump(seed, allow_unicode=True), encoding="utf-8")
     elif case.layout == "csv":
-        from grading.demo_data import generate_csv
-
-        generate_csv(folder / "demo_data" / "sales_u8.csv", customers=case.customers, lines=case.lines)
+        generate_csv_any(folder / "demo_data" / "sales_u8.csv", case.customers, case.lines)
         sources = {"sales": {"files": ["demo_data/sales_u8.csv"]}}
     elif case.layout == "bad":
         write_bad_csv(folder / "demo_data" / "sales_bad.csv", case.customers, case.lines, case.bad_rows)
@@ -106,6 +104,20 @@ def generate_mixed(folder: Path, customers: int, lines: int, row_limit: int = EX
         demo_data.generate(folder, customers=customers, lines=lines)
         return
     generate_large(folder, customers, lines, row_limit)
+
+
+def generate_csv_any(path: Path, customers: int, lines: int, name_pool: int = 84_000) -> Path:
+    """The demo generator's one-file 用友 GBK CSV, at any customer count."""
+    from grading import demo_data as d
+
+    if customers <= name_pool:
+        return d.generate_csv(path, customers=customers, lines=lines)
+    rng = random.Random(20260630)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cust = customer_frame(rng, customers)
+    lines_df = d._order_lines(rng, cust, lines)
+    return d._u8_csv(path, lines_df, dict(zip(cust["customer_code"], cust["customer_name"])),
+                     dict(zip(cust["customer_code"], cust["salesperson"])), rng)
 
 
 def customer_frame(rng: random.Random, n: int, tries: int = 20) -> pd.DataFrame:

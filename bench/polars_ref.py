@@ -19,7 +19,8 @@ import json
 import re
 import time
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ import polars as pl
 import yaml
 
 from bench.polars_read import PROBLEM_SCHEMA, clean, read_any
-from bench.xmlcells import Placement, join_rows, row_cells
+from bench.xmlcells import Placement, iter_rows_xml, join_rows, row_cells, write_member
 
 Stage = Callable[[str], None]
 GRADES = ("A", "B", "C")  # the score stage's grades, best first (the adjust ladder)
@@ -318,35 +319,40 @@ def write(template: Path, output: Path, sheets: dict[str, list[pl.DataFrame]], p
         rels = dict(re.findall(r'Id="(rId\d+)"[^>]*Target="([^"]+)"', zf.read("xl/_rels/workbook.xml.rels").decode("utf-8")))
         paths = {name: "xl/" + rels[rid] for name, rid in re.findall(r'<sheet name="([^"]+)"[^>]*r:id="(rId\d+)"', wb_xml)}
         parts: dict[str, bytes] = {}
+        streamed: dict[str, tuple[str, Iterable[str], str]] = {}  # member → (head, row pieces, tail)
         for name, frames in sheets.items():
             header = book.get_sheet_by_name(name).to_python(skip_empty_area=False)[3]
             xml, tables, styles = _template_tables(zf, paths[name], header)
-            pieces = []
+            placed = []
             for first_col, heads in tables:
                 frame = next((f for f in frames if f.columns and heads[0] in f.columns), None)
-                if frame is None:
-                    continue
-                cols = [(first_col + i, h) for i, h in enumerate(heads) if h in frame.columns]
-                pieces.append(row_cells(frame.select([h for _, h in cols]),
-                                        [Placement(c, styles.get(c)) for c, _ in cols], 5))
-            body = join_rows(pl.concat(pieces)) if pieces else ""
+                if frame is not None:
+                    cols = [(first_col + i, h) for i, h in enumerate(heads) if h in frame.columns]
+                    placed.append((frame.select([h for _, h in cols]), [Placement(c, styles.get(c)) for c, _ in cols]))
+            if len(placed) == 1:  # one (possibly huge) table: built and deflated in chunks
+                body: Iterable[str] = iter_rows_xml(placed[0][0], placed[0][1], 5)
+            else:
+                body = [join_rows(pl.concat([row_cells(f, p, 5) for f, p in placed]))] if placed else []
             data = re.search(r"<sheetData>(.*?)</sheetData>", xml, re.S)
             kept = "".join(m.group(0) for m in _ROW_RE.finditer(data.group(1) if data else "")
                            if int(re.search(r'r="(\d+)"', m.group(0)).group(1)) < 5)  # type: ignore[union-attr]
             last = max([4] + [5 + f.height - 1 for f in frames])
             xml = re.sub(r'<dimension ref="[^"]*"/>', f'<dimension ref="A1:AC{last}"/>', xml)
             xml = re.sub(r'(<autoFilter ref="[A-Z]+4:[A-Z]+)\d+"', lambda m: f'{m.group(1)}{last}"', xml)
-            parts[paths[name]] = re.sub(r"<sheetData>.*?</sheetData>|<sheetData/>", lambda _: f"<sheetData>{kept}{body}</sheetData>",
-                                        xml, count=1, flags=re.S).encode("utf-8")
+            start, end = re.search(r"<sheetData>.*?</sheetData>|<sheetData/>", xml, re.S).span()  # type: ignore[union-attr]
+            streamed[paths[name]] = (xml[:start] + "<sheetData>" + kept, body, "</sheetData>" + xml[end:])
         strings = zf.read("xl/sharedStrings.xml").decode("utf-8")
         for key, value in placeholders.items():
             strings = strings.replace(key, value)
         parts["xl/sharedStrings.xml"] = strings.encode("utf-8")
         tmp = output.with_name(f".~{output.name}.tmp")
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as out:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as out:
             for info in zf.infolist():
-                data_bytes = parts.get(info.filename) or zf.read(info.filename)
-                out.writestr(info.filename, data_bytes, compresslevel=1 if len(data_bytes) > 1 << 20 else 6)
+                if info.filename in streamed:
+                    head, pieces, tail = streamed[info.filename]
+                    write_member(out, info.filename, chain([head], pieces, [tail]))
+                else:
+                    out.writestr(info.filename, parts.get(info.filename) or zf.read(info.filename), compresslevel=6)
         tmp.replace(output)
 
 

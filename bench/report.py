@@ -69,14 +69,15 @@ def markdown(summaries: list[dict[str, Any]], machine: str) -> str:
                    + " | ".join(_f(s["stages"][k]) for k in stages) + f" | **{_f(s['total'])}** | {_f(lo)}–{_f(hi)} |")
     out += ["", "Against the strict floor and the polars reference pipeline (same run, medians):", "",
             "| case | project s | strict floor s (read + write) | polars s | project/polars | project/floor | "
-            "polars/floor | CPU s project / polars / floor | peak RSS MB project / polars / floor | cells written | "
+            "polars/floor | CPU s project / polars / floor | CPU ratio project/polars, project/floor | peak RSS MB project / polars / floor | cells written | "
             "net sales equal | grades equal |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in summaries:
         out.append(
             f"| {s['case']} | {_f(s['total'])} | {_f(s['floor'])} ({_f(s['floor_read'])} + {_f(s['floor_write'])}) | "
             f"{_f(s['polars'])} | **{_f(s['vs_polars'])}** | **{_f(s['vs_floor'])}** | {_f(s['polars_vs_floor'])} | "
             f"{_f(s['cpu'], 1)} / {_f(s['cpu_polars'], 1)} / {_f(s['cpu_floor'], 1)} | "
+            f"{_f(s['cpu'] / s['cpu_polars'])}, {_f(s['cpu'] / s['cpu_floor'])} | "
             f"{s['rss']:,} / {_f(s['rss_polars'], 0)} / {_f(s['rss_floor'], 0)} | {s['cells_out']:,} | "
             f"{s.get('net_sales_equal', '–')} | {s.get('grades_equal', '–')} |")
     out += ["", "Peak RSS (MB) of the project per stage, and the polars pipeline's seconds per stage:", "",

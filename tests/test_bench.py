@@ -144,5 +144,16 @@ def test_report_shows_both_ratios_and_the_memory_of_each_side() -> None:
     assert (s["total"], s["floor"], s["polars"], s["vs_polars"], s["vs_floor"]) == (10.0, 2.5, 5.0, 2.0, 4.0)
     text = report.markdown([s], "test machine")
     assert "| x | 10.00 | 2.50 (1.25 + 0.62) | 5.00 | **2.00** | **4.00** | 2.00 |" in text
-    assert "| 310 / 210 / 100 | 40 | yes | 100.0% |" in text
+    assert "| 10.0 / 5.0 / 2.5 | 2.00, 4.00 | 310 / 210 / 100 | 40 | yes | 100.0% |" in text
     json.dumps(s)
+
+
+def test_csv_case_written_by_the_bench_has_every_line_and_customer(tmp_path: Path) -> None:
+    path = cases.generate_csv_any(tmp_path / "s.csv", customers=30, lines=200, name_pool=10)
+    text = path.read_bytes().decode("gb18030")
+    import csv as csv_mod
+    import io
+
+    rows = list(csv_mod.reader(io.StringIO(text, newline="")))[3:-3]
+    assert len(rows) == 200
+    assert len({r[3] for r in rows}) == 30  # every customer, each with its own name
