@@ -30,12 +30,14 @@ from bench.cases import CASES, OUT, Case, prepare  # noqa: E402
 from bench.report import CaseResult, compare_results, markdown, summary  # noqa: E402
 
 DEFAULT = ("200k", "1M", "1M-csv")
+LOAD: list[float] = []  # 1-minute load average at the start of every measured child
 
 
 def child(kind: str, folder: Path, config: str = "config.yaml") -> dict[str, object]:
     """Run `python -m bench.measure KIND FOLDER` and return its JSON result."""
     target = folder / f".result_{kind}.json"
     target.unlink(missing_ok=True)
+    LOAD.append(os.getloadavg()[0])
     env = {**os.environ, "BENCH_CONFIG": config}
     proc = subprocess.run([sys.executable, "-m", "bench.measure", kind, str(folder), str(target)], cwd=ROOT,
                           capture_output=True, text=True, env=env)
@@ -92,11 +94,13 @@ def machine() -> str:
         mem = f", {kb / 2**20:.0f} GiB RAM"
     except (OSError, StopIteration):
         pass
+    from importlib.metadata import PackageNotFoundError, version
+
     versions = []
-    for name in ("pandas", "polars", "fastexcel", "python_calamine"):
+    for name in ("pandas", "numpy", "python-calamine", "polars", "fastexcel", "pyarrow"):
         try:
-            versions.append(f"{name} {__import__(name).__version__}")
-        except (ImportError, AttributeError):
+            versions.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
             continue
     return (f"{cpu}, {len(os.sched_getaffinity(0))} cores{mem}, {platform.system()}, Python {platform.python_version()}, "
             + ", ".join(versions))
@@ -118,7 +122,8 @@ def main() -> None:
         started = time.perf_counter()
         summaries.append(summary(run_case(case, args.repeat)))
         print(f"{case.name}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    text = markdown(summaries, machine())
+    load = f"; load average during the runs {min(LOAD):.1f}–{max(LOAD):.1f} (1 min)" if LOAD else ""
+    text = markdown(summaries, machine() + load)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "report.md").write_text(text, encoding="utf-8")
     (OUT / "report.json").write_text(json.dumps(summaries, ensure_ascii=False, indent=1), encoding="utf-8")
