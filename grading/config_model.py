@@ -140,6 +140,11 @@ class SourcesConfig(_Model):
         return self
 
 
+AS_OF_MIN = dt.date(1900, 1, 1)
+AS_OF_MAX = dt.date(2099, 12, 31)
+_FORBIDDEN_IN_NAME = frozenset('/\\<>:"|?*')
+
+
 def _days_in_month(year: int, month: int) -> int:
     nxt = dt.date(year + (month == 12), month % 12 + 1, 1)
     return (nxt - dt.timedelta(days=1)).day
@@ -151,6 +156,26 @@ class PeriodConfig(_Model):
     as_of: dt.date
     months: int = Field(default=12, ge=1, le=120)
     name: str | None = None
+
+    @field_validator("as_of")
+    @classmethod
+    def _as_of_range(cls, value: dt.date) -> dt.date:
+        if not AS_OF_MIN <= value <= AS_OF_MAX:
+            raise ValueError(f"截止日期 {value.isoformat()} 超出允许范围 {AS_OF_MIN.isoformat()} 至 {AS_OF_MAX.isoformat()}")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _file_name_part(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        bad = sorted({c for c in value if c in _FORBIDDEN_IN_NAME or ord(c) < 32})
+        if bad or ".." in value or value != value.strip(" .") or not value:
+            shown = "、".join(c if ord(c) >= 32 else repr(c) for c in bad) if bad else \
+                ".." if ".." in value else "开头或结尾的空格/点"
+            raise ValueError(f"期间名称 {value!r} 会用作输出文件名的一部分，不能含有 {shown}"
+                             "（不允许 / \\ .. < > : \" | ? * 和首尾空格），例如 2026H1、202606 或 2026-06")
+        return value
 
     @property
     def start(self) -> dt.date:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 from pandas.api.types import union_categoricals
@@ -64,7 +65,9 @@ def required_fields(source: str, config: Config) -> tuple[str, ...]:
 
 
 def load_sources(config: Config, problems: list[Problem], progress: Progress,
-                 sheet_reader: SheetReader | None = None) -> dict[str, SourceData]:
+                 sheet_reader: SheetReader | None = None,
+                 own_output: Callable[[Path], bool] | None = None) -> dict[str, SourceData]:
+    """Every configured source; files the tool wrote itself (`own_output`) are skipped with a note."""
     errors: list[InputError] = []
     out: dict[str, SourceData] = {}
     configured = [(n, getattr(config.sources, n)) for n in ("sales", "receivables", "customers", "overrides")]
@@ -72,7 +75,7 @@ def load_sources(config: Config, problems: list[Problem], progress: Progress,
     for i, (name, source) in enumerate(active):
         progress(f"读取{SOURCE_LABELS[name]}", i / len(active))
         try:
-            out[name] = _load_one(name, source, config, problems, errors, sheet_reader)
+            out[name] = _load_one(name, source, config, problems, errors, sheet_reader, own_output)
         except InputError as exc:
             errors.append(exc)
     if errors:
@@ -81,7 +84,8 @@ def load_sources(config: Config, problems: list[Problem], progress: Progress,
 
 
 def _load_one(name: str, source: SourceConfig, config: Config, problems: list[Problem],
-              errors: list[InputError], sheet_reader: SheetReader | None) -> SourceData:
+              errors: list[InputError], sheet_reader: SheetReader | None,
+              own_output: Callable[[Path], bool] | None = None) -> SourceData:
     label = f"{SOURCE_LABELS[name]}："
     fields = SOURCE_FIELDS[name]
     required = required_fields(name, config)
@@ -103,7 +107,8 @@ def _load_one(name: str, source: SourceConfig, config: Config, problems: list[Pr
             f"{SOURCE_LABELS[name]}：只配置了 workbook_sheet「{source.workbook_sheet}」，但当前工作簿中没有这个工作表"
             "（或在无 Excel 的命令行中运行）。请把导出数据粘贴到该工作表，或在 config.yaml 中配置 files。"
         )
-    for path in expand_globs(source.files, config.base_dir, SOURCE_LABELS[name]):
+    skipped: list[Path] = []
+    for path in expand_globs(source.files, config.base_dir, SOURCE_LABELS[name], own_output, skipped):
         started = time.perf_counter()
         try:
             sheets = read_file(path, source.sheet)
@@ -123,6 +128,9 @@ def _load_one(name: str, source: SourceConfig, config: Config, problems: list[Pr
                 data.normalise_seconds += time.perf_counter() - started
             data.files.append(str(path))
             data.rows_read += sheet.n_rows
+    for path in skipped:
+        problems.append(Problem(path.name, "", None, "", "", f"是本程序自己的输出或临时文件，不作为{SOURCE_LABELS[name]}读取"
+                                "（config.yaml 中 files 的通配符也匹配到了输出文件夹，建议把导出文件放到单独的文件夹）", "提示"))
     if frames:
         started = time.perf_counter()
         data.frame = concat_frames(frames)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import glob
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -73,13 +73,20 @@ class RawSheet:
         return out
 
 
-def expand_globs(patterns: Iterable[str], base: Path, source_label: str) -> list[Path]:
-    """Resolve config globs against the config folder; every pattern must match something."""
+def expand_globs(patterns: Iterable[str], base: Path, source_label: str,
+                 skip: Callable[[Path], bool] | None = None, skipped: list[Path] | None = None) -> list[Path]:
+    """Resolve config globs against the config folder; every pattern must match something.
+    Files for which `skip` is true (the tool's own outputs) are left out and added to `skipped`."""
     found: list[Path] = []
     for pattern in patterns:
         full = pattern if Path(pattern).is_absolute() else str(base / pattern)
         matches = sorted(Path(p) for p in glob.glob(full, recursive=True) if Path(p).is_file())
         matches = [m for m in matches if not m.name.startswith("~$")]  # Excel lock files
+        if skip is not None:
+            own = [m for m in matches if skip(m)]
+            if skipped is not None:
+                skipped += [m for m in own if m not in skipped]
+            matches = [m for m in matches if m not in own]
         if not matches:
             raise InputFileMissing(
                 f"{source_label}：找不到文件 {pattern}（在 {base} 下查找）。"
