@@ -7,6 +7,7 @@ so one run tells the user everything that needs fixing.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from .config_model import Config, SourceConfig
-from .errors import InputError, InputErrors, InputFileMissing
+from .errors import EmptyData, InputError, InputErrors, InputFileMissing
 from .fields import REQUIRED_FIELDS, InputField, SOURCE_FIELDS, SOURCE_LABELS
 from .header import detect_layout
 from .normalise import drop_invalid, normalise
@@ -74,13 +75,28 @@ def load_sources(config: Config, problems: list[Problem], progress: Progress,
     active = [(n, s) for n, s in configured if s is not None]
     for i, (name, source) in enumerate(active):
         progress(f"读取{SOURCE_LABELS[name]}", i / len(active))
+        first_problem, errors_before = len(problems), len(errors)
         try:
             out[name] = _load_one(name, source, config, problems, errors, sheet_reader, own_output)
         except InputError as exc:
             errors.append(exc)
+            continue
+        if name != "overrides" and len(errors) == errors_before and len(out[name].frame) == 0:
+            errors.append(_empty(out[name], problems[first_problem:]))
     if errors:
         raise InputErrors(errors)
     return out
+
+
+def _empty(data: SourceData, problems: list[Problem]) -> EmptyData:
+    """No usable row in any file of a source: which files, how many rows, and why each row was dropped."""
+    dropped = Counter(p.reason for p in problems if p.action == "已跳过" or p.reason.startswith("合计/小计行"))
+    files = "、".join(Path(f).name for f in data.files) or "（无）"
+    why = "；".join(f"{reason} {n} 行" for reason, n in dropped.most_common()) if dropped else \
+        "文件只有表头（或标题），没有数据行"
+    return EmptyData(
+        f"{SOURCE_LABELS[data.name]}没有可用的数据行（文件：{files}，共读取 {data.rows_read} 行）。"
+        f"跳过的行：{why}。请确认导出的期间和筛选条件，或修正上述问题后重试。")
 
 
 def _load_one(name: str, source: SourceConfig, config: Config, problems: list[Problem],
