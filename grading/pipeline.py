@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .changes import Comparison, apply_stability, compare
+from .changes import Comparison, compare
 from .config_model import Config
 from .history import (PreviousPeriod, RunRecord, busy_error, connect, is_busy, previous_period, record_run,
                       run_committed)
@@ -81,8 +81,7 @@ def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.da
     t = time.perf_counter()
     progress("分级", 0.7)
     overrides = sources["overrides"].frame if "overrides" in sources else None
-    graded = grade_customers(config, metrics.table, problems, pins_from_frame(overrides, problems))
-    graded = apply_stability(config, graded, previous)
+    graded = grade_customers(config, metrics.table, problems, pins_from_frame(overrides, problems), previous)
     graded, comparison = compare(config, graded, previous)
     timings["grade"] = time.perf_counter() - t
 
