@@ -122,3 +122,11 @@ class OutputLocked(OutputError):
     """The output file is open in another program (e.g. Excel) and cannot be replaced."""
 
     code = "E401"
+
+
+# ---- issue 12: real exports as they come (E230–E249)
+
+class AmountIsUnitPrice(InputError):
+    """The column mapped as the line amount is a unit-price column."""
+
+    code = "E230"
