@@ -72,7 +72,8 @@ def detect_layout(
             )
     else:
         scores = [
-            (len({alias_set[h] for h in map(norm_header, row) if h in alias_set}), -i)
+            (len({alias_set[n] for h in row if h not in ("", None)
+                  for n in map(norm_header, _variants(header_text(h))) if n in alias_set}), -i)
             for i, row in enumerate(rows[:SCAN_ROWS])
         ]
         best, neg = max(scores, default=(0, 0))
@@ -100,15 +101,19 @@ def detect_layout(
 
     columns: dict[str, int] = {}
     candidates = [[norm_header(p) for p in _variants(h)] for h in headers]
-    for f in fields:
-        for alias in aliases[f.key]:
-            col = next(
-                (c for c, names in enumerate(candidates) if alias in names and c not in columns.values()),
-                None,
-            )
-            if col is not None:
-                columns[f.key] = col
-                break
+    configured = {k: [norm_header(a) for a in extra_aliases.get(k, ())] for k in aliases}
+    for pass_aliases in (configured, aliases):  # the config's aliases win over every built-in one
+        for f in fields:
+            if f.key in columns:
+                continue
+            for alias in pass_aliases[f.key]:
+                col = next(
+                    (c for c, names in enumerate(candidates) if alias in names and c not in columns.values()),
+                    None,
+                )
+                if col is not None:
+                    columns[f.key] = col
+                    break
 
     if "customer_code" in required and "customer_code" not in columns and "customer_name" in columns:
         columns["customer_code"] = columns["customer_name"]
@@ -159,9 +164,22 @@ def _text(v: object) -> str:
     return header_text(v)
 
 
+_BILINGUAL = (
+    re.compile(r"^\s*([^\x00-\x7f][^A-Za-z]*?)\s*[(（\[|]?\s*([A-Za-z][A-Za-z0-9 ._#&'-]*?)\s*[)）\]]?\s*$"),
+    re.compile(r"^\s*([A-Za-z][A-Za-z0-9 ._#&'-]*?)\s*[(（\[|]?\s*([^\x00-\x7f][^A-Za-z]*?)\s*[)）\]]?\s*$"),
+)
+
+
 def _variants(header: str) -> list[str]:
+    """The header, its last part after '/', and each language of a bilingual header
+    (`客户编码 Customer Code`, `Customer Code（客户编码）`)."""
     parts = header.split("/")
-    return [header, parts[-1]] if len(parts) > 1 else [header]
+    out = [header, parts[-1]] if len(parts) > 1 else [header]
+    for pattern in _BILINGUAL:
+        m = pattern.match(header)
+        if m:
+            out += [m.group(1), m.group(2)]
+    return out
 
 
 def _merge_two_levels(upper: list[str], lower: list[str]) -> list[str]:
