@@ -73,21 +73,25 @@ def derivation_hint(columns: Mapping[str, int], headers: Sequence[str], labels: 
 _PERCENT = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)\s*%\s*$")
 
 
+def _rate(text: str) -> tuple[float, bool]:
+    """One distinct cell → (fraction or plain number, written with %)."""
+    t = unicodedata.normalize("NFKC", text).strip()
+    m = _PERCENT.match(t)
+    if m:
+        return float(m.group(1)) / 100, True
+    try:
+        return float(t.replace(",", "")), False
+    except ValueError:
+        return float("nan"), False
+
+
 def _rates(values: pd.Series) -> tuple[np.ndarray, bool]:
     """Discount rates as fractions; "10%" → 0.1; a column with any plain value above 1 is in percent."""
-    texts = [unicodedata.normalize("NFKC", str(v)).strip() for v in values.astype(object).tolist()]
-    out = np.full(len(texts), np.nan)
-    percent = np.zeros(len(texts), bool)
-    for i, t in enumerate(texts):
-        m = _PERCENT.match(t)
-        if m:
-            out[i] = float(m.group(1)) / 100
-            percent[i] = True
-        elif t:
-            try:
-                out[i] = float(t.replace(",", ""))
-            except ValueError:
-                pass
+    codes, uniques = pd.factorize(values.astype(object).to_numpy(), use_na_sentinel=True)
+    parsed = [_rate(str(u)) for u in uniques] + [(float("nan"), False)]
+    table = np.array([p[0] for p in parsed], dtype=float)
+    marked = np.array([p[1] for p in parsed], dtype=bool)
+    out, percent = table[codes], marked[codes]
     plain = ~percent & ~np.isnan(out)
     scaled = bool(plain.any() and (out[plain] > 1).any())
     if scaled:

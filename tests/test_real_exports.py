@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import xlsxwriter
 import yaml
 
@@ -358,3 +360,62 @@ def test_partial_cost_is_noted_per_customer(tmp_path: Path) -> None:
     assert result.warnings == ["1 个客户只有部分明细有成本（缺成本的明细金额 50.00）：这些客户的毛利、毛利率只按有成本的行计算，"
                                "详见「数据问题」"]
     assert np.isclose(result.graded.loc["C1", "gross_profit"], 40.0)
+
+
+# ---------------------------------------------------------------- invariants
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=0, max_value=10**12), st.integers(min_value=0, max_value=3))
+def test_code_rule_is_one_rule_for_numbers_and_their_text(n: int, zeros: int) -> None:
+    number, text, padded = normalise_code(float(n)), normalise_code(f"{n}.0"), normalise_code("0" * zeros + str(n))
+    assert number[0] == text[0] == str(n)
+    assert padded[0] == "0" * zeros + str(n)  # leading zeros of text codes are kept
+    assert normalise_code(padded[0])[0] == padded[0]  # idempotent
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.dates(min_value=dt.date(1990, 1, 1), max_value=dt.date(2060, 12, 31)), min_size=1, max_size=30),
+       st.sampled_from(["mdy", "dmy"]))
+def test_short_dates_read_back_in_either_order(days: list[dt.date], order: str) -> None:
+    days = [*days, dt.date(2011, 10, 30)]  # one day above 12 lets the column decide
+    texts = [f"{d.month}/{d.day}/{d.year} 16:17" if order == "mdy" else f"{d.day}.{d.month}.{d.year}" for d in days]
+    dates, bad, finding = parse_dates(texts)
+    assert finding.order == order and not bad.any()
+    assert [d.astype("datetime64[D]").item() for d in dates.to_numpy()] == days
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(min_value=-10**6, max_value=10**6)), min_size=1, max_size=40),
+       st.floats(min_value=0, max_value=1))
+def test_drop_summary_adds_up(lines: list[tuple[bool, int]], limit: float) -> None:
+    from grading.problems import Problem, drop_summary
+
+    problems = [Problem("f", "s", i, "", "", "客户编码为空" if flag else "日期无法识别", "已跳过", cents / 100)
+                for i, (flag, cents) in enumerate(lines)]
+    total = sum(abs(c) for _, c in lines) / 100 + 1.0
+    drops = drop_summary(problems, total, limit)
+    assert sum(d.lines for d in drops) == len(lines)
+    assert round(sum(d.amount for d in drops), 2) == round(sum(c for _, c in lines) / 100, 2)
+    assert all(d.share is not None and d.warning == (d.share > limit) for d in drops)
+
+
+def test_receivables_dates_after_as_of_are_warned(tmp_path: Path) -> None:
+    (tmp_path / "sales.csv").write_text("单据编号,日期,客户编码,价税合计\nD1,2011-05-03,C1,100\n", encoding="utf-8")
+    (tmp_path / "ar.csv").write_text("客户编码,日期,期末余额\nC1,2011-12-31,50\n", encoding="utf-8")
+    data = yaml.safe_load(shop_config(tmp_path, TEMPLATE, ["sales.csv"]).read_text(encoding="utf-8"))
+    data["sources"]["receivables"] = {"files": ["ar.csv"]}
+    (tmp_path / "shop.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    result = grade_data(load_config(tmp_path / "shop.yaml"))
+    assert result.warnings == ["应收账款余额表中有截止日期 2011-12-09 之后的日期（最晚 2011-12-31）：期末余额、回款率与销售数据"
+                               "不是同一时点。请导出截至该日期的余额表，或检查 period.as_of"]
+
+
+def test_addin_alert_shows_the_warnings_first(tmp_path: Path) -> None:
+    from xlplugin.addin import success_message
+
+    write_shop_csv(tmp_path / "shop.csv", lines=300, customers=20)
+    config = load_config(shop_config(tmp_path, TEMPLATE, ["shop.csv"]))
+    lines = success_message(grade_data(config), config).splitlines()
+    at = lines.index("请注意（2 条）：")
+    assert lines[at + 1].startswith("  ！被跳过的销售明细「客户编码为空」")
+    assert lines[at + 2] == "  ！shop.csv / shop：没有金额列，金额按 数量 × 单价 计算"
