@@ -90,41 +90,70 @@ class CodeUse:
     frame: pd.DataFrame  # with customer_code (and customer_name, _file, _sheet, _row if present)
 
 
-def _first_rows(frame: pd.DataFrame) -> dict[str, tuple[str, str, int | None]]:
-    """Per code: file, sheet and row of its first line."""
-    codes = frame["customer_code"].astype(str)
-    first = codes.drop_duplicates()
-    idx = first.index.to_numpy()
-    files = frame["_file"].astype(str).to_numpy()[idx] if "_file" in frame else [""] * len(idx)
-    sheets = frame["_sheet"].astype(str).to_numpy()[idx] if "_sheet" in frame else [""] * len(idx)
-    rows = frame["_row"].to_numpy()[idx].tolist() if "_row" in frame else [None] * len(idx)
-    return {c: (str(f), str(s), r) for c, f, s, r in zip(first.tolist(), files, sheets, rows)}
+def _ids(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Integer ids per row (-1 for missing) and the text of each id."""
+    cat = column if isinstance(column.dtype, pd.CategoricalDtype) else column.astype(str).astype("category")
+    return cat.cat.codes.to_numpy(dtype=np.int64), np.asarray(cat.cat.categories.astype(str), dtype=object)
+
+
+def first_rows(ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ids (0..k-1) that occur and the position of each one's first row (O(n), no sort)."""
+    first = np.full(k, -1, dtype=np.int64)
+    positions = np.arange(len(ids), dtype=np.int64)
+    ok = ids >= 0
+    first[ids[ok][::-1]] = positions[ok][::-1]  # the last write per id is its first row
+    used = np.flatnonzero(first >= 0)
+    return used, first[used]
+
+
+def values_at(column: pd.Series, rows: np.ndarray) -> list[object]:
+    """column[rows] (positions) without materialising a whole categorical column as text."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy()[rows]
+        categories = np.asarray([*column.cat.categories.tolist(), None], dtype=object)
+        return list(categories[codes])  # code -1 → the trailing None
+    return list(column.to_numpy()[rows])
+
+
+def _locations(frame: pd.DataFrame, rows: np.ndarray) -> list[tuple[str, str, int | None]]:
+    files = values_at(frame["_file"], rows) if "_file" in frame else [""] * len(rows)
+    sheets = values_at(frame["_sheet"], rows) if "_sheet" in frame else [""] * len(rows)
+    numbers = values_at(frame["_row"], rows) if "_row" in frame else [None] * len(rows)
+    return [(str(f), str(s), None if r is None else int(str(r))) for f, s, r in zip(files, sheets, numbers)]
 
 
 def code_findings(uses: Iterable[CodeUse], names_used_as_codes: frozenset[str] = frozenset()) -> list[Problem]:
     """Problems (提示) for: one customer code with several names in a source, and codes that
-    differ only by leading zeros (`00123` vs `123`, across all sources). Both are kept as they are."""
+    differ only by leading zeros (`00123` vs `123`, across all sources). Both are kept as they are.
+    Works on integer ids (no string group-bys), once per distinct code."""
     out: list[Problem] = []
     seen: dict[str, tuple[str, str, str, int | None]] = {}  # code → (source, file, sheet, row)
     for use in uses:
         frame = use.frame
         if "customer_code" not in frame or not len(frame):
             continue
-        frame = frame.reset_index(drop=True)
-        codes = frame["customer_code"].astype(str).to_numpy()
-        where = _first_rows(frame)
+        cid, clabels = _ids(frame["customer_code"])
+        used, first = first_rows(cid, len(clabels))
+        where = dict(zip(clabels[used].tolist(), _locations(frame, first)))
         if "customer_name" in frame and use.source not in names_used_as_codes:
-            names = frame["customer_name"].astype(str).to_numpy()
-            pairs = pd.DataFrame({"code": codes, "name": names})
-            pairs = pairs[(pairs["name"] != "") & (pairs["code"] != "")]
-            counts = pairs.groupby(["code", "name"], sort=True).size()
-            per_code = counts.groupby(level=0).size()
-            for code in per_code[per_code > 1].index.tolist():
-                listed = counts.loc[code].sort_values(ascending=False, kind="stable")
-                shown = "、".join(f"「{n}」{c} 行" for n, c in listed.items())
-                file, sheet, row = where[code]
-                out.append(Problem(file, sheet, row, "客户编码", f"{code}：{shown}（{use.source}）",
-                                   SAME_CODE_NAMES, "提示"))
+            nid, nlabels = _ids(frame["customer_name"])
+            ok_c = np.append(clabels != "", False)  # id -1 → False
+            ok_n = np.append(nlabels != "", False)
+            valid = ok_c[cid] & ok_n[nid]
+            width = max(len(nlabels), 1)
+            pairs, counts = np.unique(cid[valid] * width + nid[valid], return_counts=True)
+            pc, pn = pairs // width, pairs % width
+            per_code = np.bincount(pc, minlength=len(clabels))
+            clash = np.flatnonzero(per_code > 1)
+            if len(clash):
+                sel = np.isin(pc, clash)
+                table = pd.DataFrame({"code": clabels[pc[sel]], "name": nlabels[pn[sel]], "n": counts[sel]})
+                table = table.sort_values(["code", "n", "name"], ascending=[True, False, True], kind="stable")
+                for code, group in table.groupby("code", sort=True):
+                    shown = "、".join(f"「{n}」{c} 行" for n, c in zip(group["name"], group["n"]))
+                    file, sheet, row = where[str(code)]
+                    out.append(Problem(file, sheet, row, "客户编码", f"{code}：{shown}（{use.source}）",
+                                       SAME_CODE_NAMES, "提示"))
         for code, (file, sheet, row) in where.items():
             if code and code not in seen:
                 seen[code] = (use.source, file, sheet, row)

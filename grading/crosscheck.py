@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .codes import first_rows, values_at
 from .problems import Problem
 
 _FULL = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?")
@@ -99,7 +100,8 @@ def receivables_coverage(periods: Sequence[PeriodLine], frame: pd.DataFrame | No
 
 
 def partial_cost(sales: pd.DataFrame, amount_col: str, start: dt.date, as_of: dt.date) -> tuple[list[Problem], list[str]]:
-    """Customers whose in-window lines have cost on some lines only: their 毛利 covers those lines only."""
+    """Customers whose in-window lines have cost on some lines only: their 毛利 covers those lines only.
+    Integer customer ids and bincount, one Problem per such customer."""
     if "cost" not in sales or not len(sales):
         return [], []
     dates = sales["date"].to_numpy(dtype="datetime64[s]")
@@ -107,31 +109,36 @@ def partial_cost(sales: pd.DataFrame, amount_col: str, start: dt.date, as_of: dt
     cost = sales["cost"].to_numpy(dtype=float)
     if not (win & ~np.isnan(cost)).any():
         return [], []
-    frame = pd.DataFrame({
-        "code": sales["customer_code"].astype(str).to_numpy()[win],
-        "missing": np.isnan(cost[win]),
-        "amount": sales[amount_col].to_numpy(dtype=float)[win],
-        "pos": np.flatnonzero(win),
-    })
-    per = frame.groupby("code", sort=True).agg(lines=("missing", "size"), missing=("missing", "sum"))
-    partial = per[(per["missing"] > 0) & (per["missing"] < per["lines"])]
+    column = sales["customer_code"]
+    cat = column if isinstance(column.dtype, pd.CategoricalDtype) else column.astype(str).astype("category")
+    cid = cat.cat.codes.to_numpy(dtype=np.int64)
+    labels = np.asarray(cat.cat.categories.astype(str), dtype=object)
+    k = len(labels)
+    lacking = win & np.isnan(cost) & (cid >= 0)
+    lines = np.bincount(cid[win & (cid >= 0)], minlength=k)
+    missing = np.bincount(cid[lacking], minlength=k)
+    partial = np.flatnonzero((missing > 0) & (missing < lines))
     if not len(partial):
         return [], []
-    lacking = frame[frame["missing"] & frame["code"].isin(partial.index)]
-    amounts = {str(k): float(v) for k, v in lacking.groupby("code")["amount"].sum().items()}
-    first = {str(k): int(v) for k, v in lacking.groupby("code")["pos"].min().items()}
+    amount = sales[amount_col].to_numpy(dtype=float)
+    amounts = np.bincount(cid[lacking], weights=np.nan_to_num(amount[lacking]), minlength=k)
+    rows = np.flatnonzero(lacking)
+    ids, first = first_rows(cid[rows], k)
+    first_row = np.zeros(k, dtype=np.int64)
+    first_row[ids] = rows[first]
+    order = sorted(partial.tolist(), key=lambda j: labels[j])
+    at = first_row[order]
+    files = values_at(sales["_file"], at) if "_file" in sales else [""] * len(at)
+    sheets = values_at(sales["_sheet"], at) if "_sheet" in sales else [""] * len(at)
+    numbers = values_at(sales["_row"], at) if "_row" in sales else [None] * len(at)
     problems = []
-    for code, n, m in zip(partial.index.astype(str).tolist(), partial["lines"].tolist(),
-                          partial["missing"].tolist()):
-        i = int(first[code])
-        n, m = int(n), int(m)
+    for j, file, sheet, number in zip(order, files, sheets, numbers):
+        n, m = int(lines[j]), int(missing[j])
         problems.append(Problem(
-            str(sales["_file"].iloc[i]) if "_file" in sales else "",
-            str(sales["_sheet"].iloc[i]) if "_sheet" in sales else "",
-            int(sales["_row"].iloc[i]) if "_row" in sales else None, "成本",
-            f"客户 {code}：期间内 {n} 行中 {m} 行没有成本",
-            PARTIAL_COST, "提示", amounts[code]))
-    total = float(sum(amounts.values()))
+            str(file), str(sheet), None if number is None else int(str(number)), "成本",
+            f"客户 {labels[j]}：期间内 {n} 行中 {m} 行没有成本",
+            PARTIAL_COST, "提示", round(float(amounts[j]), 2)))
+    total = float(amounts[partial].sum())
     note = (f"{len(partial)} 个客户只有部分明细有成本（缺成本的明细金额 {total:,.2f}）："
             "这些客户的毛利、毛利率只按有成本的行计算，详见「数据问题」")
     return problems, [note]
