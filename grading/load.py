@@ -158,7 +158,8 @@ def _sheet_frame(sheet: RawSheet, name: str, source: SourceConfig, fields: tuple
                  label: str, problems: list[Problem]) -> pd.DataFrame:
     for note in sheet.notes:
         problems.append(Problem(sheet.file.name, sheet.sheet, None, "", "", note, "提示"))
-    layout = detect_layout(sheet, fields, source.columns, required, source.header_row, source.unit, label)
+    layout = detect_layout(sheet, fields, source.columns, required, source.header_row, source.unit, label,
+                           f"sources.{name}.columns")
     if "customer_code" in required and layout.columns.get("customer_code") == layout.columns.get("customer_name"):
         problems.append(Problem(sheet.file.name, sheet.sheet, None, layout.headers[layout.columns["customer_name"]],
                                 "", "没有客户编码列，使用客户名称作为客户编码", "提示"))

@@ -436,3 +436,45 @@ def test_unexpected_error_exits_1_with_log_and_releases_lock(tmp_path, capsys, m
     assert "RuntimeError: 模拟的内部错误" in err and f"日志：{tmp_path / 'logs'}" in err
     assert hashes(tmp_path) == before
     assert not (tmp_path / "output" / (OUTPUT.name + ".lock")).exists()
+
+
+# ------------------------------------------------------------------ nothing misread silently
+
+def test_amounts_in_other_forms_are_listed_not_guessed(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    odd = ["inf", "nan", "1e308", "1,2345", "1_000", "-inf"]
+    rows = "".join(f"2026-03-0{i + 1},Z{i},C9{i},怪客户{i},{v if ',' not in v else chr(34) + v + chr(34)}\n"
+                   for i, v in enumerate(odd))
+    cfg = project(tmp_path, HEADER + GOOD_ROWS + rows + "2026-03-09,Z9,C001,客户1,—\n"
+                  "2026-03-09,Z8,C001,客户1,\"(1,000.00)\"\n2026-03-09,Z7,C001,客户1,\"2,000-\"\n")
+    before = hashes(tmp_path)
+    assert run("-c", str(cfg)) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "期间 2025-07-01 至 2026-06-30：7 个客户，期间内明细 38 行（期间外 0 行未计入）。" in out
+    assert "  [已跳过] 金额不是有效数字：6 条\n" in out
+    assert "  [已修正] 金额写法特殊（括号负数/货币符号），已按数值读取：3 条\n" in out
+    for i, v in enumerate(odd):
+        assert f"sales.csv / sales 第 {37 + i} 行 列「价税合计」 值 {v!r}：金额不是有效数字（已跳过）" in out
+    assert {k: v for k, v in hashes(tmp_path).items() if k.startswith(("exports", "config", "templates"))} == before
+    import openpyxl
+
+    ws = openpyxl.load_workbook(tmp_path / OUTPUT, read_only=True)["客户分级管理表"]
+    cells = [v for r in ws.iter_rows(values_only=True) for v in r]
+    assert cells.count("C001") == 1 and not [v for v in cells if isinstance(v, str) and v.startswith("C99")]
+
+
+def test_two_columns_for_one_field_stop_and_name_the_config_key(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    header = "单据日期,单据编号,客户编码,客户名称,价税合计,价税合计\n"
+    with_previous(tmp_path, header + GOOD_ROWS.replace("\n", ",1\n"))
+    err = refused(tmp_path, capsys, EXIT_INPUT)
+    assert err.startswith(
+        "[E210] 销售明细：文件 sales.csv 工作表 sales 第 1 行有 2 列的列名都是「价税合计」（第 E 列、第 F 列），都对应字段「价税合计」，"
+        "无法确定用哪一列，已停止。请在 config.yaml 的 sources.sales.columns 中指定，例如 amount: [\"价税合计#2\"] "
+        "表示用第 2 个「价税合计」列（第 F 列）；或在导出中删除或改名多余的列。\n")
+
+
+def test_config_pick_of_a_duplicate_column_is_used(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    header = "单据日期,单据编号,客户编码,客户名称,价税合计,价税合计\n"
+    cfg = project(tmp_path, header + GOOD_ROWS.replace("\n", ",1\n"),
+                  edit=lambda d: d["sources"]["sales"].update(columns={"amount": ["价税合计#2"]}))
+    assert run("-c", str(cfg)) == EXIT_OK
+    assert "  C 普通客户：7 个客户，净销售额 35.00" in capsys.readouterr().out
