@@ -122,3 +122,11 @@ class OutputLocked(OutputError):
     """The output file is open in another program (e.g. Excel) and cannot be replaced."""
 
     code = "E401"
+
+
+# ---------------------------------------------------------------- issue 11 (E130–E149)
+
+class RuleInputMissing(ConfigError):
+    """A rule reads a value that none of the loaded exports provides (the column was not recognised)."""
+
+    code = "E130"

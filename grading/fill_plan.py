@@ -74,7 +74,8 @@ def build_plan(config: Config, graded: pd.DataFrame, problems: Sequence[Problem]
         "{{期间名称}}": period.label,
         "{{生成时间}}": f"{generated_at:%Y-%m-%d %H:%M}",
         "{{客户数}}": str(len(graded)),
-        "{{上期}}": (comparison.previous if comparison and comparison.previous else "无（首次运行）"),
+        "{{上期}}": ((comparison.chosen or comparison.previous) if comparison and comparison.previous
+                   else "无（首次运行）"),
     }
     return FillPlan(
         (
