@@ -9,24 +9,16 @@ from __future__ import annotations
 
 import difflib
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .errors import HeaderNotFound, MissingColumn
 from .fields import InputField
+from .header_text import UNIT_IN_HEADER as _UNIT_IN_HEADER, norm_header as norm_header
 from .read import RawSheet
 
 SCAN_ROWS = 30
-_UNIT_IN_HEADER = re.compile(r"[（(]\s*(万元|万|元)\s*[)）]")
 _UNIT_IN_TITLE = re.compile(r"单位\s*[:：]\s*(万元|万|元)")
-
-
-def norm_header(value: object) -> str:
-    """Comparable header text: NFKC, no spaces, no '*' markers or unit suffix, lower case."""
-    text = unicodedata.normalize("NFKC", str(value)).strip()
-    text = _UNIT_IN_HEADER.sub("", text)
-    return re.sub(r"[\s*＊:：]", "", text).lower()
 
 
 @dataclass(frozen=True)

@@ -341,3 +341,12 @@ def test_a_modifying_stage_without_a_rule_cannot_exist() -> None:
 
     with pytest.raises(TypeError):
         Silent(name="x")
+
+
+def test_graded_table_has_the_declared_columns() -> None:
+    from grading.columns import GRADED_COLUMNS, METRIC_COLUMNS, mismatches
+
+    c = config(ABC)
+    metrics = compute_metrics(c, _sales([("C1", 10.0), ("C2", 2e6)])).table
+    assert mismatches(metrics, METRIC_COLUMNS) == []
+    assert mismatches(grade_customers(c, metrics, []), GRADED_COLUMNS) == []
