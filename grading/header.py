@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -17,19 +16,11 @@ from .codes import header_text
 from .derive import AmountPlan, derivation_hint, formula_missing, plan_amount, unit_price_mapped_as_amount
 from .errors import AmountIsUnitPrice, DuplicateColumns, HeaderNotFound, MissingColumn
 from .fields import InputField
+from .header_text import UNIT_IN_HEADER as _UNIT_IN_HEADER, norm_header as norm_header
 from .read import RawSheet
 
 SCAN_ROWS = 30
-_UNIT_IN_HEADER = re.compile(r"[（(]\s*(万元|万|元)\s*[)）]")
 _UNIT_IN_TITLE = re.compile(r"单位\s*[:：]\s*(万元|万|元)")
-
-
-def norm_header(value: object) -> str:
-    """Comparable header text: NFKC, no spaces, '*' markers, unit suffix or `_ . -` separators, lower
-    case (so `Invoice No.`, `InvoiceNo`, `invoice_no` and `INVOICE NO` are one header)."""
-    text = unicodedata.normalize("NFKC", header_text(value))
-    text = _UNIT_IN_HEADER.sub("", text)
-    return re.sub(r"[\s*＊:：_.\-]", "", text).lower()
 
 
 @dataclass(frozen=True)
