@@ -26,6 +26,7 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
+from .codes import normalise_code
 from .dates import DateFormat, parse_date_format
 from .fields import METRICS, SOURCE_FIELDS, resolve_metric
 from .units import format_amount, parse_amount
@@ -48,6 +49,16 @@ def _as_text(value: object) -> object:
 
 Text = Annotated[str, BeforeValidator(_as_text),
                  WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "number"}]})]
+def _as_code(value: object) -> object:
+    """Customer codes by the one code rule: 1234567 → "1234567" (not 1.23457e+06), " C1 " → "C1"."""
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        return normalise_code(value)[0]
+    return value
+
+
+Code = Annotated[str, BeforeValidator(_as_code), Field(min_length=1),
+                 WithJsonSchema({"anyOf": [{"type": "string", "minLength": 1}, {"type": "number"}],
+                                 "description": "客户编码（有前导零的编码请加引号，如 \"00123\"）"})]
 Grade = Annotated[str, BeforeValidator(_as_text), Field(min_length=1),
                   WithJsonSchema({"anyOf": [{"type": "string", "minLength": 1}, {"type": "number"}],
                                   "description": "等级或级别代码，如 A、关键、1"})]
@@ -474,7 +485,7 @@ ASSIGNING = (ThresholdStage, QuantileStage, ParetoStage, ScoreStage, GridStage)
 class Pin(_Model):
     """A manager's fixed grade for one customer; wins over rules until it expires."""
 
-    customer: Text
+    customer: Code
     grade: Grade
     reason: str = Field(min_length=1)
     by: str = Field(min_length=1)

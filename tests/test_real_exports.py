@@ -347,8 +347,24 @@ def test_receivables_period_not_covering_as_of_is_warned(tmp_path: Path) -> None
                 "期末余额、回款率与销售数据不是同一时点。请导出截至该日期的余额表，或检查 period.as_of")
     assert f"ar.csv / ar：{expected}" in result.warnings
     assert expected in _reasons(result)
-    covered = grade_data(_with_receivables(tmp_path, "会计期间：2011.01 - 2011.12 打印人：张三", sales))
+    covered = grade_data(_with_receivables(tmp_path, "打印日期：2012-01-05 会计期间：2011.01 - 2011.12 制表人：张三", sales))
     assert not any("应收账款余额表的期间" in w for w in covered.warnings)
+    short = grade_data(_with_receivables(tmp_path, "打印日期：2012-01-05 会计期间：2011.01 - 2011.11 制表人：张三", sales))
+    assert any("期间「会计期间：2011.01 - 2011.11」（2011-01-01 至 2011-11-30）不包含" in w for w in short.warnings)
+
+
+@pytest.mark.parametrize("title,span", [
+    ("期间：2025年7月 至 2026年6月", ("2025-07-01", "2026-06-30")),
+    ("截止日期：2026-06-30", ("2026-06-30", "2026-06-30")),
+    ("日期从 2026/01/01 到 2026/06/30  打印时间 2026-07-02 08:00", ("2026-01-01", "2026-06-30")),
+    ("会计期间 2026年06期", ("2026-06-01", "2026-06-30")),
+])
+def test_period_lines(title: str, span: tuple[str, str]) -> None:
+    from grading.crosscheck import period_line
+
+    found = period_line([["应收账款余额表"], [title]])
+    assert found is not None and (f"{found[1]:%Y-%m-%d}", f"{found[2]:%Y-%m-%d}") == span
+    assert period_line([["打印日期：2026-07-02"]]) is None
 
 
 def test_partial_cost_is_noted_per_customer(tmp_path: Path) -> None:
@@ -419,3 +435,11 @@ def test_addin_alert_shows_the_warnings_first(tmp_path: Path) -> None:
     at = lines.index("请注意（2 条）：")
     assert lines[at + 1].startswith("  ！被跳过的销售明细「客户编码为空」")
     assert lines[at + 2] == "  ！shop.csv / shop：没有金额列，金额按 数量 × 单价 计算"
+
+
+def test_pinned_customer_codes_follow_the_code_rule() -> None:
+    from grading.config_model import Pin
+
+    assert Pin(customer=1234567, grade="A", reason="框架协议", by="张经理").customer == "1234567"
+    assert Pin(customer=17850.0, grade="A", reason="框架协议", by="张经理").customer == "17850"
+    assert Pin(customer="00123", grade="A", reason="框架协议", by="张经理").customer == "00123"
