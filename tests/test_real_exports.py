@@ -443,3 +443,27 @@ def test_pinned_customer_codes_follow_the_code_rule() -> None:
     assert Pin(customer=1234567, grade="A", reason="框架协议", by="张经理").customer == "1234567"
     assert Pin(customer=17850.0, grade="A", reason="框架协议", by="张经理").customer == "17850"
     assert Pin(customer="00123", grade="A", reason="框架协议", by="张经理").customer == "00123"
+
+
+def test_rules_snapshot_names_the_amount_source_and_date_format(tmp_path: Path) -> None:
+    from grading.describe import describe_rules
+
+    (tmp_path / "sales.csv").write_text("x\n", encoding="utf-8")
+    data = yaml.safe_load(shop_config(tmp_path, TEMPLATE, ["sales.csv"], amount_from="数量*单价",
+                                      date_format="日/月/年").read_text(encoding="utf-8"))
+    data["checks"] = {"dropped_share_warning": "2%"}
+    (tmp_path / "shop.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    rows = describe_rules(load_config(tmp_path / "shop.yaml"))
+    assert ("销售明细金额", "按 数量×单价 计算") in rows
+    assert ("日期写法（sales）", "日/月/年") in rows
+    assert ("数据检查", "被跳过的销售明细金额超过全部金额的 2% 时警告") in rows
+
+
+def test_derived_amount_on_the_net_basis_asks_for_a_net_price(tmp_path: Path) -> None:
+    (tmp_path / "sales.csv").write_text("单据编号,日期,客户编码,数量,单价\nD1,2011-05-03,C1,2,10\n", encoding="utf-8")
+    data = yaml.safe_load(shop_config(tmp_path, TEMPLATE, ["sales.csv"]).read_text(encoding="utf-8"))
+    data["metrics"] = {"amount_basis": "不含税"}
+    (tmp_path / "shop.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    result = grade_data(load_config(tmp_path / "shop.yaml"))
+    assert result.graded["net_sales"].round(2).to_dict() == {"C1": 20.0}
+    assert any(r.endswith("共 1 行；金额口径为不含税，请确认「单价」是不含税单价") for r in _reasons(result))
