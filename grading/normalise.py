@@ -23,7 +23,7 @@ import pandas as pd
 from .amounts import parse_amount, parse_amounts
 from .fields import InputField
 from .header import Layout
-from .problems import Action, Problem
+from .problems import Action, Problem, add_problem_rows
 from .read import RawSheet
 
 _TOTAL_EXACT = re.compile(r"^\s*(本页|本期|总|全部)?\s*(合\s*计|小\s*计|总\s*计|累\s*计)\s*([:：].*)?$")
@@ -69,8 +69,8 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
     header_of = {k: layout.headers[c] for k, c in layout.columns.items()}
 
     def report(mask: np.ndarray, column: str, values: np.ndarray, reason: str, action: Action) -> None:
-        for i in np.flatnonzero(mask).tolist():
-            problems.append(Problem(file, name, int(row_numbers[i]), column, _show(values[i]), reason, action))
+        idx = np.flatnonzero(mask)
+        add_problem_rows(problems, file, name, row_numbers[idx], column, values[idx], reason, action, _show)
 
     # a row is blank when every mapped cell is; test the (few-valued) code column on all rows first,
     # then the other columns only where that one is blank
@@ -181,13 +181,18 @@ def drop_invalid(frame: pd.DataFrame, layout: Layout, required: Sequence[str],
             col = header_of.get(key, key)
             source = frame[f"_{key}_raw"].to_numpy() if f"_{key}_raw" in frame else None
             files, sheets, rows = (frame[c].to_numpy() for c in ("_file", "_sheet", "_row"))
-            for i in np.flatnonzero(hit).tolist():
-                raw = None if source is None else source[i]
-                value = "" if raw is None or (isinstance(raw, float) and np.isnan(raw)) else str(raw)
-                problems.append(Problem(str(files[i]), str(sheets[i]), int(rows[i]), col, value, reason, "已跳过"))
+            idx = np.flatnonzero(hit)
+            for f, sh in dict.fromkeys(zip(files[idx].tolist(), sheets[idx].tolist())):
+                part = idx[(files[idx] == f) & (sheets[idx] == sh)]
+                values = source[part] if source is not None else np.full(len(part), None, dtype=object)
+                add_problem_rows(problems, str(f), str(sh), rows[part], col, values, reason, "已跳过", _shown_raw)
             keep &= ~mask
     helper = [c for c in frame.columns if c.startswith("_") and c not in ("_file", "_sheet", "_row")]
     return frame.loc[keep].drop(columns=helper).reset_index(drop=True)
+
+
+def _shown_raw(raw: object) -> str:
+    return "" if raw is None or (isinstance(raw, float) and np.isnan(raw)) else str(raw)
 
 
 def _date_blank(values: np.ndarray, bad: np.ndarray) -> np.ndarray:

@@ -478,3 +478,46 @@ def test_config_pick_of_a_duplicate_column_is_used(tmp_path, capsys) -> None:  #
                   edit=lambda d: d["sources"]["sales"].update(columns={"amount": ["价税合计#2"]}))
     assert run("-c", str(cfg)) == EXIT_OK
     assert "  C 普通客户：7 个客户，净销售额 35.00" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ many problems, bounded
+
+def test_problems_beyond_the_limit_go_to_a_csv_beside(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import csv
+
+    import openpyxl
+
+    from grading import problems
+
+    monkeypatch.setattr(problems, "KEEP_PER_REASON", 5)
+    bad = "".join(f"2026-02-0{1 + i % 9},B{i},C{i % 7 + 1:03d},客户{i % 7 + 1},x{i}\n" for i in range(30))
+    cfg = project(tmp_path, HEADER + GOOD_ROWS + bad)
+    assert run("-c", str(cfg)) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "  [已跳过] 金额不是有效数字：30 条\n" in out
+    assert "    …… 另有 15 条，见工作表「数据问题」\n" in out
+    assert "注意：数据问题共 30 条，工作表「数据问题」每类只列出前 5 条，完整清单见 客户分级管理表_2026H1_数据问题.csv\n" in out
+    with open(tmp_path / "output" / "客户分级管理表_2026H1_数据问题.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["序号", "文件", "工作表", "行号", "列", "值", "问题", "处理"]
+    assert rows[1:] == [[str(i + 1), "sales.csv", "sales", str(37 + i), "价税合计", f"x{i}", "金额不是有效数字", "已跳过"]
+                        for i in range(30)]
+    ws = openpyxl.load_workbook(tmp_path / OUTPUT, read_only=True)["数据问题"]
+    values = [v for r in ws.iter_rows(values_only=True) for v in r if isinstance(v, str)]
+    assert [v for v in values if v.startswith("x")] == ["x0", "x1", "x2", "x3", "x4"]
+    assert ("…… 「金额不是有效数字」共 30 条，此处只列出前 5 条，完整清单见 输出文件旁的「<输出文件名>_数据问题.csv」"
+            in values)
+
+
+def test_200k_bad_rows_stay_within_memory(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rows = "".join(f"2026-02-{1 + i % 28:02d},B{i},C{i % 5000:04d},客户{i % 5000},x{i % 97}\n" for i in range(200_000))
+    cfg = project(tmp_path, HEADER + GOOD_ROWS + rows)
+    script = ("import resource, sys; from etl.cli import main; code = main(['run', '-c', sys.argv[1], '-q']); "
+              "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(code)")
+    proc = subprocess.run([sys.executable, "-c", script, str(cfg)], capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert proc.returncode == EXIT_OK, proc.stderr[-2000:]
+    peak_mb = int(proc.stdout.split()[-1]) / 1024
+    assert peak_mb < 500, f"peak RSS {peak_mb:.0f} MB"  # every problem a Python object: about 1.4 GB
+    with open(tmp_path / "output" / "客户分级管理表_2026H1_数据问题.csv", encoding="utf-8-sig") as fh:
+        assert sum(1 for _ in fh) == 200_001
