@@ -29,7 +29,7 @@ from .problems import Problem, ProblemLog
 from .write_xlsx import write_workbook
 
 Progress = Callable[[str, float], None]
-PROBLEMS_CSV_NOTE = "输出文件旁的「<输出文件名>_数据问题.csv」"
+PROBLEMS_CSV_NOTE = "输出文件旁的「<输出文件名>_数据问题.csv」（grade-etl 运行时生成）"
 
 
 def _silent(message: str, fraction: float) -> None:
