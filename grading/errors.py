@@ -175,3 +175,19 @@ class OutputFolderNotWritable(OutputError):
     """The output folder cannot be written (read-only, no permission)."""
 
     code = "E404"
+
+
+# ---- issue 12: real exports as they come (E230–E249)
+
+class AmountIsUnitPrice(InputError):
+    """The column mapped as the line amount is a unit-price column."""
+
+    code = "E230"
+
+
+# ---------------------------------------------------------------- issue 11 (E130–E149)
+
+class RuleInputMissing(ConfigError):
+    """A rule reads a value that none of the loaded exports provides (the column was not recognised)."""
+
+    code = "E130"

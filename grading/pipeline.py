@@ -15,17 +15,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from .changes import Comparison, apply_stability, compare
+from .changes import Comparison, compare
 from .config_model import Config
 from .history import (PreviousPeriod, RunRecord, busy_error, connect, is_busy, previous_period, record_run,
                       run_committed)
 from .fill_plan import FillPlan, build_plan
 from .grade import grade_customers
-from .load import SheetReader, load_sources
+from .crosscheck import partial_cost, receivables_coverage
+from .load import SheetReader, SourceData, amount_field, load_sources
 from .metrics import compute_metrics
 from .outputs import check_targets, own_output_check, reconcile, write_problems_csv
 from .modifiers import pins_from_frame
-from .problems import Problem, ProblemLog
+from .problems import DropSummary, Problem, ProblemLog, drop_summary
+from .rules.provides import check_loaded
 from .write_xlsx import write_workbook
 
 Progress = Callable[[str, float], None]
@@ -53,6 +55,8 @@ class GradingResult:
     history: Path | None = None
     overflows: list[str] = field(default_factory=list)  # tables cut at Excel's row limit (full CSV beside)
     notes: list[str] = field(default_factory=list)  # what was repaired on disk before the run (killed runs)
+    warnings: list[str] = field(default_factory=list)   # shown first: large drops, cross-source findings, guesses
+    drops: list[DropSummary] = field(default_factory=list)  # dropped lines per reason with amount and share
 
     @property
     def grade_counts(self) -> dict[str, int]:
@@ -69,8 +73,11 @@ def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.da
     t = time.perf_counter()
     progress("读取并清洗数据", 0.0)
     sources = load_sources(config, problems, lambda m, f: progress(m, 0.5 * f), sheet_reader, own_output)
+    check_loaded(config, {k: set(v.frame.columns) for k, v in sources.items()})  # no silent no-op rules
     timings["read"] = sum(s.read_seconds for s in sources.values())
     timings["normalise"] = time.perf_counter() - t - timings["read"]
+
+    drops, warnings, notes = input_findings(config, sources, problems)
 
     t = time.perf_counter()
     progress("计算客户指标", 0.55)
@@ -82,15 +89,14 @@ def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.da
     t = time.perf_counter()
     progress("分级", 0.7)
     overrides = sources["overrides"].frame if "overrides" in sources else None
-    graded = grade_customers(config, metrics.table, problems, pins_from_frame(overrides, problems))
-    graded = apply_stability(config, graded, previous)
+    graded = grade_customers(config, metrics.table, problems, pins_from_frame(overrides, problems), previous)
     graded, comparison = compare(config, graded, previous)
     timings["grade"] = time.perf_counter() - t
 
     t = time.perf_counter()
     shown = problems.for_workbook(PROBLEMS_CSV_NOTE) if isinstance(problems, ProblemLog) else problems
-    plan = build_plan(config, graded, shown, generated_at or dt.datetime.now().replace(microsecond=0),
-                      comparison)
+    plan = build_plan(config, graded, [*notes, *shown],
+                      generated_at or dt.datetime.now().replace(microsecond=0), comparison)
     timings["fill plan"] = time.perf_counter() - t
     return GradingResult(
         graded, problems, plan,
@@ -100,6 +106,8 @@ def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.da
         lines_outside=metrics.lines_before + metrics.lines_after,
         comparison=comparison,
         timings=timings,
+        warnings=warnings,
+        drops=drops,
     )
 
 
@@ -113,6 +121,32 @@ def prepare_output(config: Config, target: Path) -> list[str]:
         db, tag.get("period", ""), tag.get("started_at", ""), tag.get("config_hash", "")))
 
 
+def input_findings(config: Config, sources: dict[str, SourceData],
+                   problems: list[Problem]) -> tuple[list[DropSummary], list[str], list[Problem]]:
+    """Dropped lines per reason with their amount and share; first-screen warnings (large drops,
+    receivables period, partial cost, notes of the sources); summary rows for the top of 数据问题.
+    Cross-source findings are appended to `problems`."""
+    sales = sources["sales"]
+    drops = drop_summary(problems, sales.amount_total, config.checks.dropped_share_warning)
+    limit = config.checks.dropped_share_warning
+    warnings = [f"被跳过的销售明细「{d.reason}」{d.lines:,} 行，金额 {d.amount:,.2f}，"
+                f"占全部金额 {d.share:.1%}（超过 {limit:.0%}，可在 config.yaml 的 checks.dropped_share_warning 调整）"
+                for d in drops if d.warning and d.share is not None]
+    for data in sources.values():
+        warnings.extend(data.notes)
+    rec = sources.get("receivables")
+    if rec is not None:
+        found, texts = receivables_coverage(rec.periods, rec.frame, config.period.as_of)
+        problems.extend(found)
+        warnings.extend(texts)
+    found, texts = partial_cost(sales.frame, amount_field(config), config.period.start, config.period.as_of)
+    problems.extend(found)
+    warnings.extend(texts)
+    notes = [Problem("（汇总）", "", None, "", "", f"已跳过 {d.render()}", "提示", d.amount if d.priced else None)
+             for d in drops]
+    return drops, warnings, notes
+
+
 def run_to_file(config: Config, output: Path | None = None, progress: Progress = _silent,
                 generated_at: dt.datetime | None = None) -> GradingResult:
     """Grade and write the filled template to a new file (atomically); record the run in the
@@ -121,7 +155,7 @@ def run_to_file(config: Config, output: Path | None = None, progress: Progress =
     target = output or config.output_path()
     notes = prepare_output(config, target)
     db = config.history_path(target)
-    previous = previous_period(db, config.period.as_of, config.period.label) if db else None
+    previous = previous_period(db, config.period.as_of, config.period.label, config.digest) if db else None
     result = grade_data(config, progress, generated_at, previous, own_output=own_output_check(config, target))
     result.notes = notes
     t = time.perf_counter()

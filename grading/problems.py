@@ -23,6 +23,7 @@ class Problem:
     value: str
     reason: str
     action: Action
+    amount: float | None = None  # the line's amount when a sales line is dropped (its value is reported)
 
     def render(self) -> str:
         where = f"{self.file} / {self.sheet}"
@@ -39,6 +40,59 @@ def summarise(problems: Iterable[Problem]) -> list[tuple[str, str, int]]:
     counts = problems.counts() if isinstance(problems, ProblemLog) else Counter((p.action, p.reason) for p in problems)
     order = {"已跳过": 0, "已修正": 1, "提示": 2}
     return sorted(((a, r, n) for (a, r), n in counts.items()), key=lambda t: (order[t[0]], -t[2], t[1]))
+
+
+@dataclass(frozen=True)
+class DropSummary:
+    """Dropped lines of one reason: how many, their amount and its share of all amounts read."""
+
+    reason: str
+    lines: int
+    priced: int             # lines among them whose amount could be read
+    amount: float           # sum of the dropped lines' amounts (those that had one)
+    share: float | None     # |amount| share of the total |amount| read; None when there is no total
+    warning: bool           # share above the configured warning share
+
+    def render(self) -> str:
+        if self.share is None or not self.priced:
+            return f"{self.reason}：{self.lines:,} 行（金额无法读取）"
+        flag = "（超过警戒比例）" if self.warning else ""
+        unpriced = f"（另有 {self.lines - self.priced:,} 行金额无法读取）" if self.priced < self.lines else ""
+        return (f"{self.reason}：{self.lines:,} 行，金额 {self.amount:,.2f}{unpriced}，"
+                f"占全部金额 {self.share:.1%}{flag}")
+
+
+def drop_summary(problems: Iterable[Problem], total_amount: float, warn_share: float) -> list[DropSummary]:
+    """Per reason of dropped lines (已跳过): count, summed amount and share of `total_amount`
+    (the absolute amounts of every sales line read; shares use absolute amounts too, so returns
+    count), largest amount first."""
+    lines: Counter[str] = Counter()
+    priced: Counter[str] = Counter()
+    amounts: dict[str, float] = {}
+    absolute: dict[str, float] = {}
+    if isinstance(problems, ProblemLog):
+        for reason, n, values in problems.skipped():
+            lines[reason] += n
+            known = values[~np.isnan(values)]
+            if len(known):
+                priced[reason] += len(known)
+                amounts[reason] = amounts.get(reason, 0.0) + float(known.sum())
+                absolute[reason] = absolute.get(reason, 0.0) + float(np.abs(known).sum())
+    else:
+        for p in problems:
+            if p.action != "已跳过":
+                continue
+            lines[p.reason] += 1
+            if p.amount is not None:
+                priced[p.reason] += 1
+                amounts[p.reason] = amounts.get(p.reason, 0.0) + p.amount
+                absolute[p.reason] = absolute.get(p.reason, 0.0) + abs(p.amount)
+    out = []
+    for reason, n in lines.items():
+        share = absolute.get(reason, 0.0) / total_amount if total_amount > 0 else None
+        out.append(DropSummary(reason, n, priced[reason], round(amounts.get(reason, 0.0), 2), share,
+                               share is not None and share > warn_share))
+    return sorted(out, key=lambda d: (-abs(d.amount), -d.lines, d.reason))
 
 
 # ---------------------------------------------------------------- bounded, columnar store (issue 9)
@@ -58,10 +112,14 @@ class _Rows:
     reason: str
     action: Action
     show: Callable[[object], str]
+    amounts: np.ndarray | None = None   # float line amounts (NaN: none), for dropped sales lines
 
     def problem(self, i: int) -> Problem:
+        amount = None
+        if self.amounts is not None and not np.isnan(self.amounts[i]):
+            amount = float(self.amounts[i])
         return Problem(self.file, self.sheet, int(self.rows[i]), self.column, self.show(self.values[i]),
-                       self.reason, self.action)
+                       self.reason, self.action, amount)
 
 
 class ProblemLog(list[Problem]):
@@ -86,11 +144,12 @@ class ProblemLog(list[Problem]):
             self.append(p)
 
     def add_rows(self, file: str, sheet: str, rows: np.ndarray, column: str, values: np.ndarray, reason: str,
-                 action: Action, show: Callable[[object], str] = str) -> None:
+                 action: Action, show: Callable[[object], str] = str, amounts: np.ndarray | None = None) -> None:
         if not len(rows):
             return
         self._parts.append(_Rows(file, sheet, np.asarray(rows, dtype=np.int64), column,
-                                 np.asarray(values, dtype=object), reason, action, show))
+                                 np.asarray(values, dtype=object), reason, action, show,
+                                 None if amounts is None else np.asarray(amounts, dtype=float)))
         self._counts[(action, reason)] += len(rows)
         self._total += len(rows)
 
@@ -150,11 +209,25 @@ class ProblemLog(list[Problem]):
         return rows
 
 
+    def skipped(self) -> Iterator[tuple[str, int, np.ndarray]]:
+        """(reason, lines, their amounts with NaN for none) of every dropped (已跳过) part, without objects."""
+        for part in self._parts:
+            if part.action != "已跳过":
+                continue
+            if isinstance(part, Problem):
+                yield part.reason, 1, np.array([np.nan if part.amount is None else part.amount])
+            else:
+                amounts = part.amounts if part.amounts is not None else np.full(len(part.rows), np.nan)
+                yield part.reason, len(part.rows), amounts
+
+
 def add_problem_rows(problems: list[Problem], file: str, sheet: str, rows: np.ndarray, column: str,
-                     values: np.ndarray, reason: str, action: Action, show: Callable[[object], str] = str) -> None:
+                     values: np.ndarray, reason: str, action: Action, show: Callable[[object], str] = str,
+                     amounts: np.ndarray | None = None) -> None:
     """Record many findings of one kind: columnar in a ProblemLog, one Problem each in a plain list."""
     if isinstance(problems, ProblemLog):
-        problems.add_rows(file, sheet, rows, column, values, reason, action, show)
+        problems.add_rows(file, sheet, rows, column, values, reason, action, show, amounts)
         return
-    problems.extend(Problem(file, sheet, int(r), column, show(v), reason, action)
-                    for r, v in zip(rows.tolist(), values))
+    for i, (r, v) in enumerate(zip(rows.tolist(), values)):
+        amount = None if amounts is None or np.isnan(amounts[i]) else float(amounts[i])
+        problems.append(Problem(file, sheet, int(r), column, show(v), reason, action, amount))
