@@ -120,8 +120,8 @@ def to_cents(values: np.ndarray | float) -> np.ndarray:
 
 
 def comparable(ref: str, values: np.ndarray | float) -> np.ndarray:
-    """Values as compared by rules: money (and free numbers) at cent precision, others as they are."""
-    if kind_of(ref) in ("money", "number"):
+    """Values as compared by rules: money at cent precision, others as they are."""
+    if kind_of(ref) == "money":
         return to_cents(values)
     return np.asarray(values, dtype=float)
 
@@ -224,6 +224,11 @@ class ModifyingRule(ABC, Generic[S]):
         """Grades that must lie on the ladder of the assigning stage before (adjust)."""
         return []
 
+    def change_words(self, stage: S) -> tuple[str, str, str] | None:
+        """(grade, word for a change into it, word for a change out of it) when the stage sets a grade
+        outside the ranked ladder (暂定, 流失): such changes are not upgrades or downgrades."""
+        return None
+
     def inputs(self, stage: S) -> list[str]:
         return []
 
@@ -280,6 +285,9 @@ class ModifyingSpec(Model, ABC):
 
     def ladder_grades(self) -> list[tuple[Path, str]]:
         return self.rule.ladder_grades(self)
+
+    def change_words(self) -> tuple[str, str, str] | None:
+        return self.rule.change_words(self)
 
     def inputs(self) -> list[str]:
         return self.rule.inputs(self)
