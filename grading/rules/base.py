@@ -104,6 +104,18 @@ def format_value(ref: str, value: float) -> str:
     return f"{value:g}"
 
 
+def format_gap(ref: str, gap: float) -> str:
+    """A distance to the next grade as shown: rounded *up* to the shown precision, so adding the shown
+    amount always reaches the next grade (12,345.67 → 1.24万, not 1.23万)."""
+    kind = kind_of(ref)
+    if kind == "money":
+        unit = 1e6 if abs(gap) >= 1e8 else 100.0 if abs(gap) >= 1e4 else 0.01
+        return format_amount(math.ceil(round(gap / unit, 6)) * unit)
+    if kind == "ratio":
+        return format_ratio(math.ceil(round(gap / 1e-4, 6)) * 1e-4)
+    return format_value(ref, math.ceil(round(gap * 100, 6)) / 100)
+
+
 def step_of(ref: str) -> float:
     """The smallest move of a value: one cent for money and free numbers, one for counts and days."""
     kind = kind_of(ref)
