@@ -47,6 +47,8 @@ def normalise_code(value: object) -> tuple[str, CodeFix]:
     if isinstance(value, (int, np.integer)):
         return str(int(value)), ""
     raw = str(value)
+    if raw.isascii() and raw.isalnum():  # the common case: nothing to normalise
+        return raw, ""
     text = unicodedata.normalize("NFKC", raw)
     fix: CodeFix = ""
     if any(_invisible(ch) for ch in text):
