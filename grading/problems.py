@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -60,16 +60,17 @@ class DropSummary:
                 f"占全部金额 {self.share:.1%}{flag}")
 
 
-def drop_summary(problems: Iterable[Problem], total_amount: float, warn_share: float) -> list[DropSummary]:
+def drop_summary(problems: Iterable[Problem], total_amount: float, warn_share: float,
+                 files: Collection[str] | None = None) -> list[DropSummary]:
     """Per reason of dropped lines (已跳过): count, summed amount and share of `total_amount`
     (the absolute amounts of every sales line read; shares use absolute amounts too, so returns
-    count), largest amount first."""
+    count), largest amount first. With `files`, only the lines of those files (the sales exports)."""
     lines: Counter[str] = Counter()
     priced: Counter[str] = Counter()
     amounts: dict[str, float] = {}
     absolute: dict[str, float] = {}
     for p in problems:
-        if p.action != "已跳过":
+        if p.action != "已跳过" or (files is not None and p.file not in files):
             continue
         lines[p.reason] += 1
         if p.amount is not None:
