@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .header_text import header_text as header_text  # shared with the writers
+
 from .problems import Problem
 
 _WHOLE_TEXT = re.compile(r"^([+-]?\d+)\.0+$")
@@ -32,15 +34,6 @@ CodeFix = str
 def _invisible(ch: str) -> bool:
     """Format characters (Cf: zero-width space/joiners, BOM, soft hyphen, bidi marks) and other controls."""
     return unicodedata.category(ch) in ("Cf", "Cc")
-
-
-def header_text(value: object) -> str:
-    """A header cell as text: 573415.0 → "573415", None → ""."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
 
 
 def normalise_code(value: object) -> tuple[str, CodeFix]:

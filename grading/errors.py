@@ -183,3 +183,11 @@ class AmountIsUnitPrice(InputError):
     """The column mapped as the line amount is a unit-price column."""
 
     code = "E230"
+
+
+# ---------------------------------------------------------------- issue 11 (E130–E149)
+
+class RuleInputMissing(ConfigError):
+    """A rule reads a value that none of the loaded exports provides (the column was not recognised)."""
+
+    code = "E130"
