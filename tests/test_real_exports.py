@@ -194,6 +194,8 @@ def test_month_first_and_day_first_columns_are_detected() -> None:
     assert finding.status == "decided"
     eu, bad, _ = parse_dates(["30.10.2011", "03.04.2011"])
     assert [str(d)[:10] for d in eu] == ["2011-10-30", "2011-04-03"] and not bad.any()
+    iso, bad, _ = parse_dates(["2011-10-30T16:17:00", "2011-10-30T16:17:00+08:00", "2011年10月30日 16:17"])
+    assert [str(d)[:10] for d in iso] == ["2011-10-30"] * 3 and not bad.any()
 
 
 def test_ambiguous_order_is_said_once(tmp_path: Path) -> None:
