@@ -1,6 +1,8 @@
-"""The whole run, read → normalise → metrics → grade → fill plan → write,
-as pure functions with a progress callback. The CLI and the Excel add-in are
-thin shells over `grade_workbook_data` / `run_to_file`."""
+"""The whole run, previous period → read → normalise → metrics → grade →
+stability → compare → fill plan → write → record, as pure functions with a
+progress callback. The CLI and the Excel add-in are thin shells over the one
+function `run_pipeline`; they differ only in the sink that writes the plan
+(a new file from the template, or the open workbook)."""
 
 from __future__ import annotations
 
@@ -8,9 +10,10 @@ import datetime as dt
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import pandas as pd
 
@@ -96,36 +99,81 @@ def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.da
     )
 
 
-def run_to_file(config: Config, output: Path | None = None, progress: Progress = _silent,
-                generated_at: dt.datetime | None = None) -> GradingResult:
-    """Grade and write the filled template to a new file (atomically); record the run in the
-    history database in the same step (both stay as they were if the run fails)."""
+class Sink(Protocol):
+    """Where a graded run goes: the file writer (grade-etl) or the open workbook (the add-in).
+
+    `write` puts the plan somewhere and enters `commit()` around the step that makes its output
+    final, so the history record and the output succeed or fail together; how that step is made
+    safe (temp file, move into place, …) stays inside the sink. Returns the notes of tables cut at
+    Excel's row limit (the full lists are written as CSV beside the output)."""
+
+    @property
+    def target(self) -> str: ...  # what the history records as the run's output
+
+    @property
+    def source(self) -> str: ...  # "run" (grade-etl) or "excel" (a Grade click), stored in the history
+
+    def write(self, plan: FillPlan, progress: Progress,
+              commit: Callable[[], AbstractContextManager[object]]) -> list[str]: ...
+
+
+@dataclass
+class FileSink:
+    """grade-etl: fill `template` into a new file `output` (atomically, see write_workbook)."""
+
+    template: Path
+    output: Path
+    source: str = "run"
+
+    @property
+    def target(self) -> str:
+        return str(self.output)
+
+    def write(self, plan: FillPlan, progress: Progress,
+              commit: Callable[[], AbstractContextManager[object]]) -> list[str]:
+        overflows = write_workbook(self.template, self.output, plan, progress, commit)
+        return [o.message for o in overflows]
+
+
+def run_pipeline(config: Config, sink: Sink, history: Path | None, progress: Progress = _silent,
+                 generated_at: dt.datetime | None = None, sheet_reader: SheetReader | None = None,
+                 record: bool = True) -> GradingResult:
+    """The one run both shells use: previous period → grade → stability → compare → plan → write
+    (through `sink`) → record (in `history`, unless it is None or `record` is False; the previous
+    period is read from `history` either way)."""
     started = dt.datetime.now().replace(microsecond=0)
-    target = output or config.output_path()
-    db = config.history_path(target)
-    previous = previous_period(db, config.period.as_of, config.period.label) if db else None
-    result = grade_data(config, progress, generated_at, previous)
+    previous = previous_period(history, config.period.as_of, config.period.label) if history else None
+    result = grade_data(config, progress, generated_at, previous, sheet_reader)
     t = time.perf_counter()
     progress("写入工作簿", 0.8)
 
     @contextmanager
-    def record() -> Iterator[None]:
-        if db is None:
+    def commit() -> Iterator[None]:
+        if history is None or not record:
             yield
             return
-        run = RunRecord(config.period.label, config.period.as_of, started, config.digest, str(target),
-                        [Path(p) for files in result.files.values() for p in files])
+        inputs = [Path(p) for files in result.files.values() for p in files if Path(p).is_file()]
+        run = RunRecord(config.period.label, config.period.as_of, started, config.digest, sink.target, inputs,
+                        sink.source)
         started_db = time.perf_counter()
-        with closing(connect(db)) as conn, conn:  # one transaction: rolled back if the move fails
+        with closing(connect(history)) as conn, conn:  # one transaction: rolled back if the sink's commit fails
             record_run(conn, run, result.graded)
             result.timings["history"] = time.perf_counter() - started_db
             yield
 
-    overflows = write_workbook(config.resolve(config.output.template), target, result.plan,
-                               lambda m, f: progress(m, 0.8 + 0.2 * f), record)
-    result.overflows = [o.message for o in overflows]
+    result.overflows = sink.write(result.plan, lambda m, f: progress(m, 0.8 + 0.2 * f), commit)
     result.timings["write"] = time.perf_counter() - t - result.timings.get("history", 0.0)
-    result.output = target
-    result.history = db
+    result.history = history if record else None
     progress("完成", 1.0)
+    return result
+
+
+def run_to_file(config: Config, output: Path | None = None, progress: Progress = _silent,
+                generated_at: dt.datetime | None = None) -> GradingResult:
+    """Grade and write the filled template to a new file (atomically); record the run in the
+    history database in the same step (both stay as they were if the run fails)."""
+    target = output or config.output_path()
+    result = run_pipeline(config, FileSink(config.template_path(), target), config.history_path(target),
+                          progress, generated_at)
+    result.output = target
     return result
