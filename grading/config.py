@@ -50,6 +50,8 @@ def load_config(path: str | Path, as_of: dt.date | None = None, period: str | No
     name = path.name
     try:
         raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(name, [ConfigIssue("", None, f"找不到配置文件 {path}。新建一份带注释的配置：grade-etl init")])
     except OSError as exc:
         raise ConfigError(name, [ConfigIssue("", None, f"无法读取配置文件 {path}：{exc.strerror}")])
     try:

@@ -122,3 +122,17 @@ class OutputLocked(OutputError):
     """The output file is open in another program (e.g. Excel) and cannot be replaced."""
 
     code = "E401"
+
+
+# ---- issue 10: template check (E310–E329), init (E420–E439)
+
+class TemplateMismatch(TemplateError):
+    """The template lacks sheets or header texts the fill plan needs (found by check-config)."""
+
+    code = "E310"
+
+
+class InitError(OutputError):
+    """`grade-etl init` cannot create the starter files in the folder."""
+
+    code = "E420"
