@@ -99,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "history":
             return _history(args, say)
         config = load_config(args.config, as_of=getattr(args, "as_of", None), period=getattr(args, "period", None))
+        check_template(config)  # a missing sheet or header is reported before any data is read
         output = config.resolve(args.output) if args.output else config.output_path()
         with RunLock(output) as lock:
             log = _open_log(config)

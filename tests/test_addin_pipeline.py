@@ -15,6 +15,8 @@ from typing import Any
 import openpyxl
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from etl.cli import EXIT_OK, main
 from grading import write_xlsx
@@ -229,3 +231,12 @@ def test_excel_row_limit_keeps_what_fits_with_a_note_and_the_full_csv(tmp_path, 
         rows = list(csv.reader(fh))
     assert len(rows) == n + 1 and [r[1] for r in rows[1:]] == list(outcome.result.graded.index)
     assert fake.table_areas["客户分级表"] == [4, 1, 40, 29]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12)
+       | st.from_regex(r"[0-9]{1,20}|[0-9]{1,2}[-/][0-9]{1,2}|[0-9.,]{1,8}%?|[+-]?[0-9]E[0-9]", fullmatch=True))
+def test_any_text_arrives_as_the_same_text(text: str) -> None:
+    grid = Grid()
+    grid.put(1, 1, 1, 1, excel_text(text), typed=True)
+    assert grid.cells.get((1, 1)) == text and type(grid.cells[(1, 1)]) is str

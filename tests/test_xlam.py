@@ -152,3 +152,25 @@ def test_doctor_runs_the_interpreter_excel_will_start(tmp_path) -> None:  # type
     assert finding.startswith(f"! 解释器 {bare} 无法导入 xlwings。修复：{bare} -m pip install \"kehu-fenji[excel]\"")
     text = "\n".join(report(tmp_path / "book.xlsx", bare))
     assert f"  ! 解释器 {bare} 无法导入 xlwings。" in text and "检查完成，请按上面标 ! 的项目中的“修复”处理。" in text
+
+
+def test_readme_quotes_error_texts_that_xlwings_really_prints() -> None:
+    """The pitfalls in the README quote xlwings 0.37.8's own texts (its Python package and its VBA)."""
+    import inspect
+
+    import xlwings.utils
+    from oletools.olevba import VBA_Parser
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    parser = VBA_Parser(str(Path(xlwings.__file__).parent / "quickstart_addin_ribbon.xlam"))
+    try:
+        vba = "\n".join(code for _, _, _, code in parser.extract_macros())
+    finally:
+        parser.close()
+    python = inspect.getsource(xlwings.utils)
+    quoted = {"Could not find Interpreter!": vba,
+              "Couldn't find your local OneDrive file, see: xlwings.org/error": python,
+              "not recognized as valid OneDrive/SharePoint link.": python}
+    for text, source in quoted.items():
+        assert text in readme and text in source, text
+    assert "version mismatch" not in readme  # xlwings prints no such text

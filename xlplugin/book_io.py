@@ -25,7 +25,7 @@ import xlwings as xw
 
 from grading import write_xlsx
 from grading.errors import TemplateError
-from grading.fill_plan import Block, Column, FillPlan, SheetPlan
+from grading.fill_plan import FillPlan, SheetPlan
 from grading.layout_match import BlockMatch, match_block
 from grading.read import RawSheet
 from grading.write_xlsx import Overflow, truncate_block, write_overflow_csv
@@ -253,5 +253,3 @@ class BookSink:
         return [o.message for o in overflows]
 
 
-__all__ = ["BookSink", "Block", "Column", "cell_value", "ensure_sheets", "excel_text", "fill_sheet",
-           "read_sheet", "sheet_names"]
