@@ -111,6 +111,9 @@ def success_message(result: GradingResult, config: Config) -> str:
         changes = comparison.changes["change"].tolist() if len(comparison.changes) else []
         moves = "，".join(f"{k} {changes.count(k)}" for k in ("升级", "降级", "新增", "流失"))
         lines.append(f"与上期 {comparison.previous} 比较：{moves}（详见工作表「等级变动」）")
+    if result.warnings:
+        lines.append(f"请注意（{len(result.warnings)} 条）：")
+        lines += [f"  ！{text}" for text in result.warnings[:6]]
     if result.problems:
         lines.append(f"数据问题 {len(result.problems)} 条，详见工作表「数据问题」：")
         lines += [f"  [{a}] {r}：{n} 条" for a, r, n in summarise(result.problems)[:6]]

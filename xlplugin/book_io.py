@@ -247,7 +247,7 @@ class BookSink:
             progress(f"写入工作表 {sp.name}", k / len(plan.sheets))
             fill_sheet(self.book, sp, self.template, plan.placeholders, self.csv_base, overflows)
         for o in overflows:
-            write_overflow_csv(o)
+            write_overflow_csv(o, self.csv_base)
         with commit():  # the history records the period once the workbook is filled
             pass
         return [o.message for o in overflows]
