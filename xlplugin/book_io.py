@@ -32,7 +32,6 @@ from grading.write_xlsx import Overflow, truncate_block, write_overflow_csv
 from grading.xlsx_template import load_sheet, shared_strings, workbook_sheets
 
 HEADER_ROWS = 60  # rows read to find headers (the default template's headers are in row 4)
-FORMULA_START = ("=", "+", "-", "@")
 _PARSED_START = ("'", "=", "+", "-", "@", "#", "(", "$", "¥", "￥", ".", ",")
 _WORDS = ("TRUE", "FALSE")
 
