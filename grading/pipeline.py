@@ -30,6 +30,7 @@ from .metrics import compute_metrics
 from .outputs import check_targets, own_output_check, reconcile
 from .modifiers import pins_from_frame
 from .problems import DropSummary, Problem, drop_summary
+from .rules.provides import check_loaded
 from .write_xlsx import write_workbook
 
 Progress = Callable[[str, float], None]
@@ -74,6 +75,7 @@ def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.da
     t = time.perf_counter()
     progress("读取并清洗数据", 0.0)
     sources = load_sources(config, problems, lambda m, f: progress(m, 0.5 * f), sheet_reader, own_output)
+    check_loaded(config, {k: set(v.frame.columns) for k, v in sources.items()})  # no silent no-op rules
     timings["read"] = sum(s.read_seconds for s in sources.values())
     timings["normalise"] = time.perf_counter() - t - timings["read"]
 
@@ -192,7 +194,8 @@ def run_pipeline(config: Config, sink: Sink, history: Path | None, progress: Pro
     (through `sink`) → record (in `history`, unless it is None or `record` is False; the previous
     period is read from `history` either way)."""
     started = started or dt.datetime.now().replace(microsecond=0)
-    previous = previous_period(history, config.period.as_of, config.period.label) if history else None
+    previous = (previous_period(history, config.period.as_of, config.period.label, config.digest)
+                if history else None)
     result = grade_data(config, progress, generated_at, previous, sheet_reader, own_output)
     t = time.perf_counter()
     progress("写入工作簿", 0.8)

@@ -101,7 +101,9 @@ def test_init_writes_starter_files_and_never_overwrites(tmp_path, capsys) -> Non
 
 def test_missing_config_points_at_init(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["run", "-c", str(tmp_path / "config.yaml")]) == EXIT_CONFIG
-    assert f"找不到配置文件 {tmp_path / 'config.yaml'}。新建一份带注释的配置：grade-etl init" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"找不到配置文件 config.yaml（在文件夹 {tmp_path.resolve()} 中查找）。" in err
+    assert "；新建一份带注释的配置：grade-etl init" in err
 
 
 def test_check_config_checks_the_template(write_config, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
