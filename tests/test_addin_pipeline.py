@@ -240,3 +240,21 @@ def test_any_text_arrives_as_the_same_text(text: str) -> None:
     grid = Grid()
     grid.put(1, 1, 1, 1, excel_text(text), typed=True)
     assert grid.cells.get((1, 1)) == text and type(grid.cells[(1, 1)]) is str
+
+
+@pytest.mark.excel
+def test_text_stays_text_in_real_excel(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Runs only where Microsoft Excel is installed: the fakes' conversions, checked against Excel itself."""
+    import xlwings as xw
+
+    texts = ["000123", "1E5", "4-6", "2-4", "1/2", "TRUE", "12%", "123456789012345678", "=A1", "'quoted", "#N/A"]
+    app = xw.App(visible=False, add_book=False)
+    try:
+        sheet = app.books.add().sheets[0]
+        sheet.range((1, 1), (1, len(texts))).value = [texts]
+        raw = sheet.range((1, 1), (1, len(texts))).value
+        assert [excel_parse(t) for t in texts[:2]] == raw[:2] and isinstance(raw[2], dt.datetime)  # the model holds
+        sheet.range((2, 1), (2, len(texts))).value = [[excel_text(t) for t in texts]]
+        assert sheet.range((2, 1), (2, len(texts))).value == texts
+    finally:
+        app.quit()
