@@ -111,7 +111,7 @@ def drop_summaries(problems: pl.DataFrame, total_abs: float) -> pl.DataFrame:
         else:
             unpriced = f"（另有 {n - priced:,} 行金额无法读取）" if priced < n else ""
             text = f"{reason}：{n:,} 行，金额 {amt:,.2f}{unpriced}，占全部金额 {absolute / total_abs:.1%}"
-        rows.append({"file": "（汇总）", "sheet": "", "row": None, "column": "", "value": "", "reason": f"已跳过 {text}",
+        rows.append({"file": "（汇总）", "sheet": "", "row": None, "column": "", "value": "", "reason": f"已跳过的销售明细 {text}",
                      "action": "提示", "amount": round(amt, 2) if priced else None})
     return pl.DataFrame(rows, schema=PROBLEM_SCHEMA)
 
