@@ -19,6 +19,7 @@ from .config_model import Config
 from .describe import describe_rules
 from .grade import grade_rank
 from .problems import Problem
+from .reviews import review_columns
 
 SHEET_MAIN = "客户分级管理表"
 SHEET_SUMMARY = "分级汇总"
@@ -140,6 +141,7 @@ def _main_block(g: pd.DataFrame, colours: tuple[tuple[str, str], ...]) -> Block:
         _col("折扣", g["discount"]),
         _col("信用政策", g["credit_terms"], "账期"),
         _col("分级依据", g["reason"]),
+        *(_col(header, values) for header, values in review_columns(g).items()),  # 评审, filled by managers
     )
     return Block(("客户编码", "客户名称", "等级"), cols, n, colours=colours)
 

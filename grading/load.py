@@ -67,7 +67,7 @@ def load_sources(config: Config, problems: list[Problem], progress: Progress,
                  sheet_reader: SheetReader | None = None) -> dict[str, SourceData]:
     errors: list[InputError] = []
     out: dict[str, SourceData] = {}
-    configured = [(n, getattr(config.sources, n)) for n in ("sales", "receivables", "customers", "overrides")]
+    configured = [(n, getattr(config.sources, n)) for n in ("sales", "receivables", "customers", "overrides", "reviews")]
     active = [(n, s) for n, s in configured if s is not None]
     for i, (name, source) in enumerate(active):
         progress(f"读取{SOURCE_LABELS[name]}", i / len(active))
@@ -139,5 +139,5 @@ def _sheet_frame(sheet: RawSheet, name: str, source: SourceConfig, fields: tuple
         problems.append(Problem(sheet.file.name, sheet.sheet, None, layout.headers[layout.columns["customer_name"]],
                                 "", "没有客户编码列，使用客户名称作为客户编码", "提示"))
     frame = normalise(sheet, layout, fields, problems, keep_extra=name == "customers")
-    optional_dates = ("until",) if name == "overrides" else ()
+    optional_dates = {"overrides": ("until",), "reviews": ("until", "approved_on")}.get(name, ())
     return drop_invalid(frame, layout, required, problems, optional_dates)

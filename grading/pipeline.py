@@ -23,6 +23,7 @@ from .load import SheetReader, load_sources
 from .metrics import compute_metrics
 from .modifiers import pins_from_frame
 from .problems import Problem
+from .reviews import pins_from_reviews, with_pin_audit
 from .write_xlsx import write_workbook
 
 Progress = Callable[[str, float], None]
@@ -76,7 +77,10 @@ def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.da
     t = time.perf_counter()
     progress("分级", 0.7)
     overrides = sources["overrides"].frame if "overrides" in sources else None
-    graded = grade_customers(config, metrics.table, problems, pins_from_frame(overrides, problems))
+    reviews = sources["reviews"].frame if "reviews" in sources else None
+    today = (generated_at or dt.datetime.now()).date()
+    pins = [*pins_from_frame(overrides, problems), *pins_from_reviews(reviews, config, problems, today)]
+    graded = with_pin_audit(config, grade_customers(config, metrics.table, problems, pins), pins)
     graded = apply_stability(config, graded, previous)
     graded, comparison = compare(config, graded, previous)
     timings["grade"] = time.perf_counter() - t
@@ -114,7 +118,7 @@ def run_to_file(config: Config, output: Path | None = None, progress: Progress =
             yield
             return
         run = RunRecord(config.period.label, config.period.as_of, started, config.digest, str(target),
-                        [Path(p) for files in result.files.values() for p in files])
+                        [Path(p) for files in result.files.values() for p in files], config_text=config.source_text)
         started_db = time.perf_counter()
         with closing(connect(db)) as conn, conn:  # one transaction: rolled back if the move fails
             record_run(conn, run, result.graded)

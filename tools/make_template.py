@@ -67,6 +67,7 @@ def build(path: Path = OUT) -> Path:
         ws.set_column(c, c, width)
         ws.write_string(3, c, head, f["head"])
         ws.write_blank(4, c, None, f[fmt])
+    last = add_review_columns(wb, ws, len(MAIN_COLUMNS), base, cell)
     ws.freeze_panes(4, 3)
     ws.autofilter(3, 0, 4, last)
     grade_col = next(i for i, (h, _, _) in enumerate(MAIN_COLUMNS) if h == "等级")
@@ -197,6 +198,40 @@ def build(path: Path = OUT) -> Path:
     ws.activate()
     wb.close()
     return path
+
+
+REVIEW_COLUMNS = [
+    # 评审 (issue 13): filled by managers in the review meeting; a later run with this workbook as the
+    # `reviews` source turns rows with 状态 = 通过 into pins
+    ("建议等级", 8, "grade"), ("理由", 30, "text"), ("审批人", 9, "text"), ("审批日期", 11, "date"),
+    ("有效至", 11, "date"), ("状态", 7, "status"),
+]
+
+
+def add_review_columns(wb: xlsxwriter.Workbook, ws: object, first: int, base: dict[str, object],
+                       cell: dict[str, object]) -> int:
+    """The 评审 columns right after the main table (same header row, so they are part of it);
+    returns the index of the last column. 状态 gets a drop-down 待审/通过/驳回."""
+    head = wb.add_format({**cell, "bold": True, "bg_color": "#C65911", "font_color": "#FFFFFF",
+                          "align": "center", "text_wrap": True})
+    formats = {
+        "grade": wb.add_format({**cell, "bold": True, "align": "center", "bg_color": "#FFF2CC"}),
+        "text": wb.add_format({**cell, "bg_color": "#FFF2CC"}),
+        "date": wb.add_format({**cell, "num_format": "yyyy-mm-dd", "bg_color": "#FFF2CC"}),
+        "status": wb.add_format({**cell, "align": "center", "bg_color": "#FFF2CC"}),
+    }
+    for k, (header, width, fmt) in enumerate(REVIEW_COLUMNS):
+        c = first + k
+        ws.set_column(c, c, width)  # type: ignore[attr-defined]
+        ws.write_string(3, c, header, head)  # type: ignore[attr-defined]
+        ws.write_blank(4, c, None, formats[fmt])  # type: ignore[attr-defined]
+    ws.write_string(2, first, "评审（会上填写；状态选“通过”的行在下次运行时生效）",  # type: ignore[attr-defined]
+                    wb.add_format({**base, "font_color": "#C65911", "bold": True}))
+    status = first + len(REVIEW_COLUMNS) - 1
+    ws.data_validation(4, status, 1_048_575, status, {  # type: ignore[attr-defined]
+        "validate": "list", "source": ["待审", "通过", "驳回"],
+        "error_title": "评审状态", "error_message": "请选择 待审、通过 或 驳回"})
+    return status
 
 
 if __name__ == "__main__":
