@@ -122,3 +122,23 @@ class OutputLocked(OutputError):
     """The output file is open in another program (e.g. Excel) and cannot be replaced."""
 
     code = "E401"
+
+
+# ---- issue 13: rule previews, period diffs, reviews
+
+class PreviewTargetError(OutputError):
+    """The preview would write over a file a run owns (output, history, template, config, input)."""
+
+    code = "E250"
+
+
+class PeriodNotFound(InputError):
+    """A period named on the command line is not stored in the history database."""
+
+    code = "E251"
+
+
+class NoStoredRun(InputError):
+    """There is no stored run to compare with (no database, or it is empty)."""
+
+    code = "E252"
