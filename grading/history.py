@@ -202,7 +202,7 @@ def record_run(conn: sqlite3.Connection, run: RunRecord, graded: pd.DataFrame) -
     if "pin_by" in graded:
         audit = [(run_id, code, grade, rule, by, on or None, why, until or None, origin, where)
                  for code, grade, rule, by, on, why, until, origin, where in zip(
-                     codes, grades, rule_grades, *(col(c, "") for c in (
+                     codes, grades, col("pin_rule_grade", ""), *(col(c, "") for c in (
                          "pin_by", "pin_on", "pin_reason", "pin_until", "pin_origin", "pin_source")))
                  if by]
         conn.executemany(

@@ -211,3 +211,29 @@ def test_visits_are_read_as_ranges_or_reported() -> None:
     p = compare(before, after, "t")
     assert "拜访频率“按需”（1 个客户）不是次数，未计入业务员拜访负荷。" in p.notes
     assert p.load.iloc[0]["after_low"] == 0 and p.load.iloc[0]["before_low"] == 1
+
+
+def test_history_of_schema_1_is_read_unchanged_and_migrated_by_the_next_run(tmp_path: Path) -> None:
+    import sqlite3
+    from contextlib import closing
+
+    from grading.history import MIGRATIONS, connect
+    from grading.history_read import load_period
+
+    db = tmp_path / "h.sqlite"
+    with closing(sqlite3.connect(db)) as conn:
+        conn.executescript(MIGRATIONS[0])
+        conn.execute("PRAGMA user_version = 1")
+        conn.execute("INSERT INTO runs (period, as_of, started_at, config_hash, customers, output) "
+                     "VALUES ('2025H2', '2025-12-31', '2026-01-02T06:30:00', 'abc', 1, 'x.xlsx')")
+        conn.execute("INSERT INTO customer_grades (run_id, customer_code, customer_name, rule_grade, grade, score, "
+                     "net_sales, pinned, explanation, metrics) VALUES (1, 'C1', '甲', 'A', 'A', NULL, 5.0, 0, '规则', '{}')")
+        conn.commit()
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    stored = load_period(db, "2025H2")
+    assert (stored.period, stored.config_text, stored.table.loc["C1", "grade"]) == ("2025H2", None, "A")
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before  # read-only: not even migrated
+    with closing(connect(db)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("SELECT period, config_text FROM runs").fetchall() == [("2025H2", None)]
+        assert conn.execute("SELECT count(*) FROM pin_audit").fetchone()[0] == 0
