@@ -23,7 +23,7 @@ from .load import SheetReader, load_sources
 from .metrics import compute_metrics
 from .modifiers import pins_from_frame
 from .problems import Problem
-from .reviews import pins_from_reviews, with_pin_audit
+from .reviews import pins_from_reviews, with_carried_reviews, with_pin_audit
 from .write_xlsx import write_workbook
 
 Progress = Callable[[str, float], None]
@@ -81,6 +81,7 @@ def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.da
     today = (generated_at or dt.datetime.now()).date()
     pins = [*pins_from_frame(overrides, problems), *pins_from_reviews(reviews, config, problems, today)]
     graded = with_pin_audit(config, grade_customers(config, metrics.table, problems, pins), pins)
+    graded = with_carried_reviews(graded, reviews, config.period.as_of)
     graded = apply_stability(config, graded, previous)
     graded, comparison = compare(config, graded, previous)
     timings["grade"] = time.perf_counter() - t

@@ -113,11 +113,40 @@ def with_pin_audit(config: Config, graded: pd.DataFrame, pins: Sequence[PinRow])
     return graded.assign(**columns)
 
 
+REVIEW_KEYS = ("grade", "reason", "by", "approved_on", "until", "status")  # REVIEW_HEADERS' fields
+CARRIED = [f"review_{k}" for k in REVIEW_KEYS]
+
+
+def with_carried_reviews(graded: pd.DataFrame, frame: pd.DataFrame | None, as_of: dt.date) -> pd.DataFrame:
+    """Keep what the meeting wrote for each customer (pending, rejected or unusable rows too), so
+    the next output's 评审 columns show it again; approvals that have expired are not carried."""
+    if frame is None or not len(frame):
+        return graded
+    carried: dict[str, list[object]] = {}
+    for rec in frame.to_dict("records"):
+        values = [rec.get(k) for k in REVIEW_KEYS]
+        values = [None if v is None or (not isinstance(v, str) and pd.isna(v)) or v == "" else v  # type: ignore[call-overload]
+                  for v in values]
+        until = _date(values[4])
+        if all(v is None for v in values) or (until is not None and until < as_of):
+            continue
+        carried[_text(rec.get("customer_code"))] = [
+            pd.Timestamp(v).to_pydatetime() if k in ("approved_on", "until") and v is not None else v  # type: ignore[arg-type]
+            for k, v in zip(REVIEW_KEYS, values)]
+    codes = graded.index.astype(str)
+    return graded.assign(**{c: pd.Series([carried.get(code, [None] * len(CARRIED))[j] for code in codes],
+                                         index=graded.index, dtype=object) for j, c in enumerate(CARRIED)})
+
+
 def review_columns(graded: pd.DataFrame) -> dict[str, list[object]]:
-    """Values of the 评审 columns of the main table: empty for a manager to fill, except customers
-    pinned by an approved review, which carry it forward (so the next run keeps the pin until 有效至)."""
+    """Values of the 评审 columns of the main table: empty for a manager to fill, what the last
+    meeting wrote (carried from the reviews source), and for customers pinned by an approved review
+    the approval as applied (so the next run keeps the pin until 有效至)."""
     n = len(graded)
     out: dict[str, list[object]] = {h: [None] * n for h in REVIEW_HEADERS}
+    if CARRIED[0] in graded:
+        for header, column in zip(REVIEW_HEADERS, CARRIED):
+            out[header] = graded[column].tolist()
     if "pin_origin" not in graded:
         return out
     rows = zip(graded["pin_origin"], graded["grade"], graded["pin_reason"], graded["pin_by"], graded["pin_on"],

@@ -76,3 +76,35 @@ def test_preview_button_without_history_says_what_to_do(tmp_path: Path) -> None:
     assert not outcome.ok and outcome.message.startswith("[E252] 没有找到历史数据库")
     assert "规则预览" not in fake.grids
     assert fake.app.alert.call_args.kwargs["mode"] == "critical"
+
+
+def test_review_round_trip_inside_the_open_workbook(tmp_path: Path) -> None:
+    """sources.reviews: {workbook_sheet: 客户分级管理表}: the workbook's own 评审 columns, filled after
+    one click of 分级, pin the customer on the next click; pending rows stay."""
+    import datetime as dt
+
+    from xlplugin import run
+
+    from .test_addin import _config, _main_rows
+
+    _config(tmp_path, {"sales": {"workbook_sheet": "ERP导出"}, "reviews": {"workbook_sheet": "客户分级管理表"}})
+    fake = book_from_xlsx(TEMPLATE, tmp_path, "客户分级.xlsx")
+    link_books(fake.app, tmp_path / "templates" / TEMPLATE.name, tmp_path)
+    fake.add_sheet("ERP导出", EXPORT)
+    first = run(fake.book)
+    assert first.ok, first.message
+    grid = fake.grids["客户分级管理表"]
+    header = {grid.cells[(4, c)]: c for c in range(1, 40) if (4, c) in grid.cells}
+    row = {r["客户编码"]: 5 + i for i, r in enumerate(_main_rows(fake))}
+    for h, v in (("建议等级", "C"), ("理由", "回款差"), ("审批人", "王经理"), ("审批日期", dt.datetime(2026, 7, 2)),
+                 ("状态", "通过")):
+        grid.cells[(row["C001"], header[h])] = v
+    for h, v in (("建议等级", "A"), ("理由", "待议"), ("状态", "待审")):
+        grid.cells[(row["C002"], header[h])] = v
+    second = run(fake.book)
+    assert second.ok, second.message
+    rows = {r["客户编码"]: r for r in _main_rows(fake)}
+    assert (rows["C001"]["等级"], rows["C001"]["人工指定"]) == ("C", "人工指定")
+    assert rows["C001"]["分级依据"].startswith("净销售额 600万 ≥ 500万 → A；人工指定：王经理 2026-07-02 通过，理由 回款差 → C")
+    assert (rows["C001"]["状态"], rows["C002"]["状态"], rows["C002"]["理由"]) == ("通过", "待审", "待议")
+    assert rows["C002"]["等级"] == "B"

@@ -90,6 +90,11 @@ def test_review_round_trip(tmp_path: Path, demo: tuple[Path, Any], capsys) -> No
     assert got[later][col["等级"]] == "A" and f"人工指定：李总 {today} 通过，理由 新签年度框架协议" in got[later][col["分级依据"]]
     for code in (rejected, no_approver, bad_grade):
         assert got[code][col["等级"]] == "A" and not got[code][col["人工指定"]]
+    # what the meeting wrote is shown again, also where it did not (yet) become a pin
+    assert [got[rejected][col[h]] for h in REVIEW] == ["B", "销售建议降级", "王经理", dt.datetime(2026, 7, 2), None, "驳回"]
+    assert [got[no_approver][col[h]] for h in REVIEW] == ["B", "业务员建议", None, dt.datetime(2026, 7, 2), None, "通过"]
+    untouched = next(c for c in got if c not in (approved, later, rejected, no_approver, bad_grade))
+    assert all(got[untouched][col[h]] is None for h in REVIEW)
 
     _, problems = _table(tmp_path / "output" / "第二次.xlsx", "数据问题")
     text = {(p[1], p[4], p[5], p[6]) for p in problems}
