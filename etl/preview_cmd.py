@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -47,8 +48,8 @@ def preview(args: argparse.Namespace, say: Say) -> int:
     db = new.history_path()
     extra = stored_outputs(db) if db is not None else []
     base: Config | None = load_config(args.base) if args.base else None
-    target = Path(args.output) if args.output else new.output_path().parent / (
-        f"规则预览_{new.period.label}_{dt.datetime.now():%Y%m%d_%H%M%S}.xlsx")
+    target = Path(args.output) if args.output else Path(os.path.normpath(new.output_path().parent / (
+        f"规则预览_{new.period.label}_{dt.datetime.now():%Y%m%d_%H%M%S}.xlsx")))
     check_target(target, protected_paths(new, *([base] if base else []), extra=extra))
     if base is not None:
         result = preview_configs(new, base)

@@ -237,3 +237,26 @@ def test_history_of_schema_1_is_read_unchanged_and_migrated_by_the_next_run(tmp_
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
         assert conn.execute("SELECT period, config_text FROM runs").fetchall() == [("2025H2", None)]
         assert conn.execute("SELECT count(*) FROM pin_audit").fetchone()[0] == 0
+
+
+def test_preview_workbook_keeps_text_as_text_and_is_written_atomically(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    from grading.errors import OutputLocked
+    from grading.preview_xlsx import write_preview
+
+    before = _side({"C1": "A", "C2": "B"})
+    after = _side({"C1": "B", "C2": "B"})
+    after.table.loc["C1", "customer_name"] = "=HYPERLINK(\"http://x\")"
+    after.table.loc["C1", "reason"] = "+1"
+    target = write_preview(tmp_path / "p.xlsx", compare(before, after, "t"))
+    ws = openpyxl.load_workbook(target)["规则预览"]
+    cells = {c.value: c.data_type for row in ws.iter_rows() for c in row if c.value is not None}
+    assert cells["=HYPERLINK(\"http://x\")"] == "s" and cells["+1"] == "s"
+
+    old = target.read_bytes()
+    monkeypatch.setattr(os, "replace", lambda a, b: (_ for _ in ()).throw(PermissionError(13, "locked")))
+    with pytest.raises(OutputLocked):
+        write_preview(target, compare(after, before, "t"))
+    assert target.read_bytes() == old
+    assert [p.name for p in tmp_path.iterdir()] == ["p.xlsx"]  # no temp file left
