@@ -21,9 +21,9 @@ from typing import TextIO
 
 from grading.config import Config, load_config
 from grading.describe import describe_rules
-from grading.errors import ConfigError, GradingError, InputError, OutputLocked
+from grading.errors import ConfigError, GradingError, HistoryBusy, InputError, OutputLocked
 from grading.history import customer_timeline, list_runs
-from grading.pipeline import GradingResult, run_to_file
+from grading.pipeline import GradingResult, prepare_output, run_to_file
 from grading.problems import summarise
 from grading.write_xlsx import csv_safe
 
@@ -97,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             tee = _tee(say, log)
             if lock.stale_note:
                 tee(lock.stale_note)
+            for note in prepare_output(config, output):
+                tee(note)
             if args.command == "demo":
                 from grading.demo_data import generate
 
@@ -104,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 tee(f"生成演示数据：{folder}")
                 generate(folder)
             result = run_to_file(config, output, _progress(quiet, log))
+            for note in result.notes:
+                tee(note)
             _report(result, config, tee)
             if log is not None:
                 tee(f"日志：{log.name}")
@@ -114,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(log, f"{exc}\n上一次的输出文件保持不变。", EXIT_INPUT)
     except OutputLocked as exc:
         return _fail(log, str(exc), EXIT_LOCKED)
-    except RunLocked as exc:
+    except (RunLocked, HistoryBusy) as exc:
         return _fail(log, str(exc), EXIT_BUSY)
     except GradingError as exc:
         return _fail(log, f"{exc}\n上一次的输出文件保持不变。", EXIT_OUTPUT)
@@ -186,6 +190,10 @@ def _report(result: GradingResult, config: Config, say: Say) -> None:
     graded = result.graded
     say(f"期间 {config.period.start:%Y-%m-%d} 至 {config.period.as_of:%Y-%m-%d}："
         f"{len(graded)} 个客户，期间内明细 {result.lines_in_window} 行（期间外 {result.lines_outside} 行未计入）。")
+    if result.warnings:
+        say(f"请注意（{len(result.warnings)} 条）：")
+        for text in result.warnings:
+            say(f"  ！{text}")
     for grade, n in result.grade_counts.items():
         sales = graded.loc[graded["grade"] == grade, "net_sales"].sum()
         say(f"  {grade} {config.policy(grade).label}：{n} 个客户，净销售额 {sales:,.2f}")
@@ -196,8 +204,10 @@ def _report(result: GradingResult, config: Config, say: Say) -> None:
         say(f"与上期 {comparison.previous} 比较：{moves}（详见工作表「等级变动」）")
     if result.problems:
         say(f"数据问题 {len(result.problems)} 条（详见工作表「数据问题」）：")
+        drops = {d.reason: d for d in result.drops}
         for action, reason, n in summarise(result.problems):
-            say(f"  [{action}] {reason}：{n} 条")
+            drop = drops.get(reason) if action == "已跳过" else None
+            say(f"  [{action}] {drop.render()}" if drop is not None else f"  [{action}] {reason}：{n} 条")
         serious = sorted((p for p in result.problems if p.action != "提示"), key=lambda p: p.action != "已跳过")
         for p in serious[:MAX_LISTED]:
             say(f"    {p.render()}")

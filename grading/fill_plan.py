@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .changes import Comparison
-from .config_model import Config
+from .config_model import Config, ParetoStage
 from .describe import describe_rules
 from .grade import grade_rank
 from .problems import Problem
@@ -141,6 +141,7 @@ def _main_block(g: pd.DataFrame, colours: tuple[tuple[str, str], ...]) -> Block:
         _col("折扣", g["discount"]),
         _col("信用政策", g["credit_terms"], "账期"),
         _col("分级依据", g["reason"]),
+        _col("距上一等级", g["next_gap"] if "next_gap" in g else [""] * n),
         *(_col(header, values) for header, values in review_columns(g).items()),  # 评审, filled by managers
     )
     return Block(("客户编码", "客户名称", "等级"), cols, n, colours=colours)
@@ -149,6 +150,8 @@ def _main_block(g: pd.DataFrame, colours: tuple[tuple[str, str], ...]) -> Block:
 def grade_summary(config: Config, graded: pd.DataFrame) -> pd.DataFrame:
     """Per grade (config order): customers, sales, shares; plus nothing for unused grades."""
     total_sales = float(graded["net_sales"].sum())
+    pareto = [s for s in config.grading.stages if isinstance(s, ParetoStage) and s.ref == "net_sales"]
+    share_base = float(graded["net_sales"].clip(lower=0).sum()) if pareto else total_sales
     total_n = len(graded)
     rows = []
     present = set(graded["grade"])
@@ -160,7 +163,9 @@ def grade_summary(config: Config, graded: pd.DataFrame) -> pd.DataFrame:
         rows.append({
             "grade": code, "label": policy.label, "customers": len(sel),
             "customer_share": len(sel) / total_n if total_n else 0.0,
-            "sales": sales, "sales_share": sales / total_sales if total_sales else 0.0,
+            "sales": sales,
+            "sales_share": (float(sel["net_sales"].clip(lower=0).sum()) if pareto else sales) / share_base
+            if share_base else 0.0,
             "avg_sales": sales / len(sel) if len(sel) else 0.0,
             "visits": policy.visits_per_month,
         })
@@ -265,6 +270,7 @@ def _problem_block(problems: Sequence[Problem]) -> Block:
         _col("值", [p.value for p in problems], "原值"),
         _col("问题", [p.reason for p in problems]),
         _col("处理", [p.action for p in problems]),
+        _col("金额", [p.amount for p in problems], "涉及金额"),
     ), len(problems))
 
 

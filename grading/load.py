@@ -7,15 +7,21 @@ so one run tells the user everything that needs fixing.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
+from .codes import CodeUse, code_findings
 from .config_model import Config, SourceConfig
-from .errors import InputError, InputErrors, InputFileMissing
+from .errors import EmptyData, InputError, InputErrors, InputFileMissing
 from .fields import REQUIRED_FIELDS, InputField, SOURCE_FIELDS, SOURCE_LABELS
+from .crosscheck import PeriodLine, period_line
+from .derive import derive_amount
 from .header import detect_layout
 from .normalise import drop_invalid, normalise
 from .problems import Problem
@@ -32,6 +38,10 @@ class SourceData:
     rows_read: int = 0
     read_seconds: float = 0.0
     normalise_seconds: float = 0.0
+    amount_total: float = 0.0     # sales: sum of |amount| of every data line read (dropped ones included)
+    notes: list[str] = field(default_factory=list)        # said once, on the first screen
+    names_as_codes: bool = False  # no customer-code column: names stand in as codes
+    periods: list[PeriodLine] = field(default_factory=list)  # 期间 lines above the header, per sheet
 
 
 Progress = Callable[[str, float], None]
@@ -56,32 +66,58 @@ def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def amount_field(config: Config) -> str:
+    """The sales field that holds the amount of the configured basis (含税 / 不含税)."""
+    return "amount" if config.metrics.amount_basis == "含税" else "amount_excl_tax"
+
+
 def required_fields(source: str, config: Config) -> tuple[str, ...]:
     req = REQUIRED_FIELDS[source]
-    if source == "sales" and config.metrics.amount_basis == "不含税":
-        req = tuple("amount_excl_tax" if k == "amount" else k for k in req)
+    if source == "sales":
+        req = tuple(amount_field(config) if k == "amount" else k for k in req)
     return req
 
 
 def load_sources(config: Config, problems: list[Problem], progress: Progress,
-                 sheet_reader: SheetReader | None = None) -> dict[str, SourceData]:
+                 sheet_reader: SheetReader | None = None,
+                 own_output: Callable[[Path], bool] | None = None) -> dict[str, SourceData]:
+    """Every configured source; files the tool wrote itself (`own_output`) are skipped with a note."""
     errors: list[InputError] = []
     out: dict[str, SourceData] = {}
     configured = [(n, getattr(config.sources, n)) for n in ("sales", "receivables", "customers", "overrides", "reviews")]
     active = [(n, s) for n, s in configured if s is not None]
     for i, (name, source) in enumerate(active):
         progress(f"读取{SOURCE_LABELS[name]}", i / len(active))
+        first_problem, errors_before = len(problems), len(errors)
         try:
-            out[name] = _load_one(name, source, config, problems, errors, sheet_reader)
+            out[name] = _load_one(name, source, config, problems, errors, sheet_reader, own_output)
         except InputError as exc:
             errors.append(exc)
+            continue
+        if name not in ("overrides", "reviews") and len(errors) == errors_before and len(out[name].frame) == 0:
+            errors.append(_empty(out[name], problems[first_problem:]))
     if errors:
         raise InputErrors(errors)
+    problems.extend(code_findings(
+        (CodeUse(SOURCE_LABELS[n], d.frame) for n, d in out.items() if n not in ("overrides", "reviews")),
+        frozenset(SOURCE_LABELS[n] for n, d in out.items() if d.names_as_codes)))
     return out
 
 
+def _empty(data: SourceData, problems: list[Problem]) -> EmptyData:
+    """No usable row in any file of a source: which files, how many rows, and why each row was dropped."""
+    dropped = Counter(p.reason for p in problems if p.action == "已跳过" or p.reason.startswith("合计/小计行"))
+    files = "、".join(Path(f).name for f in data.files) or "（无）"
+    why = "；".join(f"{reason} {n} 行" for reason, n in dropped.most_common()) if dropped else \
+        "文件只有表头（或标题），没有数据行"
+    return EmptyData(
+        f"{SOURCE_LABELS[data.name]}没有可用的数据行（文件：{files}，共读取 {data.rows_read} 行）。"
+        f"跳过的行：{why}。请确认导出的期间和筛选条件，或修正上述问题后重试。")
+
+
 def _load_one(name: str, source: SourceConfig, config: Config, problems: list[Problem],
-              errors: list[InputError], sheet_reader: SheetReader | None) -> SourceData:
+              errors: list[InputError], sheet_reader: SheetReader | None,
+              own_output: Callable[[Path], bool] | None = None) -> SourceData:
     label = f"{SOURCE_LABELS[name]}："
     fields = SOURCE_FIELDS[name]
     required = required_fields(name, config)
@@ -90,7 +126,7 @@ def _load_one(name: str, source: SourceConfig, config: Config, problems: list[Pr
     pasted = sheet_reader(source.workbook_sheet) if sheet_reader and source.workbook_sheet else None
     if pasted is not None:  # an export pasted into the open workbook wins over files
         try:
-            frames.append(_sheet_frame(pasted, name, source, fields, required, label, problems))
+            frames.append(_sheet_frame(pasted, name, source, config, fields, required, label, problems, data))
             data.files.append(f"{pasted.file.name}!{pasted.sheet}")
             data.rows_read += pasted.n_rows
         except InputError as exc:
@@ -103,7 +139,9 @@ def _load_one(name: str, source: SourceConfig, config: Config, problems: list[Pr
             f"{SOURCE_LABELS[name]}：只配置了 workbook_sheet「{source.workbook_sheet}」，但当前工作簿中没有这个工作表"
             "（或在无 Excel 的命令行中运行）。请把导出数据粘贴到该工作表，或在 config.yaml 中配置 files。"
         )
-    for path in expand_globs(source.files, config.base_dir, SOURCE_LABELS[name]):
+    skipped: list[Path] = []
+    skip = None if name == "reviews" else own_output  # reviews are read from this tool's own workbooks
+    for path in expand_globs(source.files, config.base_dir, SOURCE_LABELS[name], skip, skipped):
         started = time.perf_counter()
         try:
             sheets = read_file(path, source.sheet)
@@ -115,7 +153,7 @@ def _load_one(name: str, source: SourceConfig, config: Config, problems: list[Pr
         for sheet in sheets:
             started = time.perf_counter()
             try:
-                frames.append(_sheet_frame(sheet, name, source, fields, required, label, problems))
+                frames.append(_sheet_frame(sheet, name, source, config, fields, required, label, problems, data))
             except InputError as exc:
                 errors.append(exc)
                 continue
@@ -123,6 +161,9 @@ def _load_one(name: str, source: SourceConfig, config: Config, problems: list[Pr
                 data.normalise_seconds += time.perf_counter() - started
             data.files.append(str(path))
             data.rows_read += sheet.n_rows
+    for path in skipped:
+        problems.append(Problem(path.name, "", None, "", "", f"是本程序自己的输出或临时文件，不作为{SOURCE_LABELS[name]}读取"
+                                "（config.yaml 中 files 的通配符也匹配到了输出文件夹，建议把导出文件放到单独的文件夹）", "提示"))
     if frames:
         started = time.perf_counter()
         data.frame = concat_frames(frames)
@@ -130,14 +171,38 @@ def _load_one(name: str, source: SourceConfig, config: Config, problems: list[Pr
     return data
 
 
-def _sheet_frame(sheet: RawSheet, name: str, source: SourceConfig, fields: tuple[InputField, ...], required: tuple[str, ...],
-                 label: str, problems: list[Problem]) -> pd.DataFrame:
+def _sheet_frame(sheet: RawSheet, name: str, source: SourceConfig, config: Config,
+                 fields: tuple[InputField, ...], required: tuple[str, ...], label: str,
+                 problems: list[Problem], data: SourceData) -> pd.DataFrame:
     for note in sheet.notes:
         problems.append(Problem(sheet.file.name, sheet.sheet, None, "", "", note, "提示"))
-    layout = detect_layout(sheet, fields, source.columns, required, source.header_row, source.unit, label)
+    target = amount_field(config) if name == "sales" else None
+    layout = detect_layout(sheet, fields, source.columns, required, source.header_row, source.unit, label,
+                           amount_target=target, amount_from=source.amount_from)
+    where = f"{sheet.file.name} / {sheet.sheet}"
     if "customer_code" in required and layout.columns.get("customer_code") == layout.columns.get("customer_name"):
-        problems.append(Problem(sheet.file.name, sheet.sheet, None, layout.headers[layout.columns["customer_name"]],
-                                "", "没有客户编码列，使用客户名称作为客户编码", "提示"))
-    frame = normalise(sheet, layout, fields, problems, keep_extra=name == "customers")
-    optional_dates = {"overrides": ("until",), "reviews": ("until", "approved_on")}.get(name, ())
-    return drop_invalid(frame, layout, required, problems, optional_dates)
+        header = layout.headers[layout.columns["customer_name"]]
+        text = (f"{SOURCE_LABELS[name]}没有客户编码列，以「{header}」列的客户名称作为客户编码："
+                "名称写法不同会算作不同客户，同名的不同客户会被合并。"
+                f"如有编码列，请在 config.yaml 的 sources.{name}.columns.customer_code 中写上列名")
+        problems.append(Problem(sheet.file.name, sheet.sheet, None, header, "", text, "提示"))
+        data.names_as_codes = True
+        if text not in (n.split("：", 1)[-1] for n in data.notes):
+            data.notes.append(f"{where}：{text}")
+    frame = normalise(sheet, layout, fields, problems, keep_extra=name == "customers",
+                      date_format=source.parsed_date_format, source_key=name, notes=data.notes)
+    plan = layout.amount_plan
+    if plan is not None and plan.formula is not None:
+        headers = {k: layout.headers[c] for k, c in layout.columns.items()}
+        derive_amount(frame, plan, headers, problems, sheet.file.name, sheet.sheet)
+        if not plan.declared:
+            data.notes.append(f"{where}：没有金额列，金额按 数量 × 单价 计算")
+    if target is not None and target in frame:
+        amounts = frame[target].to_numpy(dtype=float)[frame["_keep"].to_numpy(dtype=bool)]
+        data.amount_total += float(np.nansum(np.abs(amounts)))
+    if name == "receivables":
+        line = period_line(sheet.rows[: max(0, layout.header_index - layout.header_rows + 1)])
+        if line is not None:
+            data.periods.append(PeriodLine(where, *line))
+    optional_dates = {"overrides": ("until",), "receivables": ("date",), "reviews": ("until", "approved_on")}.get(name, ())
+    return drop_invalid(frame, layout, required, problems, optional_dates, amount_key=target)

@@ -101,9 +101,11 @@ def _sales_metrics(sales: pd.DataFrame, amount_col: str, start: np.datetime64,
     def total(mask: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         return np.bincount(cid[mask], weights=None if weights is None else weights, minlength=k)
 
-    net = np.bincount(w_cid, weights=w_amt, minlength=k)
-    gross = np.bincount(w_cid, weights=np.where(w_amt > 0, w_amt, 0.0), minlength=k)
-    returns = np.bincount(w_cid, weights=np.where(w_amt < 0, -w_amt, 0.0), minlength=k)
+    # money in integer cents (held exactly in float64 up to 2^53 cents): sums are exact, then back to yuan
+    w_cents = np.rint(w_amt * 100.0)
+    net = np.bincount(w_cid, weights=w_cents, minlength=k) / 100.0
+    gross = np.bincount(w_cid, weights=np.where(w_cents > 0, w_cents, 0.0), minlength=k) / 100.0
+    returns = np.bincount(w_cid, weights=np.where(w_cents < 0, -w_cents, 0.0), minlength=k) / 100.0
     if "doc_no" in sales and sales["doc_no"].ne("").to_numpy(dtype=bool)[pos].any():
         doc, _ = _codes_of(sales["doc_no"])
         orders = _distinct_per(cid[pos], doc[pos], k)
@@ -131,8 +133,9 @@ def _sales_metrics(sales: pd.DataFrame, amount_col: str, start: np.datetime64,
         base = sales["amount_excl_tax"].to_numpy(dtype=float) if "amount_excl_tax" in sales else amount
         cost = sales["cost"].to_numpy(dtype=float)
         costed = win & ~np.isnan(cost)
-        profit = np.bincount(cid[costed], weights=base[costed] - cost[costed], minlength=k)
-        revenue = np.bincount(cid[costed], weights=base[costed], minlength=k)
+        base_c, cost_c = np.rint(base[costed] * 100.0), np.rint(cost[costed] * 100.0)
+        profit = np.bincount(cid[costed], weights=base_c - cost_c, minlength=k) / 100.0
+        revenue = np.bincount(cid[costed], weights=base_c, minlength=k) / 100.0
         has_cost = np.bincount(cid[costed], minlength=k) > 0
         table["gross_profit"] = np.where(has_cost, profit, np.nan)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -140,7 +143,7 @@ def _sales_metrics(sales: pd.DataFrame, amount_col: str, start: np.datetime64,
     else:
         table["gross_profit"] = np.nan
         table["margin"] = np.nan
-    for attr in ("customer_name", "salesperson", "department"):
+    for attr in ("customer_name", "salesperson", "department", "region"):
         if attr in sales:
             codes, names = _codes_of(sales[attr])
             sel = order[upto[order] & (names.to_numpy()[codes[order]] != "")]
@@ -156,7 +159,7 @@ def _sales_metrics(sales: pd.DataFrame, amount_col: str, start: np.datetime64,
 def _add_receivables(table: pd.DataFrame, rec: pd.DataFrame, config: Config) -> pd.DataFrame:
     cols = [c for c in ("opening", "billed", "received", "closing") if c in rec]
     grouped = rec.groupby("customer_code")
-    sums = grouped[cols].sum(min_count=1)
+    sums = grouped[cols].sum(min_count=1).round(2)  # money at cent precision
     if "overdue_days" in rec:
         sums["overdue_days"] = grouped["overdue_days"].max()
     names = rec.loc[rec.get("customer_name", pd.Series("", index=rec.index)).ne("")] \

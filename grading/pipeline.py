@@ -5,6 +5,7 @@ thin shells over `grade_workbook_data` / `run_to_file`."""
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -14,15 +15,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from .changes import Comparison, apply_stability, compare
+from .changes import Comparison, compare
 from .config_model import Config
-from .history import PreviousPeriod, RunRecord, connect, previous_period, record_run
+from .history import (PreviousPeriod, RunRecord, busy_error, connect, is_busy, previous_period, record_run,
+                      run_committed)
 from .fill_plan import FillPlan, build_plan
 from .grade import grade_customers
-from .load import SheetReader, load_sources
+from .crosscheck import partial_cost, receivables_coverage
+from .load import SheetReader, SourceData, amount_field, load_sources
 from .metrics import compute_metrics
+from .outputs import check_targets, own_output_check, reconcile
 from .modifiers import pins_from_frame
-from .problems import Problem
+from .problems import DropSummary, Problem, drop_summary
 from .reviews import pins_from_reviews, with_carried_reviews, with_pin_audit
 from .write_xlsx import write_workbook
 
@@ -49,6 +53,9 @@ class GradingResult:
     output: Path | None = None
     history: Path | None = None
     overflows: list[str] = field(default_factory=list)  # tables cut at Excel's row limit (full CSV beside)
+    notes: list[str] = field(default_factory=list)  # what was repaired on disk before the run (killed runs)
+    warnings: list[str] = field(default_factory=list)   # shown first: large drops, cross-source findings, guesses
+    drops: list[DropSummary] = field(default_factory=list)  # dropped lines per reason with amount and share
 
     @property
     def grade_counts(self) -> dict[str, int]:
@@ -57,15 +64,18 @@ class GradingResult:
 
 
 def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.datetime | None = None,
-               previous: PreviousPeriod | None = None, sheet_reader: SheetReader | None = None) -> GradingResult:
+               previous: PreviousPeriod | None = None, sheet_reader: SheetReader | None = None,
+               own_output: Callable[[Path], bool] | None = None) -> GradingResult:
     """Read the configured sources and grade (against `previous` if given); nothing is written."""
     timings: dict[str, float] = {}
     problems: list[Problem] = []
     t = time.perf_counter()
     progress("读取并清洗数据", 0.0)
-    sources = load_sources(config, problems, lambda m, f: progress(m, 0.5 * f), sheet_reader)
+    sources = load_sources(config, problems, lambda m, f: progress(m, 0.5 * f), sheet_reader, own_output)
     timings["read"] = sum(s.read_seconds for s in sources.values())
     timings["normalise"] = time.perf_counter() - t - timings["read"]
+
+    drops, warnings, notes = input_findings(config, sources, problems)
 
     t = time.perf_counter()
     progress("计算客户指标", 0.55)
@@ -80,15 +90,14 @@ def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.da
     reviews = sources["reviews"].frame if "reviews" in sources else None
     today = (generated_at or dt.datetime.now()).date()
     pins = [*pins_from_frame(overrides, problems), *pins_from_reviews(reviews, config, problems, today)]
-    graded = with_pin_audit(config, grade_customers(config, metrics.table, problems, pins), pins)
+    graded = with_pin_audit(config, grade_customers(config, metrics.table, problems, pins, previous), pins)
     graded = with_carried_reviews(graded, reviews, config.period.as_of)
-    graded = apply_stability(config, graded, previous)
     graded, comparison = compare(config, graded, previous)
     timings["grade"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    plan = build_plan(config, graded, problems, generated_at or dt.datetime.now().replace(microsecond=0),
-                      comparison)
+    plan = build_plan(config, graded, [*notes, *problems],
+                      generated_at or dt.datetime.now().replace(microsecond=0), comparison)
     timings["fill plan"] = time.perf_counter() - t
     return GradingResult(
         graded, problems, plan,
@@ -98,7 +107,45 @@ def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.da
         lines_outside=metrics.lines_before + metrics.lines_after,
         comparison=comparison,
         timings=timings,
+        warnings=warnings,
+        drops=drops,
     )
+
+
+def prepare_output(config: Config, target: Path) -> list[str]:
+    """Before anything is read: refuse an output (or history database) that is one of the inputs, then
+    finish or undo what a killed run left beside `target`; returns notes for the user. Idempotent;
+    call it under the run lock."""
+    check_targets(config, target)
+    db = config.history_path(target)
+    return reconcile(target, lambda tag: db is not None and run_committed(
+        db, tag.get("period", ""), tag.get("started_at", ""), tag.get("config_hash", "")))
+
+
+def input_findings(config: Config, sources: dict[str, SourceData],
+                   problems: list[Problem]) -> tuple[list[DropSummary], list[str], list[Problem]]:
+    """Dropped lines per reason with their amount and share; first-screen warnings (large drops,
+    receivables period, partial cost, notes of the sources); summary rows for the top of 数据问题.
+    Cross-source findings are appended to `problems`."""
+    sales = sources["sales"]
+    drops = drop_summary(problems, sales.amount_total, config.checks.dropped_share_warning)
+    limit = config.checks.dropped_share_warning
+    warnings = [f"被跳过的销售明细「{d.reason}」{d.lines:,} 行，金额 {d.amount:,.2f}，"
+                f"占全部金额 {d.share:.1%}（超过 {limit:.0%}，可在 config.yaml 的 checks.dropped_share_warning 调整）"
+                for d in drops if d.warning and d.share is not None]
+    for data in sources.values():
+        warnings.extend(data.notes)
+    rec = sources.get("receivables")
+    if rec is not None:
+        found, texts = receivables_coverage(rec.periods, rec.frame, config.period.as_of)
+        problems.extend(found)
+        warnings.extend(texts)
+    found, texts = partial_cost(sales.frame, amount_field(config), config.period.start, config.period.as_of)
+    problems.extend(found)
+    warnings.extend(texts)
+    notes = [Problem("（汇总）", "", None, "", "", f"已跳过 {d.render()}", "提示", d.amount if d.priced else None)
+             for d in drops]
+    return drops, warnings, notes
 
 
 def run_to_file(config: Config, output: Path | None = None, progress: Progress = _silent,
@@ -107,9 +154,11 @@ def run_to_file(config: Config, output: Path | None = None, progress: Progress =
     history database in the same step (both stay as they were if the run fails)."""
     started = dt.datetime.now().replace(microsecond=0)
     target = output or config.output_path()
+    notes = prepare_output(config, target)
     db = config.history_path(target)
     previous = previous_period(db, config.period.as_of, config.period.label) if db else None
-    result = grade_data(config, progress, generated_at, previous)
+    result = grade_data(config, progress, generated_at, previous, own_output=own_output_check(config, target))
+    result.notes = notes
     t = time.perf_counter()
     progress("写入工作簿", 0.8)
 
@@ -121,13 +170,21 @@ def run_to_file(config: Config, output: Path | None = None, progress: Progress =
         run = RunRecord(config.period.label, config.period.as_of, started, config.digest, str(target),
                         [Path(p) for files in result.files.values() for p in files], config_text=config.source_text)
         started_db = time.perf_counter()
-        with closing(connect(db)) as conn, conn:  # one transaction: rolled back if the move fails
-            record_run(conn, run, result.graded)
-            result.timings["history"] = time.perf_counter() - started_db
-            yield
+        with closing(connect(db)) as conn:
+            try:
+                with conn:  # one transaction: rolled back if the move fails; the move is undone if it fails
+                    record_run(conn, run, result.graded)
+                    result.timings["history"] = time.perf_counter() - started_db
+                    yield
+            except sqlite3.OperationalError as exc:
+                if is_busy(exc):
+                    raise busy_error(db) from None
+                raise
 
+    tag = None if db is None else {"period": config.period.label, "config_hash": config.digest,
+                                   "started_at": started.isoformat(timespec="seconds")}
     overflows = write_workbook(config.resolve(config.output.template), target, result.plan,
-                               lambda m, f: progress(m, 0.8 + 0.2 * f), record)
+                               lambda m, f: progress(m, 0.8 + 0.2 * f), record, tag)
     result.overflows = [o.message for o in overflows]
     result.timings["write"] = time.perf_counter() - t - result.timings.get("history", 0.0)
     result.output = target

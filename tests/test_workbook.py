@@ -75,13 +75,13 @@ def test_template_parts_survive_and_template_is_untouched(demo, write_config) ->
         assert re.search(r'<conditionalFormatting sqref="U5:U1048576"><cfRule type="cellIs" dxfId="\d+" '
                          r'priority="1" operator="equal"><formula>"A"</formula></cfRule>', main)
         n = len(result.graded)
-        assert f"<autoFilter ref=\"A4:AI{4 + n}\"/>" in main
+        assert f"<autoFilter ref=\"A4:AJ{4 + n}\"/>" in main
         chart = o.read("xl/charts/chart1.xml").decode()
         # four grades in config.yaml (A, B, C, 暂定): the template's 3-row ranges grow to 4 rows
         assert re.findall(r"<c:f>(.*?)</c:f>", chart) == ["分级汇总!$A$5:$A$8", "分级汇总!$D$5:$D$8",
                                                           "分级汇总!$A$5:$A$8", "分级汇总!$F$5:$F$8"]
         workbook = o.read("xl/workbook.xml").decode()
-        assert f"客户分级管理表!$A$4:$AI${4 + n}" in workbook and 'fullCalcOnLoad="1"' in workbook
+        assert f"客户分级管理表!$A$4:$AJ${4 + n}" in workbook and 'fullCalcOnLoad="1"' in workbook
         strings = o.read("xl/sharedStrings.xml").decode()
         assert "{{期间}}" not in strings and "2025-07-01 至 2026-06-30" in strings
 

@@ -28,7 +28,7 @@ MAIN_COLUMNS = [
     ("综合得分", 8, "score"), ("等级", 6, "grade"), ("人工指定", 9, "text"), ("上期等级", 8, "grade"),
     ("变动", 7, "change"), ("客户类别", 10, "text"),
     ("拜访频率(次/月)", 10, "text"), ("服务策略", 28, "text"), ("信用政策", 14, "text"),
-    ("分级依据", 60, "wrap"),
+    ("分级依据", 60, "wrap"), ("距上一等级", 16, "text"),
 ]
 
 
@@ -176,7 +176,8 @@ def build(path: Path = OUT) -> Path:
     ps.write_string(0, 0, "数据问题清单", f["title"])
     ps.write_string(1, 0, "以下行在读取时被跳过或修正；请在 ERP 中核对。统计期间：{{期间}}", f["sub"])
     problems = [("序号", 6, "int"), ("文件", 28, "text"), ("工作表", 14, "text"), ("行号", 7, "int"),
-                ("列", 12, "text"), ("值", 18, "text"), ("问题", 50, "text"), ("处理", 8, "text")]
+                ("列", 12, "text"), ("值", 18, "text"), ("问题", 50, "text"), ("处理", 8, "text"),
+                ("金额", 14, "money")]
     for c, (head, width, fmt) in enumerate(problems):
         ps.set_column(c, c, width)
         ps.write_string(3, c, head, f["head"])
