@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "history":
             return _history(args, say)
         if args.command == "preview":
-            return preview_cmd.preview(args, say)
+            return preview_cmd.preview(args, say, _progress(quiet, None))
         config = load_config(args.config, as_of=getattr(args, "as_of", None), period=getattr(args, "period", None))
         output = config.resolve(args.output) if args.output else config.output_path()
         with RunLock(output) as lock:

@@ -22,6 +22,7 @@ from grading.errors import ConfigError, ConfigIssue
 from grading.history_read import load_period, stored_outputs
 from grading.preview import GONE, NEW, UP, DOWN, CHANGED, Preview, diff_periods, preview_configs, \
     preview_last_run, preview_period, protected_paths
+from grading.pipeline import Progress
 from grading.preview_xlsx import check_target, write_preview
 
 Say = Callable[[str], None]
@@ -43,7 +44,7 @@ def add_diff_parser(hsub: Any, common: argparse.ArgumentParser) -> None:
     d.add_argument("-o", "--output", help="另存为工作簿 .xlsx（与规则预览相同的版式）")
 
 
-def preview(args: argparse.Namespace, say: Say) -> int:
+def preview(args: argparse.Namespace, say: Say, progress: Progress) -> int:
     new = load_config(args.config, as_of=args.as_of)
     db = new.history_path()
     extra = stored_outputs(db) if db is not None else []
@@ -52,13 +53,13 @@ def preview(args: argparse.Namespace, say: Say) -> int:
         f"规则预览_{new.period.label}_{dt.datetime.now():%Y%m%d_%H%M%S}.xlsx")))
     check_target(target, protected_paths(new, *([base] if base else []), extra=extra))
     if base is not None:
-        result = preview_configs(new, base)
+        result = preview_configs(new, base, progress)
     else:
         if db is None:
             raise ConfigError(new.source_file, [ConfigIssue("history.enabled", None, (
                 "历史记录已关闭，无法与上次运行或已保存的期间比较；请用 --base 指定原规则的配置文件"))])
-        result = preview_period(new, load_period(db, args.base_period)) if args.base_period \
-            else preview_last_run(new, db)
+        result = preview_period(new, load_period(db, args.base_period), progress) if args.base_period \
+            else preview_last_run(new, db, progress)
     report(result, say)
     write_preview(target, result)
     say(f"已生成：{target}")

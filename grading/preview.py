@@ -8,6 +8,7 @@ or from a stored period of the history (read-only). Nothing here writes anything
 
 from __future__ import annotations
 
+import glob
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from .config_model import Config
 from .errors import ConfigError
 from .history_read import StoredPeriod, load_period
 from .load import SheetReader
+from .outputs import own_output_check
 from .pipeline import Progress, grade_data
 
 UP, DOWN, CHANGED, NEW, GONE = "升级", "降级", "改变", "新增", "流失"
@@ -102,7 +104,8 @@ def side_from_stored(stored: StoredPeriod, fallback: Config, notes: list[str]) -
 def grade_with(config: Config, label: str, progress: Progress = _silent,
                sheet_reader: SheetReader | None = None) -> Side:
     """Grade the configured data with `config` (no history: rules only); nothing is stored."""
-    result = grade_data(config, progress, sheet_reader=sheet_reader)
+    result = grade_data(config, progress, sheet_reader=sheet_reader,
+                        own_output=own_output_check(config, config.output_path()))  # as a run would read
     return side_from_graded(label, config, result.graded)
 
 
@@ -123,10 +126,11 @@ def preview_configs(new: Config, base: Config, progress: Progress = _silent,
                         f"{new.period.as_of:%Y-%m-%d}；两套规则对同一份数据分级。"]
     if new.history.downgrade_after or base.history.downgrade_after:
         notes.append("预览只按规则分级，不考虑等级稳定规则（history.downgrade_after）。")
-    after = grade_with(new, config_label(new, "新规则"), lambda m, f: progress(f"新规则：{m}", 0.5 + 0.45 * f),
-                       sheet_reader)
     before = grade_with(same_data(base, new), base_label or config_label(base, "原规则"),
-                        lambda m, f: progress(f"原规则：{m}", 0.45 * f), sheet_reader)
+                        lambda m, f: progress(f"原规则：{m}", 0.49 * f), sheet_reader)
+    after = grade_with(new, config_label(new, "新规则"), lambda m, f: progress(f"新规则：{m}", 0.5 + 0.49 * f),
+                       sheet_reader)
+    progress("比较", 1.0)
     return compare(before, after, "规则预览", notes)
 
 
@@ -136,7 +140,8 @@ def preview_period(new: Config, stored: StoredPeriod, progress: Progress = _sile
     notes: list[str] = [f"原：期间 {stored.period} 保存在历史中的等级；新：{new.source_file} 的规则对当前数据"
                         f"（{new.period.start:%Y-%m-%d} 至 {new.period.as_of:%Y-%m-%d}）分级。"]
     before = side_from_stored(stored, new, notes)
-    after = grade_with(new, config_label(new, "新规则"), progress, sheet_reader)
+    after = grade_with(new, config_label(new, "新规则"), lambda m, f: progress(m, 0.99 * f), sheet_reader)
+    progress("比较", 1.0)
     return compare(before, after, "规则预览", notes)
 
 
@@ -301,9 +306,14 @@ def _visit_load(before: Side, after: Side) -> tuple[pd.DataFrame, Counter[str]]:
 
 
 def protected_paths(*configs: Config, extra: Sequence[Path] = ()) -> set[Path]:
-    """Files a preview must never write over: each config's output, history, template and config."""
+    """Files a preview must never write over: each config's output, history, template, config and
+    every file its sources match."""
     out: set[Path] = set()
     for c in configs:
+        for name in ("sales", "receivables", "customers", "overrides", "reviews"):
+            source = getattr(c.sources, name)
+            for pattern in source.files if source is not None else []:
+                out.update(Path(p) for p in glob.glob(str(c.resolve(pattern)), recursive=True))
         output = c.output_path()
         out.add(output)
         out.add(c.resolve(c.output.template))

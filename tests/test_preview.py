@@ -131,11 +131,14 @@ def test_preview_never_writes_over_an_output_or_the_history(project: Path, capsy
     assert _run(project, ABC) == EXIT_OK
     out = project / "output"
     before = _hashes(out)
-    for target in (out / "示例_ABC_2026H1.xlsx", out / "客户分级历史.sqlite"):
+    sales = sorted((project / "demo_data").glob("sales_*.xlsx"))[0]
+    inputs = _hashes(project / "demo_data")
+    for target in (out / "示例_ABC_2026H1.xlsx", out / "客户分级历史.sqlite", sales, project / ABC):
         code = main(["preview", "-c", str(project / PARETO), "--base", str(project / ABC), "-o", str(target)])
         assert code == EXIT_OUTPUT
         assert capsys.readouterr().err.startswith(f"[E250] 预览不会覆盖运行的输出、历史数据库、模板、配置或输入文件：{target}")
     assert _hashes(out) == before
+    assert _hashes(project / "demo_data") == inputs
 
 
 def test_unknown_period_and_missing_history_are_input_errors(project: Path, capsys) -> None:  # type: ignore[no-untyped-def]
