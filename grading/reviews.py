@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from .config_model import Config, Pin
-from .modifiers import PinRow
+from .config_model import Config
+from .rules.pins import Pin, PinRow
 from .problems import Problem
 
 PENDING, APPROVED, REJECTED = "待审", "通过", "驳回"
