@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -18,6 +17,7 @@ from .changes import Comparison
 from .config_model import Config, ParetoStage
 from .describe import describe_rules
 from .grade import grade_rank
+from .plan_types import Block as Block, Column as Column, FillPlan as FillPlan, SheetPlan as SheetPlan
 from .problems import Problem
 from .reviews import review_columns
 
@@ -26,39 +26,6 @@ SHEET_SUMMARY = "分级汇总"
 SHEET_PROBLEMS = "数据问题"
 SHEET_RULES = "分级规则"
 SHEET_CHANGES = "等级变动"
-
-
-@dataclass(frozen=True)
-class Column:
-    """One output column: header text (plus accepted variants) and its values."""
-
-    header: str
-    values: Sequence[object]
-    aliases: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Block:
-    """A table in a sheet, found by one of its anchor headers; `chart_rows` rows feed charts."""
-
-    anchors: tuple[str, ...]
-    columns: tuple[Column, ...]
-    n_rows: int
-    chart_rows: int | None = None
-    colours: tuple[tuple[str, str], ...] = ()  # (grade, "#RRGGBB"): fill of the 等级 column's cells
-    positional: bool = False  # a matrix: columns by position from the anchor cell, first row = labels
-
-
-@dataclass(frozen=True)
-class SheetPlan:
-    name: str
-    blocks: tuple[Block, ...]
-
-
-@dataclass(frozen=True)
-class FillPlan:
-    sheets: tuple[SheetPlan, ...]
-    placeholders: dict[str, str] = field(default_factory=dict)
 
 
 def _col(header: str, values: Sequence[object] | pd.Series | pd.Index | np.ndarray, *aliases: str) -> Column:
@@ -75,7 +42,8 @@ def build_plan(config: Config, graded: pd.DataFrame, problems: Sequence[Problem]
         "{{期间名称}}": period.label,
         "{{生成时间}}": f"{generated_at:%Y-%m-%d %H:%M}",
         "{{客户数}}": str(len(graded)),
-        "{{上期}}": (comparison.previous if comparison and comparison.previous else "无（首次运行）"),
+        "{{上期}}": ((comparison.chosen or comparison.previous) if comparison and comparison.previous
+                   else "无（首次运行）"),
     }
     return FillPlan(
         (
@@ -133,15 +101,15 @@ def _main_block(g: pd.DataFrame, colours: tuple[tuple[str, str], ...]) -> Block:
         _col("综合得分", g["score"], "得分"),
         _col("等级", g["grade"], "客户等级"),
         _col("人工指定", g["pinned"]),
-        _col("上期等级", g["prev_grade"] if "prev_grade" in g else [""] * n),
-        _col("变动", g["change"] if "change" in g else [""] * n, "等级变动"),
+        _col("上期等级", g["prev_grade"]),
+        _col("变动", g["change"], "等级变动"),
         _col("客户类别", g["grade_label"], "等级名称"),
         _col("拜访频率(次/月)", g["visits_per_month"], "拜访频率"),
         _col("服务策略", g["service"]),
         _col("折扣", g["discount"]),
         _col("信用政策", g["credit_terms"], "账期"),
         _col("分级依据", g["reason"]),
-        _col("距上一等级", g["next_gap"] if "next_gap" in g else [""] * n),
+        _col("距上一等级", g["next_gap"]),
         *(_col(header, values) for header, values in review_columns(g).items()),  # 评审, filled by managers
     )
     return Block(("客户编码", "客户名称", "等级"), cols, n, colours=colours)

@@ -5,6 +5,7 @@ workbooks), and a preview leaves the history and every earlier output byte for b
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -30,6 +31,11 @@ def project(tmp_path: Path, demo: tuple[Path, Any]) -> Path:
     """The demo exports with the shipped examples beside them (their ../demo_data paths work)."""
     shutil.copytree(demo[0] / "demo_data", tmp_path / "demo_data")
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    for name in (ABC, PARETO):  # one history for both rule sets, as when a company changes its rules
+        path = tmp_path / name
+        text = re.sub(r"(?m)^  database: .*$", "  database: ../output/客户分级历史.sqlite", path.read_text(encoding="utf-8"))
+        assert "../output/客户分级历史.sqlite" in text
+        path.write_text(text, encoding="utf-8")
     copy_template(tmp_path)
     return tmp_path
 
