@@ -132,3 +132,38 @@ def test_reviews_source_without_review_columns_is_a_clear_input_error(tmp_path: 
     assert main(["run", "-c", str(cfg), "-q"]) == 3
     err = capsys.readouterr().err
     assert "[E205]" in err and "评审表" in err and "状态" in err
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_ROW = st.fixed_dictionaries({
+    "customer_code": st.sampled_from(["C1", "C2", "C3"]),
+    "grade": st.sampled_from(["", "A", "B", "S"]),
+    "reason": st.sampled_from(["", "理由"]),
+    "by": st.sampled_from(["", "王经理"]),
+    "approved_on": st.sampled_from([None, dt.datetime(2026, 7, 2)]),
+    "until": st.sampled_from([None, dt.datetime(2027, 1, 1)]),
+    "status": st.sampled_from(["", "待审", "通过", "驳回", "同意"]),
+})
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(_ROW, max_size=8))
+def test_every_approved_row_becomes_a_pin_or_a_listed_problem(rows: list[dict[str, Any]]) -> None:
+    import pandas as pd
+
+    from grading.config import parse_config
+    from grading.reviews import pins_from_reviews
+
+    config = parse_config(yaml.safe_dump(base_config(), allow_unicode=True), Path("."), "config.yaml")
+    frame = pd.DataFrame([{**r, "_file": "r.xlsx", "_sheet": "评审", "_row": i + 5} for i, r in enumerate(rows)])
+    problems: list[Any] = []
+    pins = pins_from_reviews(frame if rows else None, config, problems, dt.date(2026, 7, 3))
+    skipped = [p for p in problems if p.action == "已跳过"]
+    decided = [r for r in rows if r["status"] not in ("", "待审", "驳回")]
+    assert len(pins) + len(skipped) == len(decided)  # nothing dropped silently
+    assert all(p.pin.by and p.pin.reason and config.policy_key(p.pin.grade) for p in pins)
+    assert all(p.approved_on is not None for p in pins)
+    notes = [p for p in problems if p.action == "提示"]
+    assert len(notes) == sum(1 for p in pins if p.row is not None and rows[p.row - 5]["approved_on"] is None)
