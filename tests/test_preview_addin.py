@@ -52,7 +52,7 @@ def test_preview_button_compares_the_workbook_rules_with_the_last_run(tmp_path: 
     assert grid.cells[(3, 1)].startswith("新：新规则：客户分级.xlsx!config.yaml")
     start = col_a.index("三、等级变动的客户（2 个，按净销售额从高到低）") + 1
     movers = [[grid.cells.get((start + k, c)) for c in range(2, 8)] for k in (2, 3)]
-    assert movers == [["C002", "'=HYPERLINK(\"x\")乙公司", None, "B", "A", "升级"],
+    assert movers == [["C002", "=HYPERLINK(\"x\")乙公司", None, "B", "A", "升级"],  # text: Excel's prefix character
                       ["C003", "丙公司", None, "C", "B", "升级"]]
     assert [s for s, _ in fake.log.writes if s != "规则预览"] == []  # no other sheet written
     assert len([s for s, _ in fake.log.writes if s == "规则预览"]) == 1  # one bulk write
