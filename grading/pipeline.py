@@ -155,7 +155,12 @@ def run_to_file(config: Config, output: Path | None = None, progress: Progress =
     target = output or config.output_path()
     notes = prepare_output(config, target)
     db = config.history_path(target)
-    previous = previous_period(db, config.period.as_of, config.period.label, config.digest) if db else None
+    try:
+        previous = previous_period(db, config.period.as_of, config.period.label, config.digest) if db else None
+    except (sqlite3.OperationalError, pd.errors.DatabaseError) as exc:
+        if db is not None and is_busy(exc):
+            raise busy_error(db) from None
+        raise
     result = grade_data(config, progress, generated_at, previous, own_output=own_output_check(config, target))
     result.notes = notes
     t = time.perf_counter()
