@@ -210,7 +210,11 @@ def _report(result: GradingResult, config: Config, say: Say) -> None:
         drops = {d.reason: d for d in result.drops}
         for action, reason, n in summarise(result.problems):
             drop = drops.get(reason) if action == "已跳过" else None
-            say(f"  [{action}] {drop.render()}" if drop is not None else f"  [{action}] {reason}：{n} 条")
+            if drop is None:
+                say(f"  [{action}] {reason}：{n} 条")
+            else:
+                other = f"；其他数据源另有 {n - drop.lines} 条" if n > drop.lines else ""
+                say(f"  [{action}] 销售明细 {drop.render()}{other}")
         examples = result.problems.examples() if isinstance(result.problems, ProblemLog) else result.problems
         serious = sorted((p for p in examples if p.action != "提示"), key=lambda p: p.action != "已跳过")
         n_serious = sum(n for (action, _), n in counts(result.problems).items() if action != "提示")

@@ -127,7 +127,8 @@ def input_findings(config: Config, sources: dict[str, SourceData],
     receivables period, partial cost, notes of the sources); summary rows for the top of 数据问题.
     Cross-source findings are appended to `problems`."""
     sales = sources["sales"]
-    drops = drop_summary(problems, sales.amount_total, config.checks.dropped_share_warning)
+    sales_files = {Path(f.split("!")[0]).name for f in sales.files}
+    drops = drop_summary(problems, sales.amount_total, config.checks.dropped_share_warning, sales_files)
     limit = config.checks.dropped_share_warning
     warnings = [f"被跳过的销售明细「{d.reason}」{d.lines:,} 行，金额 {d.amount:,.2f}，"
                 f"占全部金额 {d.share:.1%}（超过 {limit:.0%}，可在 config.yaml 的 checks.dropped_share_warning 调整）"
@@ -142,7 +143,7 @@ def input_findings(config: Config, sources: dict[str, SourceData],
     found, texts = partial_cost(sales.frame, amount_field(config), config.period.start, config.period.as_of)
     problems.extend(found)
     warnings.extend(texts)
-    notes = [Problem("（汇总）", "", None, "", "", f"已跳过 {d.render()}", "提示", d.amount if d.priced else None)
+    notes = [Problem("（汇总）", "", None, "", "", f"已跳过的销售明细 {d.render()}", "提示", d.amount if d.priced else None)
              for d in drops]
     return drops, warnings, notes
 
