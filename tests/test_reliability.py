@@ -167,6 +167,39 @@ def test_killed_run_between_move_and_commit_is_undone_next_run(tmp_path, capsys)
     assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".~")) == []
 
 
+KILL_AFTER_MOVE = """
+import os, signal, sys
+from grading import outputs
+from etl.cli import main
+real = outputs._replace
+def replace_then_die(src, dst):
+    real(src, dst)
+    if str(dst).endswith(".xlsx"):  # the new workbook is in place, the history not yet committed
+        os.kill(os.getpid(), signal.SIGKILL)
+outputs._replace = replace_then_die
+sys.exit(main(["run", "-c", sys.argv[1], "-q", "--as-of", "2026-05-31"]))
+"""
+
+
+def test_run_killed_after_the_move_is_undone_by_the_next_run(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import signal
+
+    cfg = project(tmp_path)
+    assert run("-c", str(cfg), "-q") == EXIT_OK
+    before = hashes(tmp_path)
+    proc = subprocess.run([sys.executable, "-c", KILL_AFTER_MOVE, str(cfg)], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert hashes(tmp_path)[str(OUTPUT)] != before[str(OUTPUT)]  # what the user would see without the fix
+    (tmp_path / "exports" / "sales.csv").write_text("bad", encoding="utf-8")  # the next run fails on input
+    assert run("-c", str(cfg)) == EXIT_INPUT
+    out = capsys.readouterr().out
+    assert f"上次运行在写入输出后、记录历史前中断，已恢复之前的输出 {OUTPUT.name}（与历史记录一致）。" in out
+    after = hashes(tmp_path)  # SQLite may leave its own (empty) rollback journal: its file, not ours
+    assert {k: v for k, v in after.items() if not k.startswith("exports") and not k.endswith("-journal")} == \
+        {k: v for k, v in before.items() if not k.startswith("exports")}
+
+
 def test_killed_run_after_commit_keeps_its_output(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     cfg = project(tmp_path)
     assert run("-c", str(cfg), "-q") == EXIT_OK
@@ -560,6 +593,7 @@ TABLE = {  # README class → tests of this module (each parametrised case count
     "输出与历史同步": ("test_busy_history_keeps_previous_output_and_history",
                   "test_history_locked_by_a_writer_at_start_is_busy",
                   "test_killed_run_between_move_and_commit_is_undone_next_run",
+                  "test_run_killed_after_the_move_is_undone_by_the_next_run",
                   "test_killed_run_after_commit_keeps_its_output"),
     "文件权限": ("test_output_permissions_follow_umask",),
     "自身输出不作输入": ("test_glob_matching_own_outputs_skips_them",),
