@@ -191,3 +191,17 @@ class RuleInputMissing(ConfigError):
     """A rule reads a value that none of the loaded exports provides (the column was not recognised)."""
 
     code = "E130"
+
+
+# ---- issue 10: template check (E310–E329), init (E420–E439)
+
+class TemplateMismatch(TemplateError):
+    """The template lacks sheets or header texts the fill plan needs (found by check-config)."""
+
+    code = "E310"
+
+
+class InitError(OutputError):
+    """`grade-etl init` cannot create the starter files in the folder."""
+
+    code = "E420"

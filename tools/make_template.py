@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import xlsxwriter
 
@@ -30,6 +31,24 @@ MAIN_COLUMNS = [
     ("拜访频率(次/月)", 10, "text"), ("服务策略", 28, "text"), ("信用政策", 14, "text"),
     ("分级依据", 60, "wrap"), ("距上一等级", 16, "text"),
 ]
+
+
+def add_table_block(ws: Any, name: str, row: int, col: int, columns: list[tuple[str, int, str]],
+                    f: dict[str, Any], widths: bool = True) -> tuple[int, int, int, int]:
+    """A table of the template as an Excel Table (ListObject): the header row (matched by text when
+    filling) and one sample row whose formats are copied to every data row. Charts plot its columns,
+    so resizing the table (the file writer, or Table.resize in Excel) moves the charts with the data."""
+    last = col + len(columns) - 1
+    if widths:
+        for k, (_, width, _) in enumerate(columns):
+            ws.set_column(col + k, col + k, width)
+    ws.add_table(row, col, row + 1, last, {
+        "name": name, "style": None, "autofilter": True,
+        "columns": [{"header": head, "header_format": f["head"], "format": f[fmt]} for head, _, fmt in columns],
+    })
+    for k, (_, _, fmt) in enumerate(columns):  # the sample row's cell formats
+        ws.write_blank(row + 1, col + k, None, f[fmt])
+    return row, col, row + 1, last
 
 
 def build(path: Path = OUT) -> Path:
@@ -58,17 +77,12 @@ def build(path: Path = OUT) -> Path:
     # ---- 客户分级管理表
     ws = wb.add_worksheet("客户分级管理表")
     ws.hide_gridlines(2)
-    last = len(MAIN_COLUMNS) - 1
     ws.write_string(0, 0, "客户分级管理表", f["title"])
     ws.write_string(1, 0, "统计期间：{{期间}}　　客户数：{{客户数}}　　生成时间：{{生成时间}}", f["sub"])
     ws.set_row(0, 28)
     ws.set_row(3, 30)
-    for c, (head, width, fmt) in enumerate(MAIN_COLUMNS):
-        ws.set_column(c, c, width)
-        ws.write_string(3, c, head, f["head"])
-        ws.write_blank(4, c, None, f[fmt])
+    add_table_block(ws, "客户分级表", 3, 0, MAIN_COLUMNS, f)
     ws.freeze_panes(4, 3)
-    ws.autofilter(3, 0, 4, last)
     grade_col = next(i for i, (h, _, _) in enumerate(MAIN_COLUMNS) if h == "等级")
     for grade, colour in GRADE_COLOURS.items():
         fill = wb.add_format({"bg_color": colour})
@@ -96,19 +110,13 @@ def build(path: Path = OUT) -> Path:
     summary = [("等级", 8, "grade"), ("客户类别", 12, "text"), ("客户数", 9, "int"), ("客户占比", 10, "pct"),
                ("净销售额", 16, "money"), ("销售占比", 10, "pct"), ("平均销售额", 14, "money"),
                ("拜访频率(次/月)", 12, "text")]
-    for c, (head, width, fmt) in enumerate(summary):
-        ss.set_column(c, c, width)
-        ss.write_string(3, c, head, f["head"])
-        ss.write_blank(4, c, None, f[fmt])
+    # the table holds one row per grade (what the chart plots); the 合计 row is written just below it
+    add_table_block(ss, "等级汇总表", 3, 0, summary, f)
     ss.set_column(8, 8, 3)
     pareto = [("客户分段", 12, "text"), ("客户数", 9, "int"), ("累计客户数", 10, "int"),
               ("累计客户占比", 11, "pct"), ("分段销售额", 15, "money"), ("累计销售额", 15, "money"),
               ("累计销售占比", 11, "pct")]
-    for k, (head, width, fmt) in enumerate(pareto):
-        c = 9 + k
-        ss.set_column(c, c, width)
-        ss.write_string(3, c, head, f["head"])
-        ss.write_blank(4, c, None, f[fmt])
+    add_table_block(ss, "帕累托表", 3, 9, pareto, f)
     ss.write_string(2, 0, "按等级", f["sub"])
     ss.write_string(2, 9, "帕累托累计分布（客户按净销售额从高到低）", f["sub"])
     for grade, colour in GRADE_COLOURS.items():
@@ -116,11 +124,11 @@ def build(path: Path = OUT) -> Path:
         ss.conditional_format(4, 0, 200, 0, {"type": "cell", "criteria": "==", "value": f'"{grade}"', "format": fill})
 
     chart = wb.add_chart({"type": "column"})
-    chart.add_series({"name": "客户占比", "categories": ["分级汇总", 4, 0, 6, 0],
-                      "values": ["分级汇总", 4, 3, 6, 3], "fill": {"color": "#9DC3E6"},
+    chart.add_series({"name": "客户占比", "categories": ["分级汇总", 4, 0, 4, 0],
+                      "values": ["分级汇总", 4, 3, 4, 3], "fill": {"color": "#9DC3E6"},
                       "data_labels": {"value": True, "num_format": "0%"}})
-    chart.add_series({"name": "销售占比", "categories": ["分级汇总", 4, 0, 6, 0],
-                      "values": ["分级汇总", 4, 5, 6, 5], "fill": {"color": "#1F3864"},
+    chart.add_series({"name": "销售占比", "categories": ["分级汇总", 4, 0, 4, 0],
+                      "values": ["分级汇总", 4, 5, 4, 5], "fill": {"color": "#1F3864"},
                       "data_labels": {"value": True, "num_format": "0%"}})
     chart.set_title({"name": "各等级客户占比与销售占比", "name_font": {"size": 12}})
     chart.set_y_axis({"num_format": "0%", "max": 1, "major_gridlines": {"visible": True, "line": {"color": "#E7E6E6"}}})
@@ -129,11 +137,11 @@ def build(path: Path = OUT) -> Path:
     ss.insert_chart(17, 0, chart)
 
     line = wb.add_chart({"type": "line"})
-    line.add_series({"name": "累计销售占比", "categories": ["分级汇总", 4, 9, 13, 9],
-                     "values": ["分级汇总", 4, 15, 13, 15], "marker": {"type": "circle"},
+    line.add_series({"name": "累计销售占比", "categories": ["分级汇总", 4, 9, 4, 9],
+                     "values": ["分级汇总", 4, 15, 4, 15], "marker": {"type": "circle"},
                      "line": {"color": "#C00000"}})
-    line.add_series({"name": "累计客户占比", "categories": ["分级汇总", 4, 9, 13, 9],
-                     "values": ["分级汇总", 4, 12, 13, 12], "line": {"color": "#7F7F7F", "dash_type": "dash"}})
+    line.add_series({"name": "累计客户占比", "categories": ["分级汇总", 4, 9, 4, 9],
+                     "values": ["分级汇总", 4, 12, 4, 12], "line": {"color": "#7F7F7F", "dash_type": "dash"}})
     line.set_title({"name": "帕累托曲线", "name_font": {"size": 12}})
     line.set_y_axis({"num_format": "0%", "max": 1})
     line.set_legend({"position": "bottom"})
@@ -160,15 +168,11 @@ def build(path: Path = OUT) -> Path:
                ("本期等级", 8, "grade"), ("变动", 7, "change"), ("上期净销售额", 14, "money"),
                ("本期净销售额", 14, "money"), ("净销售额变化", 14, "money"), ("上期得分", 8, "score"),
                ("本期得分", 8, "score"), ("本期分级依据", 70, "wrap")]
-    for c, (head, width, fmt) in enumerate(changes):
-        cs.set_column(c, c, width)
-        cs.write_string(3, c, head, f["head"])
-        cs.write_blank(4, c, None, f[fmt])
+    add_table_block(cs, "等级变动表", 3, 0, changes, f)
     for word, colour in (("升级", "#006100"), ("降级", "#9C0006"), ("新增", "#1F3864"), ("流失", "#7F7F7F")):
         cs.conditional_format(4, 5, 1_048_575, 5, {"type": "cell", "criteria": "==", "value": f'"{word}"',
                                                     "format": wb.add_format({"font_color": colour, "bold": True})})
     cs.freeze_panes(4, 3)
-    cs.autofilter(3, 0, 4, len(changes) - 1)
 
     # ---- 数据问题
     ps = wb.add_worksheet("数据问题")
@@ -177,23 +181,14 @@ def build(path: Path = OUT) -> Path:
     problems = [("序号", 6, "int"), ("文件", 28, "text"), ("工作表", 14, "text"), ("行号", 7, "int"),
                 ("列", 12, "text"), ("值", 18, "text"), ("问题", 50, "text"), ("处理", 8, "text"),
                 ("金额", 14, "money")]
-    for c, (head, width, fmt) in enumerate(problems):
-        ps.set_column(c, c, width)
-        ps.write_string(3, c, head, f["head"])
-        ps.write_blank(4, c, None, f[fmt])
+    add_table_block(ps, "数据问题表", 3, 0, problems, f)
     ps.freeze_panes(4, 0)
-    ps.autofilter(3, 0, 4, len(problems) - 1)
 
     # ---- 分级规则
     rs = wb.add_worksheet("分级规则")
     rs.write_string(0, 0, "本次使用的分级规则", f["title"])
     rs.write_string(1, 0, "来自 config.yaml 的快照，生成时间：{{生成时间}}", f["sub"])
-    rs.set_column(0, 0, 30)
-    rs.set_column(1, 1, 110)
-    rs.write_string(3, 0, "项目", f["head"])
-    rs.write_string(3, 1, "内容", f["head"])
-    rs.write_blank(4, 0, None, f["text"])
-    rs.write_blank(4, 1, None, f["wrap"])
+    add_table_block(rs, "分级规则表", 3, 0, [("项目", 30, "text"), ("内容", 110, "wrap")], f)
 
     ws.activate()
     wb.close()
