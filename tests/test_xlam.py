@@ -209,7 +209,8 @@ def test_vba_modules_other_than_the_ribbon_module_are_unchanged() -> None:
     for name in shipped:
         if name != "RibbonMyAddin.bas":
             assert ours[name] == shipped[name], name
-    assert ours["RibbonMyAddin.bas"].startswith(shipped["RibbonMyAddin.bas"].rstrip("\r\n"))
+    without_guards = re.sub(r'    If NoBook\("\w+"\) Then Exit Sub\r?\n', "", ours["RibbonMyAddin.bas"])
+    assert without_guards.startswith(shipped["RibbonMyAddin.bas"].rstrip("\r\n"))
 
 
 from hypothesis import given, settings  # noqa: E402
@@ -225,3 +226,69 @@ def test_vba_compression_round_trips(data: bytes) -> None:
     assert decompress(compress(data, 5, len(data) // 2))[0] == data
     if len(data) <= 4096:
         assert decompress(literal_container(data))[0] == data
+
+
+# --- issue #10 item 5: a guard instead of VBA error 91 -----------------
+
+def _vba_bin(path: Path) -> bytes:
+    with zipfile.ZipFile(path) as zf:
+        return zf.read("xl/vbaProject.bin")
+
+
+def _streams(path: Path) -> dict[str, bytes]:
+    import io
+
+    import olefile
+
+    ole = olefile.OleFileIO(io.BytesIO(_vba_bin(path)))
+    try:
+        return {"/".join(e): ole.openstream(e).read() for e in ole.listdir()}
+    finally:
+        ole.close()
+
+
+def test_every_stream_keeps_its_size_and_decompresses() -> None:
+    import xlwings as xw
+
+    from xlplugin.vba_patch import decompress
+
+    shipped = _streams(Path(xw.__file__).parent / "quickstart_addin_ribbon.xlam")
+    ours = _streams(TARGET)
+    assert {k: len(v) for k, v in ours.items()} == {k: len(v) for k, v in shipped.items()}
+    assert decompress(ours["VBA/dir"])[0]
+    for name in ("RibbonMyAddin", "xlwings"):  # source from offset 0 (MODULEOFFSET is 0 for both)
+        assert decompress(ours[f"VBA/{name}"])[0].startswith(b"Attribute VB_Name")
+    for name, data in ours.items():
+        if name.startswith("VBA/") and name not in ("VBA/dir", "VBA/_VBA_PROJECT", "VBA/RibbonMyAddin"):
+            assert data == shipped[name], name  # the other modules byte for byte
+
+
+def test_every_ribbon_callback_first_explains_what_to_do_without_a_workbook() -> None:
+    from xlplugin.build_addin import BUTTONS, NO_BOOK_MESSAGE, _zh
+
+    body = _macros(TARGET)["RibbonMyAddin.bas"]
+    callbacks = re.findall(r"Sub (\w+)\(control As IRibbonControl\)\r?\n(.*?)End Sub", body, re.S)
+    assert [name for name, _ in callbacks] == ["RunMain", "RunPreview"]
+    for name, code in callbacks:
+        first = code.splitlines()[0].strip()
+        assert first == f'If NoBook("{_zh(BUTTONS[name][0])}") Then Exit Sub', name
+    assert "NoBook = ActiveWorkbook Is Nothing" in body
+    # the message, decoded as the VBA's Zh() decodes it, is the Chinese text
+    codes = re.search(r'MsgBox Zh\("(\w+)"\) & Zh\(b\) & Zh\("(\w+)"\), vbExclamation, Zh\("(\w+)"\)', body)
+    assert codes is not None
+    def zh(hexes: str) -> str:
+        return "".join(chr(int(hexes[i:i + 4], 16)) for i in range(0, len(hexes), 4))
+    assert zh(codes.group(1)) + "分级" + zh(codes.group(2)) == \
+        "请先打开（或在受保护视图中点「启用编辑」）要分级的工作簿，再点「分级」。" == NO_BOOK_MESSAGE.format(button="分级")
+    assert zh(codes.group(3)) == "客户分级"
+    assert "Zh = Zh & ChrW(CLng(\"&H\" & Mid(h, i, 4)) And &HFFFF&)" in body
+
+
+def test_ribbon_module_is_xlwings_source_plus_guards_and_preview() -> None:
+    import xlwings as xw
+
+    shipped = _macros(Path(xw.__file__).parent / "quickstart_addin_ribbon.xlam")["RibbonMyAddin.bas"]
+    ours = _macros(TARGET)["RibbonMyAddin.bas"]
+    without_guards = re.sub(r'    If NoBook\("\w+"\) Then Exit Sub\r?\n', "", ours)
+    run_main = shipped.strip("\r\n")
+    assert without_guards.startswith(run_main)

@@ -7,8 +7,10 @@ What `xlwings quickstart NAME --addin --ribbon` copies is quickstart_addin_ribbo
 script rewrites three parts of that package and copies everything else byte for byte:
   - customUI/customUI.xml: a tab 客户分级 with a large Grade (分级) button → RibbonMyAddin.RunMain
     and a 预览 button → RibbonMyAddin.RunPreview;
-  - xl/vbaProject.bin: the Sub RunPreview added to the RibbonMyAddin module (vba_patch.py; the other
-    modules and streams unchanged);
+  - xl/vbaProject.bin (vba_patch.py): the source of the ribbon module RibbonMyAddin becomes xlwings'
+    RunMain plus our RunPreview, each starting with a guard that explains in a MsgBox what to do when
+    no workbook is active (none open, or Protected View) instead of VBA error 91; the other modules
+    and streams unchanged;
   - the conf sheet: renamed from `_myaddin.conf` (inactive) to `myaddin.conf` (the VBA's PROJECT_NAME
     is "myaddin"), with the keys the VBA reads, defaulting to the virtual environment the README creates,
     and ADD_WORKBOOK_TO_PYTHONPATH false (OneDrive/SharePoint workbooks).
@@ -24,7 +26,7 @@ import zipfile
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from .vba_patch import add_to_module
+from .vba_patch import rewrite_module
 
 XLWINGS_VERSION = "0.37.8"
 TARGET = Path(__file__).resolve().parent / "xlplugin.xlam"
@@ -64,12 +66,49 @@ CUSTOM_UI = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 """
 
 
-# The 预览 button's callback, added to the ribbon module of xlwings' VBA (see vba_patch.py)
-PREVIEW_SUB = """Sub RunPreview(control As IRibbonControl)
+# The ribbon module keeps xlwings' quickstart name (renaming it and the project MyAddin is not done yet:
+# see README "Known limits").
+RIBBON_MODULE = "RibbonMyAddin"
+
+# Shown by a button when no workbook is active: none is open, or the one shown is in Protected View
+# (such a workbook is not in Workbooks, so ActiveWorkbook is Nothing and xlwings ends in VBA error 91).
+NO_BOOK_MESSAGE = "请先打开（或在受保护视图中点「启用编辑」）要分级的工作簿，再点「{button}」。"
+MESSAGE_TITLE = "客户分级"
+BUTTONS = {"RunMain": ("分级", "main"), "RunPreview": ("预览", "main_preview")}
+
+
+def _zh(text: str) -> str:
+    """Chinese text as the hex of its UTF-16 code units: the VBA project's code page (1252) has no
+    Chinese, so the VBA builds the text with ChrW (function Zh below)."""
+    return "".join(f"{ord(c):04X}" for c in text)
+
+
+def ribbon_source(original: bytes) -> bytes:
+    """The ribbon module's source: xlwings' RunMain and our RunPreview, each starting with the guard.
+    Both helpers take arguments, so neither is listed as a macro; the source must fit the module
+    stream of xlwings' file (1055 bytes: vba_patch.rewrite_module refuses more)."""
+    name = RIBBON_MODULE.encode("ascii")
+    if not original.startswith(b'Attribute VB_Name = "' + name + b'"\r\nSub RunMain(control As IRibbonControl)'):
+        raise SystemExit(f"xlwings 的功能区模块不是预期的 {RIBBON_MODULE}（xlwings 版本不同？）")
+    before, after = NO_BOOK_MESSAGE.split("{button}")
+    subs = "".join(f"""Sub {sub}(control As IRibbonControl)
+    If NoBook("{_zh(label)}") Then Exit Sub
     mymodule = Left(ThisWorkbook.Name, (InStrRev(ThisWorkbook.Name, ".", -1, vbTextCompare) - 1))
-    RunPython "import " & mymodule & ";" & mymodule & ".main_preview()"
+    RunPython "import " & mymodule & ";" & mymodule & ".{function}()"
 End Sub
-"""
+""" for sub, (label, function) in BUTTONS.items())
+    return f"""Attribute VB_Name = "{RIBBON_MODULE}"
+{subs}Function NoBook(b As String) As Boolean
+    NoBook = ActiveWorkbook Is Nothing
+    If NoBook Then MsgBox Zh("{_zh(before)}") & Zh(b) & Zh("{_zh(after)}"), vbExclamation, Zh("{_zh(MESSAGE_TITLE)}")
+End Function
+Function Zh(h As String) As String
+    Dim i As Long
+    For i = 1 To Len(h) Step 4
+        Zh = Zh & ChrW(CLng("&H" & Mid(h, i, 4)) And &HFFFF&)
+    Next
+End Function
+""".replace("\n", "\r\n").encode("ascii")
 
 
 def source_xlam() -> tuple[Path, str]:
@@ -106,7 +145,7 @@ def build(target: Path = TARGET, force: bool = False) -> Path:
             elif info.filename == "xl/workbook.xml":
                 data = data.replace(b'name="_myaddin.conf"', f'name="{CONF_SHEET}"'.encode())
             elif info.filename == "xl/vbaProject.bin":
-                data = add_to_module(data, "RibbonMyAddin", PREVIEW_SUB)
+                data = rewrite_module(data, RIBBON_MODULE, ribbon_source)
             elif info.filename == "xl/worksheets/sheet1.xml":
                 data = _conf_sheet(data.decode("utf-8")).encode("utf-8")
             zi = zipfile.ZipInfo(info.filename, date_time=info.date_time)

@@ -1,4 +1,4 @@
-"""Add a ribbon callback to a module of xlwings' VBA project (xl/vbaProject.bin) without Excel.
+"""Rewrite the source of a module of xlwings' VBA project (xl/vbaProject.bin) without Excel.
 
 The project xlwings ships has no compiled cache (its _VBA_PROJECT stream is the 7-byte header with
 version 0xFFFF), so Excel compiles the modules from their source. A module stream holds compiled
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 
 CHUNK = 4096
 
@@ -152,8 +153,9 @@ def _module_offset_at(dir_text: bytes, module: str) -> int:
     raise VbaPatchError(f"模块 {module} 没有 MODULEOFFSET 记录")
 
 
-def add_to_module(vba_project: bytes, module: str, code: str) -> bytes:
-    """vbaProject.bin with `code` appended to the source of `module` (same streams, same sizes)."""
+def rewrite_module(vba_project: bytes, module: str, rewrite: Callable[[bytes], bytes]) -> bytes:
+    """vbaProject.bin with the source of `module` replaced by `rewrite(old source)` (ASCII, CRLF;
+    same streams, same sizes)."""
     import olefile  # a dependency of oletools (test extra); only needed to rebuild the add-in
 
     buffer = io.BytesIO(vba_project)
@@ -170,7 +172,9 @@ def add_to_module(vba_project: bytes, module: str, code: str) -> bytes:
 
         stream = f"VBA/{module}"
         old = ole.openstream(stream).read()
-        source = decompress(old[offset:])[0].rstrip(b"\r\n") + b"\r\n" + code.replace("\n", "\r\n").encode("ascii")
+        source = rewrite(decompress(old[offset:])[0])
+        if not source.isascii():
+            raise VbaPatchError("VBA 源代码只能是 ASCII（工程代码页 1252 没有中文；中文用 ChrW）")
         n = literal_length_for(len(old))
         pad = n - len(source)
         if pad < 3:
@@ -187,3 +191,4 @@ def add_to_module(vba_project: bytes, module: str, code: str) -> bytes:
     finally:
         ole.close()
     return buffer.getvalue()
+
