@@ -122,3 +122,11 @@ class OutputLocked(OutputError):
     """The output file is open in another program (e.g. Excel) and cannot be replaced."""
 
     code = "E401"
+
+
+# ---- issue 14: views (总览, 业务员与地区, 应收与信用)
+
+class BlocksOverlap(TemplateError):
+    """Two tables of a template sheet are stacked so that the upper one's rows reach the lower one's header."""
+
+    code = "E330"

@@ -30,6 +30,7 @@ def grade_customers(config: Config, table: pd.DataFrame, problems: list[Problem]
     reason = [""] * len(out)
     score = pd.Series(np.nan, index=index)
     position = {code: i for i, code in enumerate(index)}
+    moves = [""] * len(out)  # adjust stages that moved the grade down: "回款调整（回款率 < 80%）：A → B"
 
     def append(notes: dict[str, str]) -> None:
         for code, note in notes.items():
@@ -53,6 +54,12 @@ def grade_customers(config: Config, table: pd.DataFrame, problems: list[Problem]
                                         "提示"))
         elif isinstance(stage, AdjustStage):
             change = apply_adjust(stage, grade, out, config.ladder(k))
+            ladder = {g: r for r, g in enumerate(config.ladder(k))}
+            for i in np.flatnonzero((change.grade != grade).to_numpy()).tolist():
+                before, after = str(grade.iat[i]), str(change.grade.iat[i])
+                if ladder.get(after, -1) > ladder.get(before, -1):
+                    note = f"{stage.name}（{stage.when.text}）：{before} → {after}"
+                    moves[i] = f"{moves[i]}；{note}" if moves[i] else note
             grade = change.grade
             append(change.notes)
         elif isinstance(stage, ProvisionalStage):
@@ -71,6 +78,10 @@ def grade_customers(config: Config, table: pd.DataFrame, problems: list[Problem]
     out["score"] = score
     out["grade"] = grade.astype(str)
     out["pinned"] = ["人工指定" if code in pinned else "" for code in index]
+    out["adjusted_down"] = moves
+    until = {p.pin.customer: p.pin.until for p in [*config_pins, *pins]
+             if p.pin.customer in pinned and (p.pin.until is None or p.pin.until >= config.period.as_of)}
+    out["pin_until"] = [until.get(code) for code in index]
     policies = {g: config.policy(g) for g in set(out["grade"])}
     out["grade_label"] = out["grade"].map(lambda g: policies[g].label)
     out["visits_per_month"] = out["grade"].map(lambda g: policies[g].visits_per_month)

@@ -136,6 +136,27 @@ def previous_period(path: Path, as_of: dt.date, period: str) -> PreviousPeriod |
     return PreviousPeriod(row[1], dt.date.fromisoformat(row[2]), frame.set_index("customer_code"))
 
 
+def year_before(path: Path, as_of: dt.date, tolerance_days: int = 7) -> PreviousPeriod | None:
+    """The stored period whose as-of date is one year before `as_of` (± a few days), for 同比."""
+    if not path.exists():
+        return None
+    try:
+        target = as_of.replace(year=as_of.year - 1)
+    except ValueError:  # 29 February
+        target = as_of.replace(year=as_of.year - 1, day=28)
+    low, high = target - dt.timedelta(days=tolerance_days), target + dt.timedelta(days=tolerance_days)
+    with closing(connect(path)) as conn:
+        row = conn.execute("SELECT run_id, period, as_of FROM runs WHERE as_of BETWEEN ? AND ? "
+                           "ORDER BY abs(julianday(as_of) - julianday(?)), run_id DESC LIMIT 1",
+                           (low.isoformat(), high.isoformat(), target.isoformat())).fetchone()
+        if row is None:
+            return None
+        frame = pd.read_sql_query(
+            "SELECT customer_code, customer_name, grade, rule_grade, score, net_sales, below_streak "
+            "FROM customer_grades WHERE run_id = ?", conn, params=(row[0],))
+    return PreviousPeriod(row[1], dt.date.fromisoformat(row[2]), frame.set_index("customer_code"))
+
+
 def _clean(v: object) -> object:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return None

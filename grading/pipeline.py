@@ -16,13 +16,14 @@ import pandas as pd
 
 from .changes import Comparison, apply_stability, compare
 from .config_model import Config
-from .history import PreviousPeriod, RunRecord, connect, previous_period, record_run
+from .history import PreviousPeriod, RunRecord, connect, previous_period, record_run, year_before
 from .fill_plan import FillPlan, build_plan
 from .grade import grade_customers
 from .load import SheetReader, load_sources
 from .metrics import compute_metrics
 from .modifiers import pins_from_frame
 from .problems import Problem
+from .views.growth import add_growth
 from .write_xlsx import write_workbook
 
 Progress = Callable[[str, float], None]
@@ -56,7 +57,8 @@ class GradingResult:
 
 
 def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.datetime | None = None,
-               previous: PreviousPeriod | None = None, sheet_reader: SheetReader | None = None) -> GradingResult:
+               previous: PreviousPeriod | None = None, sheet_reader: SheetReader | None = None,
+               year_ago: PreviousPeriod | None = None) -> GradingResult:
     """Read the configured sources and grade (against `previous` if given); nothing is written."""
     timings: dict[str, float] = {}
     problems: list[Problem] = []
@@ -79,11 +81,13 @@ def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.da
     graded = grade_customers(config, metrics.table, problems, pins_from_frame(overrides, problems))
     graded = apply_stability(config, graded, previous)
     graded, comparison = compare(config, graded, previous)
+    if config.views.growth:
+        graded = add_growth(graded, previous, year_ago)
     timings["grade"] = time.perf_counter() - t
 
     t = time.perf_counter()
     plan = build_plan(config, graded, problems, generated_at or dt.datetime.now().replace(microsecond=0),
-                      comparison)
+                      comparison, year_ago.period if year_ago is not None else None)
     timings["fill plan"] = time.perf_counter() - t
     return GradingResult(
         graded, problems, plan,
@@ -104,7 +108,8 @@ def run_to_file(config: Config, output: Path | None = None, progress: Progress =
     target = output or config.output_path()
     db = config.history_path(target)
     previous = previous_period(db, config.period.as_of, config.period.label) if db else None
-    result = grade_data(config, progress, generated_at, previous)
+    year_ago = year_before(db, config.period.as_of) if db else None
+    result = grade_data(config, progress, generated_at, previous, year_ago=year_ago)
     t = time.perf_counter()
     progress("写入工作簿", 0.8)
 

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from .errors import OutputError, OutputLocked, TemplateError
+from .errors import BlocksOverlap, OutputError, OutputLocked, TemplateError
 from .fill_plan import Block, Column, FillPlan
-from .layout_match import match_block
+from .layout_match import find_anchor, match_block
 from .xlsx_template import (
     TemplateSheet,
     col_index,
@@ -163,7 +163,7 @@ def _fill_parts(zf: zipfile.ZipFile, template: Path, plan: FillPlan, progress: C
     strings = shared_strings(zf)
     sheets = workbook_sheets(zf)
     index = dict(sheets)
-    missing = [sp.name for sp in plan.sheets if sp.name not in index]
+    missing = [sp.name for sp in plan.sheets if sp.name not in index and not sp.optional]
     if missing:
         raise TemplateError(
             f"模板 {template.name} 缺少工作表：{'、'.join(missing)}；模板中的工作表："
@@ -173,9 +173,16 @@ def _fill_parts(zf: zipfile.ZipFile, template: Path, plan: FillPlan, progress: C
     placed_by_sheet: dict[str, list[Placed]] = {}
     for k, sp in enumerate(plan.sheets):
         progress(f"写入工作表 {sp.name}", k / len(plan.sheets))
+        if sp.name not in index:
+            continue  # an optional sheet the user removed from the template
         path = index[sp.name]
         tsheet = load_sheet(zf, sp.name, path, strings)
-        placed = [_locate(tsheet, b, template.name) for b in sp.blocks]
+        texts = {key: cell.text for key, cell in tsheet.cells.items()}
+        placed = [_locate(tsheet, b, template.name) for b in sp.blocks
+                  if not (b.optional and find_anchor(texts, b) is None)]
+        if not placed:
+            continue
+        _check_overlaps(placed, sp.name, template.name)
         for j, p in enumerate(placed):
             block, overflow = _truncated(p, sp.name, output)
             if overflow is not None:
@@ -195,6 +202,8 @@ def _fill_parts(zf: zipfile.ZipFile, template: Path, plan: FillPlan, progress: C
         for rid, (kind, target) in rels_of(zf, path).items():
             if kind == "table":
                 parts[target] = _stretch_table(zf.read(target).decode("utf-8"), placed).encode("utf-8")
+            elif kind == "drawing" and target in zf.namelist():
+                parts[target] = move_anchors_below(zf.read(target).decode("utf-8"), placed).encode("utf-8")
 
     def fix(ref: str, chart: bool) -> str:
         return _stretch_ref(ref, placed_by_sheet, chart)
@@ -232,6 +241,55 @@ def _locate(ts: TemplateSheet, block: Block, template_name: str) -> Placed:
         return Placed(block, m.header_row, dict(m.columns), _clean_styles(body), m.span, _clean_styles(header))
     styles = _clean_styles({c: _style_at(ts, m.first_row, c) for c in m.span})
     return Placed(block, m.header_row, dict(m.columns), styles, m.span)
+
+
+def _check_overlaps(placed: list[Placed], sheet: str, template: str) -> None:
+    """Blocks stacked in the same columns must not run into each other (the upper one's rows would
+    cover the lower one's header)."""
+    for a in placed:
+        for b in placed:
+            if a is b or a.header_row > b.header_row or a.span[1] < b.span[0] or b.span[1] < a.span[0]:
+                continue
+            if a.header_row < b.header_row <= a.last_row:
+                raise BlocksOverlap(
+                    f"模板 {template} 的工作表 {sheet} 中，表「{a.block.anchors[0]}」（第 {a.header_row} 行表头）"
+                    f"本次有 {a.block.n_rows} 行数据，会覆盖下方表「{b.block.anchors[0]}」的第 {b.header_row} 行表头。"
+                    "请把下方的表移到右侧不同的列，或在两表之间留出更多空行。")
+
+
+_ANCHOR = re.compile(r"<xdr:twoCellAnchor\b.*?</xdr:twoCellAnchor>", re.S)
+_FROM_TO = re.compile(r"<xdr:(from|to)>\s*<xdr:col>(\d+)</xdr:col>\s*<xdr:colOff>(-?\d+)</xdr:colOff>\s*"
+                      r"<xdr:row>(\d+)</xdr:row>", re.S)
+
+
+def move_anchors_below(drawing: str, placed: list[Placed]) -> str:
+    """Move charts and pictures down until they cover no filled table (a table that grew with the
+    number of grades would otherwise sit under a chart); their size stays the same."""
+    def fix(m: re.Match[str]) -> str:
+        xml = m.group(0)
+        pos = {k: (int(c), int(r)) for k, c, _, r in _FROM_TO.findall(xml)}
+        if "from" not in pos or "to" not in pos:
+            return xml
+        (c1, top), (c2, bottom) = pos["from"], pos["to"]  # 0-based rows
+        shift = 0
+        for _ in range(len(placed) + 1):
+            moved = False
+            for p in placed:
+                lo, hi = p.span
+                if hi < c1 or c2 < lo:
+                    continue
+                t, b = top + shift + 1, bottom + shift + 1  # 1-based, like the blocks' rows
+                if p.header_row <= b and p.last_row >= t:
+                    shift = p.last_row + 2 - (top + 1)
+                    moved = True
+            if not moved:
+                break
+        if shift <= 0:
+            return xml
+        return _FROM_TO.sub(lambda f: f.group(0).replace(f"<xdr:row>{f.group(4)}</xdr:row>",
+                                                          f"<xdr:row>{int(f.group(4)) + shift}</xdr:row>"), xml)
+
+    return _ANCHOR.sub(fix, drawing)
 
 
 def _style_at(ts: TemplateSheet, row: int, col: int) -> str | None:
@@ -324,8 +382,8 @@ def _rebuild_sheet(xml: str, ts: TemplateSheet, placed: list[Placed]) -> tuple[s
         cells = {col_index(ref.group(1)): x for x in _CELL.findall(row_xml) if (ref := _CELL_COL.search(x))}
         template_rows[int(num.group(1))] = (attrs, cells)
 
-    def owned(r: int, c: int) -> bool:
-        return any(p.first_row <= r and p.span[0] <= c <= p.span[1] for p in placed)
+    def owned(r: int, c: int) -> bool:  # a block owns its rows (at least the sample row) in its columns
+        return any(p.first_row <= r <= p.last_row and p.span[0] <= c <= p.span[1] for p in placed)
 
     # cells are built column by column (one specialised loop per column), then joined per row
     written: dict[int, list[tuple[int, str]]] = {}

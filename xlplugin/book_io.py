@@ -14,7 +14,7 @@ import xlwings as xw
 
 from grading.errors import TemplateError
 from grading.fill_plan import FillPlan, SheetPlan
-from grading.layout_match import BlockMatch, match_block
+from grading.layout_match import BlockMatch, match_blocks
 from grading.read import RawSheet
 from grading.xlsx_template import load_sheet, shared_strings, workbook_sheets
 
@@ -62,6 +62,15 @@ def ensure_sheets(book: xw.Book, plan: FillPlan, template: Path) -> list[str]:
     """Copy sheets the workbook lacks from the template (one open of the template); return their names."""
     have = set(sheet_names(book))
     missing = [sp.name for sp in plan.sheets if sp.name not in have]
+    optional = {sp.name for sp in plan.sheets if sp.optional}
+    if missing and template.is_file():  # optional sheets are copied only if the template has them
+        import zipfile
+
+        with zipfile.ZipFile(template) as zf:
+            in_template = {name for name, _ in workbook_sheets(zf)}
+        missing = [m for m in missing if m in in_template or m not in optional]
+    elif missing:
+        missing = [m for m in missing if m not in optional]
     if not missing:
         return []
     if not template.is_file():
@@ -101,12 +110,14 @@ def template_texts(template: Path, sheet: str) -> dict[tuple[int, int], str]:
 
 
 def fill_sheet(book: xw.Book, sp: SheetPlan, template: Path, placeholders: dict[str, str]) -> list[BlockMatch]:
+    if sp.optional and sp.name not in sheet_names(book):
+        return []
     sheet = book.sheets[sp.name]
     used = sheet.used_range
     width = max(int(used.last_cell.column), 1)
     last_used_row = int(used.last_cell.row)
     cells = _header_cells(sheet, max(width, 30))
-    matches = [match_block(cells, block, sp.name, book.name) for block in sp.blocks]
+    matches = match_blocks(cells, sp.blocks, sp.name, book.name)
     for m in matches:
         n = m.block.n_rows
         lo, hi = min(m.span), max(m.span)
