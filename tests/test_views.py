@@ -477,3 +477,22 @@ def test_every_sheet_is_printable_and_the_overview_opens_first() -> None:
         assert 'tabSelected="1"' in z.read("xl/worksheets/sheet1.xml").decode()
     head = [c.value for c in openpyxl.load_workbook(TEMPLATE)["客户分级管理表"][4]]
     assert head.index("等级") < 5 and head.index("客户类别") < 5 and head.index("距上一等级") < 10
+
+
+def test_anchor_moved_below_a_grown_table_exact_xml() -> None:
+    from types import SimpleNamespace
+
+    from grading.sheet_layout import move_anchors_below
+
+    drawing = ('<xdr:wsDr><xdr:twoCellAnchor editAs="oneCell">'
+               '<xdr:from><xdr:col>0</xdr:col><xdr:colOff>0</xdr:colOff><xdr:row>16</xdr:row>'
+               '<xdr:rowOff>0</xdr:rowOff></xdr:from>'
+               '<xdr:to><xdr:col>5</xdr:col><xdr:colOff>10</xdr:colOff><xdr:row>31</xdr:row>'
+               '<xdr:rowOff>5</xdr:rowOff></xdr:to></xdr:twoCellAnchor></xdr:wsDr>')
+    grade_table = SimpleNamespace(block=None, header_row=4, last_row=4 + 20, span=(0, 10))
+    elsewhere = SimpleNamespace(block=None, header_row=4, last_row=400, span=(12, 18))
+    moved = move_anchors_below(drawing, [grade_table, elsewhere])  # type: ignore[list-item]
+    assert moved == drawing.replace("<xdr:row>16</xdr:row>", "<xdr:row>25</xdr:row>") \
+        .replace("<xdr:row>31</xdr:row>", "<xdr:row>40</xdr:row>")  # one blank row under the table, same size
+    short = SimpleNamespace(block=None, header_row=4, last_row=9, span=(0, 10))
+    assert move_anchors_below(drawing, [short]) == drawing  # type: ignore[list-item]

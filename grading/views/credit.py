@@ -16,12 +16,18 @@ BUCKETS = [f for f, _, _ in AGING_BUCKETS]
 
 
 def aging_basis(graded: pd.DataFrame) -> str:
-    """Which numbers the aging comes from, said on the sheet."""
+    """Which numbers the aging and the overdue amount come from, said on the sheet."""
     if any(c in graded and graded[c].notna().any() for c in BUCKETS):
-        return "账龄：来自应收导出的账龄分段列"
+        aging = "账龄：来自应收导出的账龄分段列"
+    elif "overdue_days" in graded and graded["overdue_days"].notna().any():
+        aging = "账龄：按应收导出的账龄/逾期天数把期末余额归入一个账龄段"
+    else:
+        return "账龄：本期没有账龄数据"
+    if "overdue_amount" in graded and graded["overdue_amount"].notna().any():
+        return f"{aging}；逾期金额：来自导出的逾期金额列"
     if "overdue_days" in graded and graded["overdue_days"].notna().any():
-        return "账龄：按应收导出的账龄/逾期天数把期末余额归入一个账龄段"
-    return "账龄：本期没有账龄数据"
+        return f"{aging}；逾期金额：逾期天数 > 0 的客户的期末余额"
+    return aging
 
 
 def aging(graded: pd.DataFrame) -> pd.DataFrame:
