@@ -21,9 +21,9 @@ from typing import TextIO
 
 from grading.config import Config, load_config
 from grading.describe import describe_rules
-from grading.errors import ConfigError, GradingError, InputError, OutputLocked
+from grading.errors import ConfigError, GradingError, HistoryBusy, InputError, OutputLocked
 from grading.history import customer_timeline, list_runs
-from grading.pipeline import GradingResult, run_to_file
+from grading.pipeline import GradingResult, prepare_output, run_to_file
 from grading.problems import summarise
 from grading.write_xlsx import csv_safe
 
@@ -92,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             tee = _tee(say, log)
             if lock.stale_note:
                 tee(lock.stale_note)
+            for note in prepare_output(config, output):
+                tee(note)
             if args.command == "demo":
                 from grading.demo_data import generate
 
@@ -99,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 tee(f"生成演示数据：{folder}")
                 generate(folder)
             result = run_to_file(config, output, _progress(quiet, log))
+            for note in result.notes:
+                tee(note)
             _report(result, config, tee)
             if log is not None:
                 tee(f"日志：{log.name}")
@@ -109,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(log, f"{exc}\n上一次的输出文件保持不变。", EXIT_INPUT)
     except OutputLocked as exc:
         return _fail(log, str(exc), EXIT_LOCKED)
-    except RunLocked as exc:
+    except (RunLocked, HistoryBusy) as exc:
         return _fail(log, str(exc), EXIT_BUSY)
     except GradingError as exc:
         return _fail(log, f"{exc}\n上一次的输出文件保持不变。", EXIT_OUTPUT)

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from types import TracebackType
 
-from grading.errors import GradingError
+from grading.errors import GradingError, OutputFolderNotWritable
 
 STALE_AFTER = dt.timedelta(hours=12)  # a lock from another host older than this is considered stale
 
@@ -75,6 +75,14 @@ class RunLock:
         return dt.datetime.now() - started > STALE_AFTER
 
     def acquire(self) -> RunLock:
+        try:
+            return self._acquire()
+        except OSError as exc:
+            raise OutputFolderNotWritable(
+                f"无法在输出文件夹 {self.path.parent} 中创建运行锁文件：{exc.strerror}。"
+                "请检查该文件夹是否存在且可写（只读文件夹、权限不足），或把 output.file 改到可写的文件夹。") from None
+
+    def _acquire(self) -> RunLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         info = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
                            "started": dt.datetime.now().isoformat(timespec="seconds")}, ensure_ascii=False)

@@ -1,7 +1,11 @@
 """Compare this period's grades with the last stored period: 上期等级 and 变动
 per customer, the list of changes (incl. customers that left), the migration
-matrix, and the optional stability rule (a downgrade takes effect only after
-N consecutive periods below the bar; upgrades at once)."""
+matrix. (The stability rule is part of deciding the final grade: grading/rules/engine.py.)
+
+Only ranked grades (those an assigning stage gives, in config order) move up
+or down; changes into or out of grades outside that ladder (暂定, 流失, the
+fallback of a modifying stage) get their own words: 转为暂定, 暂定转正, 转为流失,
+恢复, 转为X / X转出."""
 
 from __future__ import annotations
 
@@ -11,11 +15,38 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .config_model import Config
+from .config_model import AssigningSpec, Config, LapsedStage, ProvisionalStage
 from .grade import grade_rank
 from .history import PreviousPeriod
 
 UP, DOWN, SAME, NEW, GONE = "升级", "降级", "不变", "新增", "流失"
+
+
+def unranked_grades(config: Config) -> dict[str, str]:
+    """Grades set by modifying stages (not better or worse than the ladder) → the kind of stage."""
+    out: dict[str, str] = {}
+    for stage in config.grading.stages:
+        if isinstance(stage, ProvisionalStage):
+            out.setdefault(stage.grade, "provisional")
+        elif isinstance(stage, LapsedStage):
+            out.setdefault(stage.grade, "lapsed")
+    ladder = {g for s in config.grading.stages if isinstance(s, AssigningSpec) for g in s.levels}
+    return {g: k for g, k in out.items() if g not in ladder}
+
+
+def change_word(now: str, before: str, rank: dict[str, int], unranked: dict[str, str]) -> str:
+    """升级 / 降级 / 不变 / 新增 between ranked grades; own words into or out of 暂定, 流失 and the like."""
+    if not before:
+        return NEW
+    if now == before:
+        return SAME
+    if now in unranked:
+        kind = unranked[now]
+        return "转为暂定" if kind == "provisional" else "转为流失" if kind == "lapsed" else f"转为{now}"
+    if before in unranked:
+        kind = unranked[before]
+        return "暂定转正" if kind == "provisional" else "恢复" if kind == "lapsed" else f"{before}转出"
+    return UP if rank[now] < rank[before] else DOWN
 
 
 @dataclass(frozen=True)
@@ -25,40 +56,6 @@ class Comparison:
     previous: str | None
     changes: pd.DataFrame  # every customer whose grade changed, new or gone
     matrix: pd.DataFrame   # rows: last period's grade (+ 新增); columns: this period's grade (+ 流失)
-
-
-def apply_stability(config: Config, graded: pd.DataFrame, prev: PreviousPeriod | None) -> pd.DataFrame:
-    """Keep last period's grade for a downgrade until it has lasted `downgrade_after` periods."""
-    out = graded.copy()
-    out["rule_grade"] = out["grade"]
-    out["below_streak"] = 0
-    n = config.history.downgrade_after
-    if prev is None or n is None:
-        return out
-    rank = grade_rank(config, [*out["grade"], *prev.table["grade"]])
-    grades = out["grade"].tolist()
-    reasons = out["reason"].tolist()
-    streaks = [0] * len(out)
-    pinned = out["pinned"].tolist()
-    last_grade: dict[str, str] = dict(zip(prev.table.index, prev.table["grade"].astype(str)))
-    last_streak: dict[str, int] = dict(zip(prev.table.index, prev.table["below_streak"].fillna(0).astype(int)))
-    for i, code in enumerate(out.index):
-        if code not in last_grade or pinned[i]:
-            continue
-        last = last_grade[code]
-        if rank.get(grades[i], 0) <= rank.get(last, 0):
-            continue
-        streak = last_streak[code] + 1
-        if streak >= n:
-            reasons[i] += f"；等级稳定：连续 {streak} 期低于 {last}，降级生效 → {grades[i]}"
-        else:
-            reasons[i] += f"；等级稳定：规则结果 {grades[i]} 低于上期 {last}（连续 {streak}/{n} 期），暂保持 {last}"
-            grades[i] = last
-            streaks[i] = streak
-    out["grade"] = grades
-    out["reason"] = reasons
-    out["below_streak"] = streaks
-    return out
 
 
 def compare(config: Config, graded: pd.DataFrame, prev: PreviousPeriod | None) -> tuple[pd.DataFrame, Comparison]:
@@ -73,14 +70,8 @@ def compare(config: Config, graded: pd.DataFrame, prev: PreviousPeriod | None) -
     prev_grade = last["grade"].reindex(out.index)
     out["prev_grade"] = prev_grade.fillna("").astype(str)
 
-    def kind(now: str, before: str) -> str:
-        if not before:
-            return NEW
-        if now == before:
-            return SAME
-        return UP if rank[now] < rank[before] else DOWN
-
-    out["change"] = [kind(g, p) for g, p in zip(out["grade"], out["prev_grade"])]
+    unranked = unranked_grades(config)
+    out["change"] = [change_word(g, p, rank, unranked) for g, p in zip(out["grade"], out["prev_grade"])]
 
     moved = out[out["change"] != SAME]
     changes = pd.DataFrame({
@@ -109,7 +100,7 @@ def compare(config: Config, graded: pd.DataFrame, prev: PreviousPeriod | None) -
     changes = pd.concat([changes, gone], ignore_index=True) if len(gone) else changes
     changes["sales_change"] = changes["sales"].fillna(0) - changes["prev_sales"].fillna(0)
     order = {DOWN: 0, UP: 1, NEW: 2, GONE: 3}
-    changes = changes.assign(_o=changes["change"].map(order)).sort_values(
+    changes = changes.assign(_o=changes["change"].map(order).fillna(1.5)).sort_values(
         ["_o", "customer_code"], kind="stable").drop(columns="_o").reset_index(drop=True)
 
     rows = sorted(set(last["grade"]), key=lambda g: rank[g]) + [NEW]

@@ -63,8 +63,13 @@ def parse_config(text: str, base_dir: Path, name: str, as_of: dt.date | None = N
                  period: str | None = None) -> Config:
     """Validate config text (from a file or a workbook sheet); paths resolve against `base_dir`."""
     try:
+        _check_shape(text, name)  # before anything is built: nesting depth and alias expansion
+        node = yaml.compose(text, Loader=_Loader)
+        duplicates = _duplicate_keys(node)
+        if duplicates:
+            raise ConfigError(name, duplicates)
         data = yaml.load(text, Loader=_Loader)  # a SafeLoader: no code, no Python objects
-        lines = _line_map(yaml.compose(text, Loader=_Loader))
+        lines = _line_map(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -92,6 +97,78 @@ def parse_config(text: str, base_dir: Path, name: str, as_of: dt.date | None = N
     if refs:
         raise ConfigError(name, sorted(set(refs), key=lambda i: (i.line or 0, i.path)))
     return config
+
+
+MAX_DEPTH = 50          # nesting levels; real configs use fewer than 10
+MAX_NODES = 100_000     # values after expanding aliases (*name); the real config has about 500
+
+
+def _check_shape(text: str, name: str) -> None:
+    """Stream the YAML events (no objects built, no recursion): refuse deep nesting and alias
+    expansion beyond MAX_NODES ("billion laughs") before they use memory or the stack."""
+    sizes: dict[str, int] = {}
+    stack: list[tuple[int, str | None, int]] = []  # (values inside, anchor, line)
+    total = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        line = event.start_mark.line + 1 if event.start_mark is not None else 0
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            stack.append((0, event.anchor, line))
+            if len(stack) > MAX_DEPTH:
+                raise ConfigError(name, [ConfigIssue("", line, f"嵌套层数超过 {MAX_DEPTH} 层，配置文件不需要这么深的结构，"
+                                                     "请检查缩进或括号是否配对")])
+            continue
+        if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            inside, anchor, _ = stack.pop()
+            size = inside + 1
+            if anchor:
+                sizes[anchor] = size
+        elif isinstance(event, yaml.ScalarEvent):
+            size = 1
+            if event.anchor:
+                sizes[event.anchor] = 1
+        elif isinstance(event, yaml.AliasEvent):
+            size = sizes.get(str(event.anchor), 1)
+        else:
+            continue
+        total += size
+        if total > MAX_NODES:
+            raise ConfigError(name, [ConfigIssue("", line, f"别名（*引用）展开后超过 {MAX_NODES:,} 个值，已拒绝读取"
+                                                 "（可能是恶意构造的文件）；请少用或不用 & 和 * 引用")])
+        if stack:
+            inside, anchor, start = stack[-1]
+            stack[-1] = (inside + size, anchor, start)
+
+
+def _duplicate_keys(node: yaml.Node | None) -> list[ConfigIssue]:
+    """Keys written twice in one mapping (YAML keeps the last one silently)."""
+    issues: list[ConfigIssue] = []
+    seen_nodes: set[int] = set()
+
+    def walk(n: yaml.Node, path: tuple[object, ...]) -> None:
+        if id(n) in seen_nodes:  # an alias: already checked
+            return
+        seen_nodes.add(id(n))
+        if isinstance(n, yaml.MappingNode):
+            first: dict[object, int] = {}
+            for k, v in n.value:
+                key = k.value if isinstance(k, yaml.ScalarNode) else None
+                line = k.start_mark.line + 1
+                if key is not None and key != "<<":
+                    if key in first:
+                        where = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in path + (key,))
+                        issues.append(ConfigIssue(where.replace(".[", "["), line,
+                                                  f"键 {key} 重复：第 {first[key]} 行和第 {line} 行都写了它（只会用后一个），"
+                                                  "请删除或合并其中一个"))
+                    else:
+                        first[key] = line
+                walk(v, path + (key,))
+        elif isinstance(n, yaml.SequenceNode):
+            for i, v in enumerate(n.value):
+                walk(v, path + (i,))
+
+    if node is not None:
+        walk(node, ())
+    return issues
 
 
 class _Loader(yaml.SafeLoader):

@@ -1,6 +1,6 @@
 """The typed, frozen shape of config.yaml (pydantic models).
 
-Rules live here as data; grading/rules.py applies them. Field docstrings
+The stage specs live with their implementations in grading/rules/ (one module\nper stage type) and are re-exported here. Field docstrings
 become descriptions in the generated JSON Schema (config.schema.json).
 """
 
@@ -29,76 +29,32 @@ from .config_views import CreditLimitRule, ViewsConfig, check_visits, visit_rang
 from .fields import METRICS, SOURCE_FIELDS, resolve_metric
 from .units import format_amount, parse_amount
 
-Amount = Annotated[float, BeforeValidator(parse_amount), WithJsonSchema({
-    "anyOf": [{"type": "number"},
-              {"type": "string", "pattern": r"^\s*[-+]?[\d,]+(\.\d+)?\s*(元|万元|万|亿元|亿|%)?\s*$"}],
-    "description": "数字，或带单位：500万、1.2亿、3000元、80%",
-})]
-
-
-def _as_text(value: object) -> object:
-    """Grades and levels may be written as numbers (1, 2, 3): keep them as text."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)):
-        return f"{value:g}"
-    return value
-
-
-Text = Annotated[str, BeforeValidator(_as_text),
-                 WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "number"}]})]
-Grade = Annotated[str, BeforeValidator(_as_text), Field(min_length=1),
-                  WithJsonSchema({"anyOf": [{"type": "string", "minLength": 1}, {"type": "number"}],
-                                  "description": "等级或级别代码，如 A、关键、1"})]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-
-
-def _metric_key(value: object) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"应为指标名称，发现 {value!r}")
-    metric = resolve_metric(value)
-    if metric is None:
-        names = "、".join(f"{m.label}({m.key})" for m in METRICS)
-        raise ValueError(f"不认识的指标 {value!r}，可用的指标：{names}；客户档案中的自定义列请用 column: 列名")
-    return metric.key
-
-
-MetricName = Annotated[str, BeforeValidator(_metric_key), WithJsonSchema({
-    "enum": [name for m in METRICS for name in (m.label, m.key)],
-    "description": "指标：中文名称或英文键",
-})]
-
-
-class _ValueRef(_Model):
-    """Where a stage reads its number: a computed metric or a column of the customer master."""
-
-    metric: MetricName | None = None
-    column: str | None = None
-
-    @model_validator(mode="after")
-    def _one_source(self) -> _ValueRef:
-        if (self.metric is None) == (self.column is None):
-            raise ValueError("必须二选一：metric（计算出的指标）或 column（客户档案中的列名）")
-        return self
-
-    @property
-    def ref(self) -> str:
-        return self.metric if self.metric is not None else f"col:{self.column}"
-
-
-def _descending(values: list[float], what: str = "分段") -> None:
-    for a, b in zip(values, values[1:]):
-        if b >= a:
-            raise ValueError(f"{what}必须从高到低排列，发现 {format_amount(a)} 在 {format_amount(b)} 之前")
-
-
-def _ascending(values: list[float], what: str) -> None:
-    for a, b in zip(values, values[1:]):
-        if b <= a:
-            raise ValueError(f"{what}必须从小到大（累计）排列，发现 {a:g} 在 {b:g} 之前")
+from .rules import (  # noqa: F401  (re-exported: the stage specs live in grading/rules/)
+    AdjustStage,
+    AssigningSpec,
+    Axis,
+    AxisRule,
+    Condition,
+    GridStage,
+    Indicator,
+    LapsedStage,
+    LinearScale,
+    ParetoBand,
+    ParetoStage,
+    PointBand,
+    ProvisionalStage,
+    QuantileBand,
+    QuantileStage,
+    RfmStage,
+    ScoreBand,
+    ScoreStage,
+    Stage,
+    ThresholdBand,
+    ThresholdStage,
+)
+from .rules.pins import Pin
+from .rules.provides import unprovided
+from .rules.spec import Amount, Grade, Model as _Model, Text, as_text as _as_text  # noqa: F401
 
 
 # ------------------------------------------------------------- sources / period
@@ -141,6 +97,11 @@ class SourcesConfig(_Model):
         return self
 
 
+AS_OF_MIN = dt.date(1900, 1, 1)
+AS_OF_MAX = dt.date(2099, 12, 31)
+_FORBIDDEN_IN_NAME = frozenset('/\\<>:"|?*')
+
+
 def _days_in_month(year: int, month: int) -> int:
     nxt = dt.date(year + (month == 12), month % 12 + 1, 1)
     return (nxt - dt.timedelta(days=1)).day
@@ -152,6 +113,26 @@ class PeriodConfig(_Model):
     as_of: dt.date
     months: int = Field(default=12, ge=1, le=120)
     name: str | None = None
+
+    @field_validator("as_of")
+    @classmethod
+    def _as_of_range(cls, value: dt.date) -> dt.date:
+        if not AS_OF_MIN <= value <= AS_OF_MAX:
+            raise ValueError(f"截止日期 {value.isoformat()} 超出允许范围 {AS_OF_MIN.isoformat()} 至 {AS_OF_MAX.isoformat()}")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _file_name_part(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        bad = sorted({c for c in value if c in _FORBIDDEN_IN_NAME or ord(c) < 32})
+        if bad or ".." in value or value != value.strip(" .") or not value:
+            shown = "、".join(c if ord(c) >= 32 else repr(c) for c in bad) if bad else \
+                ".." if ".." in value else "开头或结尾的空格/点"
+            raise ValueError(f"期间名称 {value!r} 会用作输出文件名的一部分，不能含有 {shown}"
+                             "（不允许 / \\ .. < > : \" | ? * 和首尾空格），例如 2026H1、202606 或 2026-06")
+        return value
 
     @property
     def start(self) -> dt.date:
@@ -173,282 +154,7 @@ class MetricsConfig(_Model):
     collection_rate: Literal["收回/(期初+应收)", "收回/应收"] = "收回/(期初+应收)"
 
 
-# ------------------------------------------------------------- rule types that assign
-
-class _Banded:
-    """Mixin: a rule whose grades are its bands' grades (best first) and then `else`."""
-
-    if TYPE_CHECKING:
-        bands: Sequence[ThresholdBand | QuantileBand | ParetoBand]
-        else_grade: str
-
-    @property
-    def levels(self) -> list[str]:
-        return list(dict.fromkeys([b.grade for b in self.bands] + [self.else_grade]))
-
-
-class ThresholdBand(_Model):
-    grade: Grade
-    min: Amount
-
-
-class ThresholdStage(_Banded, _ValueRef):
-    """Fixed thresholds: the first band (high → low) whose min is reached wins."""
-
-    type: Literal["thresholds"]
-    name: str = "阈值分级"
-    inclusive: bool = True
-    bands: list[ThresholdBand] = Field(min_length=1)
-    else_grade: Grade = Field(alias="else")
-
-    @field_validator("bands")
-    @classmethod
-    def _order(cls, bands: list[ThresholdBand]) -> list[ThresholdBand]:
-        _descending([b.min for b in bands])
-        return bands
-
-
-class QuantileBand(_Model):
-    grade: Grade
-    top: Amount
-
-
-class QuantileStage(_Banded, _ValueRef):
-    """Top-N: customers ranked by value (ties: customer code); cumulative tops, e.g. 1% VIP, 20% A."""
-
-    type: Literal["quantile"]
-    name: str = "排名分级"
-    by: Literal["percent", "count"] = "percent"
-    bands: list[QuantileBand] = Field(min_length=1)
-    else_grade: Grade = Field(alias="else")
-
-    @model_validator(mode="after")
-    def _order(self) -> QuantileStage:
-        tops = [b.top for b in self.bands]
-        _ascending(tops, "top（累计）")
-        if self.by == "percent" and (tops[0] <= 0 or tops[-1] > 1):
-            raise ValueError("by: percent 时 top 应在 0% 到 100% 之间（如 1%、20%）")
-        if self.by == "count" and any(t < 1 or t != int(t) for t in tops):
-            raise ValueError("by: count 时 top 应为正整数（客户个数）")
-        return self
-
-
-class ParetoBand(_Model):
-    grade: Grade
-    share: Amount
-
-
-class ParetoStage(_Banded, _ValueRef):
-    """Cumulative share: customers by value, high → low; the customer that crosses a share is inside it."""
-
-    type: Literal["pareto"]
-    name: str = "帕累托分级"
-    bands: list[ParetoBand] = Field(min_length=1)
-    else_grade: Grade = Field(alias="else")
-
-    @field_validator("bands")
-    @classmethod
-    def _order(cls, bands: list[ParetoBand]) -> list[ParetoBand]:
-        _ascending([b.share for b in bands], "share（累计占比）")
-        if bands[0].share <= 0 or bands[-1].share > 1:
-            raise ValueError("share 应在 0% 到 100% 之间（如 70%、90%）")
-        return bands
-
-
-class PointBand(_Model):
-    min: Amount
-    points: float
-
-
-class LinearScale(_Model):
-    """Points grow linearly from `low` (points_low) to `high` (points_high), clipped."""
-
-    low: Amount
-    high: Amount
-    points_low: float = 0
-    points_high: float
-
-    @model_validator(mode="after")
-    def _ordered(self) -> LinearScale:
-        if self.high == self.low:
-            raise ValueError("linear 的 low 和 high 不能相等")
-        return self
-
-
-class Indicator(_ValueRef):
-    weight: float = Field(gt=0)
-    bands: list[PointBand] | None = None
-    linear: LinearScale | None = None
-    missing_points: float = 0
-
-    @model_validator(mode="after")
-    def _one_scale(self) -> Indicator:
-        if (self.bands is None) == (self.linear is None):
-            raise ValueError("每个指标必须二选一：bands（分段给分）或 linear（线性给分）")
-        if self.bands:
-            _descending([b.min for b in self.bands])
-        return self
-
-
-class ScoreBand(_Model):
-    grade: Grade
-    min: float
-
-
-class ScoreStage(_Model):
-    """Weighted multi-indicator score: indicator points × weight, summed, then score bands."""
-
-    type: Literal["score"]
-    name: str = "综合评分"
-    indicators: list[Indicator] = Field(min_length=1)
-    grades: list[ScoreBand] = Field(min_length=1)
-    else_grade: Grade = Field(alias="else")
-
-    @field_validator("grades")
-    @classmethod
-    def _order(cls, bands: list[ScoreBand]) -> list[ScoreBand]:
-        for a, b in zip(bands, bands[1:]):
-            if b.min >= a.min:
-                raise ValueError(f"分数段必须从高到低排列，发现 {a.min:g} 在 {b.min:g} 之前")
-        return bands
-
-    @property
-    def levels(self) -> list[str]:
-        return list(dict.fromkeys([b.grade for b in self.grades] + [self.else_grade]))
-
-
-AxisRule = Annotated[ThresholdStage | QuantileStage | ParetoStage | ScoreStage, Field(discriminator="type")]
-
-
-class Axis(_Model):
-    """One axis of a grid: a rule on metrics, or a mapping of a customer-master column."""
-
-    name: str
-    rule: AxisRule | None = None
-    column: str | None = None
-    map: dict[str, Grade] | None = None
-    else_grade: Grade | None = Field(default=None, alias="else")
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> Axis:
-        if (self.rule is None) == (self.column is None):
-            raise ValueError("每个轴必须二选一：rule（按指标分级）或 column + map（客户档案中的列）")
-        if self.column is not None and (not self.map or self.else_grade is None):
-            raise ValueError("按列分级的轴需要 map（列值 → 级别）和 else（其余值的级别）")
-        return self
-
-    @property
-    def levels(self) -> list[str]:
-        if self.rule is not None:
-            return self.rule.levels
-        assert self.map is not None and self.else_grade is not None
-        return list(dict.fromkeys([*self.map.values(), self.else_grade]))
-
-
-class GridStage(_Model):
-    """Nine-grid / n-axis codes: each axis gives a level, the code is their concatenation (A1, F1D1)."""
-
-    type: Literal["grid"]
-    name: str = "九宫格"
-    axes: list[Axis] = Field(min_length=2)
-    separator: str = ""
-
-    @property
-    def levels(self) -> list[str]:
-        return [self.separator.join(p) for p in itertools.product(*(a.levels for a in self.axes))]
-
-
-# ------------------------------------------------------------- rule types that modify
-
-_CONDITION = re.compile(r"^\s*(.+?)\s*(<=|>=|==|!=|≤|≥|<|>|=)\s*(.+?)\s*$")
-
-
-class Condition(_Model):
-    """`回款率 < 80%`, `潜力 = 高`: a metric or master column, an operator, a value."""
-
-    field: str
-    op: Literal["<", "<=", ">", ">=", "=", "!="]
-    value: float | str
-    text: str
-
-    @property
-    def ref(self) -> str:
-        metric = resolve_metric(self.field)
-        return metric.key if metric else f"col:{self.field}"
-
-
-def _condition(value: object) -> object:
-    if not isinstance(value, str):
-        return value
-    m = _CONDITION.match(value)
-    if not m:
-        raise ValueError(f"条件应写成“指标 运算符 值”，如 回款率 < 80%、潜力 = 高，发现 {value!r}")
-    field, op, raw = m.groups()
-    op = {"≤": "<=", "≥": ">=", "==": "="}.get(op, op)
-    val: float | str
-    try:
-        val = parse_amount(raw)
-    except ValueError:
-        if op not in ("=", "!="):
-            raise ValueError(f"条件 {value!r} 中 {op} 后面应为数字（如 80%、500万）") from None
-        val = raw.strip("\"'")
-    return {"field": field, "op": op, "value": val, "text": value.strip()}
-
-
-class AdjustStage(_Model):
-    """After grading: move up/down N levels, or cap/floor at a grade, where a condition holds."""
-
-    type: Literal["adjust"]
-    name: str = "调整"
-    when: Annotated[Condition, BeforeValidator(_condition),
-                    WithJsonSchema({"type": "string", "description": "条件，如 回款率 < 80%、潜力 = 高"})]
-    up: int | None = Field(default=None, ge=1)
-    down: int | None = Field(default=None, ge=1)
-    at_most: Grade | None = None
-    at_least: Grade | None = None
-
-    @model_validator(mode="after")
-    def _one_action(self) -> AdjustStage:
-        actions = [a for a in (self.up, self.down, self.at_most, self.at_least) if a is not None]
-        if len(actions) != 1:
-            raise ValueError("调整必须且只能有一个动作：up（升 N 级）、down（降 N 级）、at_most（最高为）、at_least（最低为）")
-        return self
-
-
-class ProvisionalStage(_Model):
-    """New customers (tenure below N months) get a provisional grade until they qualify."""
-
-    type: Literal["provisional"]
-    name: str = "新客户暂定"
-    tenure_below_months: int = Field(ge=1)
-    grade: Grade
-
-
-class LapsedStage(_Model):
-    """Customers with no order for more than N days get a configured grade."""
-
-    type: Literal["lapsed"]
-    name: str = "流失客户"
-    no_order_days: int = Field(ge=1)
-    grade: Grade
-
-
-Stage = Annotated[
-    ThresholdStage | QuantileStage | ParetoStage | ScoreStage | GridStage | AdjustStage | ProvisionalStage
-    | LapsedStage,
-    Field(discriminator="type"),
-]
-ASSIGNING = (ThresholdStage, QuantileStage, ParetoStage, ScoreStage, GridStage)
-
-
-class Pin(_Model):
-    """A manager's fixed grade for one customer; wins over rules until it expires."""
-
-    customer: Text
-    grade: Grade
-    reason: str = Field(min_length=1)
-    by: str = Field(min_length=1)
-    until: dt.date | None = None
+ASSIGNING = AssigningSpec
 
 
 class GradingConfig(_Model):
@@ -458,8 +164,8 @@ class GradingConfig(_Model):
 
     @model_validator(mode="after")
     def _first_assigns(self) -> GradingConfig:
-        if not isinstance(self.stages[0], ASSIGNING):
-            raise ValueError("第一个阶段必须是分级类型（thresholds、quantile、pareto、score、grid），"
+        if not isinstance(self.stages[0], AssigningSpec):
+            raise ValueError("第一个阶段必须是分级类型（thresholds、quantile、pareto、score、grid、rfm），"
                              "adjust、provisional、lapsed 只能放在后面")
         return self
 
@@ -513,41 +219,39 @@ class Config(_Model):
     digest: SkipJsonSchema[str] = ""
 
     def reference_issues(self) -> list[tuple[tuple[str | int, ...], str]]:
-        """Grades used by rules but not defined under grades: (YAML path, message) each."""
+        """Grades used by rules but not defined under grades, and values no configured source can
+        provide: (YAML path, message) each."""
         out: list[tuple[tuple[str | int, ...], str]] = []
         defined = "、".join(self.grades)
-
-        def check(path: tuple[str | int, ...], grade: str) -> None:
-            if self.policy_key(grade) is None:
-                out.append((path, f"用到的等级 {grade!r} 没有在 grades 中定义，已定义：{defined}"))
-
         for i, stage in enumerate(self.grading.stages):
             at: tuple[str | int, ...] = ("grading", "stages", i)
-            if isinstance(stage, GridStage):
-                missing = [c for c in stage.levels if self.policy_key(c) is None]
-                if missing:
-                    shown = "、".join(missing[:12]) + (f" 等 {len(missing)} 个" if len(missing) > 12 else "")
-                    out.append((at + ("axes",), f"组合出的等级代码 {shown} 没有在 grades 中定义"
+            missing: dict[tuple[str | int, ...], list[str]] = {}
+            for path, grade in stage.named_grades():
+                if self.policy_key(grade) is None:
+                    missing.setdefault(path, []).append(grade)
+            for path, grades in missing.items():
+                if len(grades) == 1:
+                    out.append((at + path, f"用到的等级 {grades[0]!r} 没有在 grades 中定义，已定义：{defined}"))
+                else:
+                    shown = "、".join(grades[:12]) + (f" 等 {len(grades)} 个" if len(grades) > 12 else "")
+                    out.append((at + path, f"组合出的等级代码 {shown} 没有在 grades 中定义"
                                 f"（可逐个定义，或用通配符如 A*、*1），已定义：{defined}"))
-            elif isinstance(stage, ASSIGNING):
-                key = "grades" if isinstance(stage, ScoreStage) else "bands"
-                named: list[str] = [b.grade for b in getattr(stage, key)]
-                for j, grade in enumerate(named):
-                    check(at + (key, j, "grade"), grade)
-                check(at + ("else",), stage.else_grade)
-            elif isinstance(stage, AdjustStage):
-                ladder = self.ladder(i)
-                for key in ("at_most", "at_least"):
-                    grade = getattr(stage, key)
-                    if grade is not None and grade not in ladder:
-                        out.append((at + (key,), f"等级 {grade!r} 不在前一个分级阶段的等级中："
-                                    f"{'、'.join(ladder)}（调整只在这些等级之间升降）"))
-            else:
-                check(at + ("grade",), stage.grade)
-        if self.grading.fallback_grade:
-            check(("grading", "fallback_grade"), self.grading.fallback_grade)
+            ladder = self.ladder(i)
+            for path, grade in stage.ladder_grades():
+                if grade not in ladder:
+                    out.append((at + path, f"等级 {grade!r} 不在前一个分级阶段的等级中："
+                                f"{'、'.join(ladder)}（调整只在这些等级之间升降）"))
+            for ref in stage.inputs():
+                why = unprovided(ref, self.sources)
+                if why:
+                    out.append((at, why))
+        if self.grading.fallback_grade and self.policy_key(self.grading.fallback_grade) is None:
+            out.append((("grading", "fallback_grade"),
+                        f"用到的等级 {self.grading.fallback_grade!r} 没有在 grades 中定义，已定义：{defined}"))
         for j, pin in enumerate(self.grading.pins):
-            check(("grading", "pins", j, "grade"), pin.grade)
+            if self.policy_key(pin.grade) is None:
+                out.append((("grading", "pins", j, "grade"),
+                            f"用到的等级 {pin.grade!r} 没有在 grades 中定义，已定义：{defined}"))
         return out
 
     def policy_key(self, grade: str) -> str | None:
@@ -565,7 +269,7 @@ class Config(_Model):
 
     def ladder(self, stage_index: int) -> list[str]:
         """Grades, best first, that an adjust stage moves within: those of the last assigning stage before it."""
-        before = [s for s in self.grading.stages[:stage_index] if isinstance(s, ASSIGNING)]
+        before = [s for s in self.grading.stages[:stage_index] if isinstance(s, AssigningSpec)]
         return before[-1].levels if before else []
 
     @property
@@ -577,7 +281,7 @@ class Config(_Model):
     def fallback(self) -> str:
         if self.grading.fallback_grade:
             return self.grading.fallback_grade
-        deciding = [s for s in self.grading.stages if isinstance(s, ASSIGNING)][-1]
+        deciding = [s for s in self.grading.stages if isinstance(s, AssigningSpec)][-1]
         return deciding.levels[-1]
 
     def resolve(self, path: str) -> Path:
@@ -595,3 +299,12 @@ class Config(_Model):
         if self.history.database:
             return self.resolve(self.history.database)
         return (output or self.output_path()).parent / "客户分级历史.sqlite"
+
+
+__all__ = [
+    "ASSIGNING", "AdjustStage", "Amount", "AssigningSpec", "Axis", "AxisRule", "Condition", "Config", "Grade",
+    "GradePolicy", "GradingConfig", "GridStage", "HistoryConfig", "Indicator", "LapsedStage", "LinearScale",
+    "MetricsConfig", "OutputConfig", "ParetoBand", "ParetoStage", "PeriodConfig", "Pin", "PointBand",
+    "ProvisionalStage", "QuantileBand", "QuantileStage", "RfmStage", "ScoreBand", "ScoreStage", "SourceConfig",
+    "SourcesConfig", "Stage", "Text", "ThresholdBand", "ThresholdStage",
+]

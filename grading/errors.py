@@ -124,6 +124,59 @@ class OutputLocked(OutputError):
     code = "E401"
 
 
+# ---------------------------------------------------------------- issue 9: reliability
+
+class OutputOverInput(ConfigError):
+    """output.file / -o (or the history database) resolves to a file the run reads."""
+
+    code = "E106"
+
+    def __init__(self, file_name: str, key: str, message: str) -> None:
+        super().__init__(file_name, [ConfigIssue(key, None, message)])
+
+
+class EmptyData(InputError):
+    """Every data row of a required source is missing or was dropped."""
+
+    code = "E206"
+
+
+class SheetTooLarge(InputError):
+    """A sheet's real extent (cells far from the data, huge spans) is beyond what can be read safely."""
+
+    code = "E207"
+
+
+class BadTextLine(InputError):
+    """A line of a CSV/TSV export cannot be read (huge field or line, NUL bytes)."""
+
+    code = "E208"
+
+
+class MixedEncoding(InputError):
+    """One text export mixes UTF-8 and GBK lines."""
+
+    code = "E209"
+
+
+class DuplicateColumns(InputError):
+    """Two or more columns of one sheet map to the same field."""
+
+    code = "E210"
+
+
+class HistoryBusy(OutputError):
+    """The history database is locked by another program (busy, not damaged)."""
+
+    code = "E403"
+
+
+class OutputFolderNotWritable(OutputError):
+    """The output folder cannot be written (read-only, no permission)."""
+
+    code = "E404"
+
+
 # ---- issue 14: views (总览, 业务员与地区, 应收与信用)
 
 class BlocksOverlap(TemplateError):

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .changes import Comparison
-from .config_model import Config
+from .config_model import Config, ParetoStage
 from .describe import describe_rules
 from .grade import grade_rank
 from .problems import Problem
@@ -199,6 +199,8 @@ def _main_block(config: Config, g: pd.DataFrame, colours: tuple[tuple[str, str],
 def grade_summary(config: Config, graded: pd.DataFrame) -> pd.DataFrame:
     """Per grade (config order): customers, sales, shares; plus nothing for unused grades."""
     total_sales = float(graded["net_sales"].sum())
+    pareto = [s for s in config.grading.stages if isinstance(s, ParetoStage) and s.ref == "net_sales"]
+    share_base = float(graded["net_sales"].clip(lower=0).sum()) if pareto else total_sales
     total_n = len(graded)
     rows = []
     present = set(graded["grade"])
@@ -210,7 +212,9 @@ def grade_summary(config: Config, graded: pd.DataFrame) -> pd.DataFrame:
         rows.append({
             "grade": code, "label": policy.label, "customers": len(sel),
             "customer_share": len(sel) / total_n if total_n else 0.0,
-            "sales": sales, "sales_share": sales / total_sales if total_sales else 0.0,
+            "sales": sales,
+            "sales_share": (float(sel["net_sales"].clip(lower=0).sum()) if pareto else sales) / share_base
+            if share_base else 0.0,
             "avg_sales": sales / len(sel) if len(sel) else 0.0,
             "visits": policy.visits_per_month,
             **_profit(sel, graded),

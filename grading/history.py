@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import GradingError
+from .errors import GradingError, HistoryBusy
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: runs, their inputs and per-customer results
@@ -91,11 +91,25 @@ class PreviousPeriod:
     table: pd.DataFrame  # index customer_code: customer_name, grade, rule_grade, score, net_sales, below_streak
 
 
+BUSY_TIMEOUT = 30.0  # seconds to wait for another program's lock on the database
+
+
+def is_busy(exc: BaseException) -> bool:
+    """SQLite's 'database is locked' / 'busy': another program holds the database, nothing is damaged."""
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+def busy_error(path: Path) -> HistoryBusy:
+    return HistoryBusy(f"历史数据库 {path} 正被另一个程序占用（数据库忙），等待 {BUSY_TIMEOUT:g} 秒后仍未释放。"
+                       "数据库没有损坏：请关闭正在打开它的程序（如 DB Browser）后重试；上一次的输出文件和历史记录保持不变。")
+
+
 def connect(path: Path) -> sqlite3.Connection:
     """Open (creating if needed) and migrate the database."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, timeout=30)
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT)
     except (OSError, sqlite3.Error) as exc:
         raise HistoryError(f"无法打开历史数据库 {path}：{exc}。请检查 history.database 的路径是否可写。") from None
     conn.execute("PRAGMA foreign_keys = ON")
@@ -109,8 +123,25 @@ def connect(path: Path) -> sqlite3.Connection:
                 conn.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
     except sqlite3.DatabaseError as exc:
         conn.close()
+        if is_busy(exc):
+            raise busy_error(path) from None
         raise HistoryError(f"历史数据库 {path} 已损坏或不是数据库文件（{exc}）。请恢复备份或改用新的路径。") from None
     return conn
+
+
+def run_committed(path: Path, period: str, started_at: str, config_hash: str) -> bool:
+    """Is this run (period, start time, config checksum) stored? Used to reconcile a killed run."""
+    if not path.exists():
+        return False
+    with closing(connect(path)) as conn:
+        try:
+            row = conn.execute("SELECT 1 FROM runs WHERE period = ? AND started_at = ? AND config_hash = ?",
+                               (period, started_at, config_hash)).fetchone()
+        except sqlite3.OperationalError as exc:
+            if is_busy(exc):
+                raise busy_error(path) from None
+            raise
+    return row is not None
 
 
 def file_digest(path: Path) -> tuple[int, str]:

@@ -7,14 +7,16 @@ so one run tells the user everything that needs fixing.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 from pandas.api.types import union_categoricals
 
 from .config_model import Config, SourceConfig
-from .errors import InputError, InputErrors, InputFileMissing
+from .errors import EmptyData, InputError, InputErrors, InputFileMissing
 from .fields import REQUIRED_FIELDS, InputField, SOURCE_FIELDS, SOURCE_LABELS
 from .header import detect_layout
 from .normalise import drop_invalid, normalise
@@ -64,24 +66,42 @@ def required_fields(source: str, config: Config) -> tuple[str, ...]:
 
 
 def load_sources(config: Config, problems: list[Problem], progress: Progress,
-                 sheet_reader: SheetReader | None = None) -> dict[str, SourceData]:
+                 sheet_reader: SheetReader | None = None,
+                 own_output: Callable[[Path], bool] | None = None) -> dict[str, SourceData]:
+    """Every configured source; files the tool wrote itself (`own_output`) are skipped with a note."""
     errors: list[InputError] = []
     out: dict[str, SourceData] = {}
     configured = [(n, getattr(config.sources, n)) for n in ("sales", "receivables", "customers", "overrides")]
     active = [(n, s) for n, s in configured if s is not None]
     for i, (name, source) in enumerate(active):
         progress(f"读取{SOURCE_LABELS[name]}", i / len(active))
+        first_problem, errors_before = len(problems), len(errors)
         try:
-            out[name] = _load_one(name, source, config, problems, errors, sheet_reader)
+            out[name] = _load_one(name, source, config, problems, errors, sheet_reader, own_output)
         except InputError as exc:
             errors.append(exc)
+            continue
+        if name != "overrides" and len(errors) == errors_before and len(out[name].frame) == 0:
+            errors.append(_empty(out[name], problems[first_problem:]))
     if errors:
         raise InputErrors(errors)
     return out
 
 
+def _empty(data: SourceData, problems: list[Problem]) -> EmptyData:
+    """No usable row in any file of a source: which files, how many rows, and why each row was dropped."""
+    dropped = Counter(p.reason for p in problems if p.action == "已跳过" or p.reason.startswith("合计/小计行"))
+    files = "、".join(Path(f).name for f in data.files) or "（无）"
+    why = "；".join(f"{reason} {n} 行" for reason, n in dropped.most_common()) if dropped else \
+        "文件只有表头（或标题），没有数据行"
+    return EmptyData(
+        f"{SOURCE_LABELS[data.name]}没有可用的数据行（文件：{files}，共读取 {data.rows_read} 行）。"
+        f"跳过的行：{why}。请确认导出的期间和筛选条件，或修正上述问题后重试。")
+
+
 def _load_one(name: str, source: SourceConfig, config: Config, problems: list[Problem],
-              errors: list[InputError], sheet_reader: SheetReader | None) -> SourceData:
+              errors: list[InputError], sheet_reader: SheetReader | None,
+              own_output: Callable[[Path], bool] | None = None) -> SourceData:
     label = f"{SOURCE_LABELS[name]}："
     fields = SOURCE_FIELDS[name]
     required = required_fields(name, config)
@@ -103,7 +123,8 @@ def _load_one(name: str, source: SourceConfig, config: Config, problems: list[Pr
             f"{SOURCE_LABELS[name]}：只配置了 workbook_sheet「{source.workbook_sheet}」，但当前工作簿中没有这个工作表"
             "（或在无 Excel 的命令行中运行）。请把导出数据粘贴到该工作表，或在 config.yaml 中配置 files。"
         )
-    for path in expand_globs(source.files, config.base_dir, SOURCE_LABELS[name]):
+    skipped: list[Path] = []
+    for path in expand_globs(source.files, config.base_dir, SOURCE_LABELS[name], own_output, skipped):
         started = time.perf_counter()
         try:
             sheets = read_file(path, source.sheet)
@@ -123,6 +144,9 @@ def _load_one(name: str, source: SourceConfig, config: Config, problems: list[Pr
                 data.normalise_seconds += time.perf_counter() - started
             data.files.append(str(path))
             data.rows_read += sheet.n_rows
+    for path in skipped:
+        problems.append(Problem(path.name, "", None, "", "", f"是本程序自己的输出或临时文件，不作为{SOURCE_LABELS[name]}读取"
+                                "（config.yaml 中 files 的通配符也匹配到了输出文件夹，建议把导出文件放到单独的文件夹）", "提示"))
     if frames:
         started = time.perf_counter()
         data.frame = concat_frames(frames)

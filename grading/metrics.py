@@ -103,9 +103,11 @@ def _sales_metrics(sales: pd.DataFrame, amount_col: str, start: np.datetime64,
     def total(mask: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         return np.bincount(cid[mask], weights=None if weights is None else weights, minlength=k)
 
-    net = np.bincount(w_cid, weights=w_amt, minlength=k)
-    gross = np.bincount(w_cid, weights=np.where(w_amt > 0, w_amt, 0.0), minlength=k)
-    returns = np.bincount(w_cid, weights=np.where(w_amt < 0, -w_amt, 0.0), minlength=k)
+    # money in integer cents (held exactly in float64 up to 2^53 cents): sums are exact, then back to yuan
+    w_cents = np.rint(w_amt * 100.0)
+    net = np.bincount(w_cid, weights=w_cents, minlength=k) / 100.0
+    gross = np.bincount(w_cid, weights=np.where(w_cents > 0, w_cents, 0.0), minlength=k) / 100.0
+    returns = np.bincount(w_cid, weights=np.where(w_cents < 0, -w_cents, 0.0), minlength=k) / 100.0
     if "doc_no" in sales and sales["doc_no"].ne("").to_numpy(dtype=bool)[pos].any():
         doc, _ = _codes_of(sales["doc_no"])
         orders = _distinct_per(cid[pos], doc[pos], k)
@@ -133,8 +135,9 @@ def _sales_metrics(sales: pd.DataFrame, amount_col: str, start: np.datetime64,
         base = sales["amount_excl_tax"].to_numpy(dtype=float) if "amount_excl_tax" in sales else amount
         cost = sales["cost"].to_numpy(dtype=float)
         costed = win & ~np.isnan(cost)
-        profit = np.bincount(cid[costed], weights=base[costed] - cost[costed], minlength=k)
-        revenue = np.bincount(cid[costed], weights=base[costed], minlength=k)
+        base_c, cost_c = np.rint(base[costed] * 100.0), np.rint(cost[costed] * 100.0)
+        profit = np.bincount(cid[costed], weights=base_c - cost_c, minlength=k) / 100.0
+        revenue = np.bincount(cid[costed], weights=base_c, minlength=k) / 100.0
         has_cost = np.bincount(cid[costed], minlength=k) > 0
         table["gross_profit"] = np.where(has_cost, profit, np.nan)
         table["profit_base"] = np.where(has_cost, revenue, np.nan)  # revenue of the costed lines: margin's base
@@ -160,7 +163,7 @@ def _sales_metrics(sales: pd.DataFrame, amount_col: str, start: np.datetime64,
 def _add_receivables(table: pd.DataFrame, rec: pd.DataFrame, config: Config) -> pd.DataFrame:
     cols = [c for c in ("opening", "billed", "received", "closing", *RECEIVABLE_EXTRAS) if c in rec]
     grouped = rec.groupby("customer_code")
-    sums = grouped[cols].sum(min_count=1)
+    sums = grouped[cols].sum(min_count=1).round(2)  # money at cent precision
     if "overdue_days" in rec:
         sums["overdue_days"] = grouped["overdue_days"].max()
     names = rec.loc[rec.get("customer_name", pd.Series("", index=rec.index)).ne("")] \

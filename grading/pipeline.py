@@ -5,6 +5,7 @@ thin shells over `grade_workbook_data` / `run_to_file`."""
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -14,13 +15,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from .changes import Comparison, apply_stability, compare
+from .changes import Comparison, compare
 from .config_model import Config
-from .history import PreviousPeriod, RunRecord, connect, previous_period, record_run, year_before
+from .history import (PreviousPeriod, RunRecord, busy_error, connect, is_busy, previous_period, record_run,
+                      run_committed, year_before)
 from .fill_plan import FillPlan, build_plan
 from .grade import grade_customers
 from .load import SheetReader, load_sources
 from .metrics import compute_metrics
+from .outputs import check_targets, own_output_check, reconcile
 from .modifiers import pins_from_frame
 from .problems import Problem
 from .views.growth import add_growth
@@ -49,6 +52,7 @@ class GradingResult:
     output: Path | None = None
     history: Path | None = None
     overflows: list[str] = field(default_factory=list)  # tables cut at Excel's row limit (full CSV beside)
+    notes: list[str] = field(default_factory=list)  # what was repaired on disk before the run (killed runs)
 
     @property
     def grade_counts(self) -> dict[str, int]:
@@ -58,13 +62,14 @@ class GradingResult:
 
 def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.datetime | None = None,
                previous: PreviousPeriod | None = None, sheet_reader: SheetReader | None = None,
+               own_output: Callable[[Path], bool] | None = None,
                year_ago: PreviousPeriod | None = None) -> GradingResult:
     """Read the configured sources and grade (against `previous` if given); nothing is written."""
     timings: dict[str, float] = {}
     problems: list[Problem] = []
     t = time.perf_counter()
     progress("读取并清洗数据", 0.0)
-    sources = load_sources(config, problems, lambda m, f: progress(m, 0.5 * f), sheet_reader)
+    sources = load_sources(config, problems, lambda m, f: progress(m, 0.5 * f), sheet_reader, own_output)
     timings["read"] = sum(s.read_seconds for s in sources.values())
     timings["normalise"] = time.perf_counter() - t - timings["read"]
 
@@ -78,8 +83,7 @@ def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.da
     t = time.perf_counter()
     progress("分级", 0.7)
     overrides = sources["overrides"].frame if "overrides" in sources else None
-    graded = grade_customers(config, metrics.table, problems, pins_from_frame(overrides, problems))
-    graded = apply_stability(config, graded, previous)
+    graded = grade_customers(config, metrics.table, problems, pins_from_frame(overrides, problems), previous)
     graded, comparison = compare(config, graded, previous)
     if config.views.growth:
         graded = add_growth(graded, previous, year_ago)
@@ -100,16 +104,29 @@ def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.da
     )
 
 
+def prepare_output(config: Config, target: Path) -> list[str]:
+    """Before anything is read: refuse an output (or history database) that is one of the inputs, then
+    finish or undo what a killed run left beside `target`; returns notes for the user. Idempotent;
+    call it under the run lock."""
+    check_targets(config, target)
+    db = config.history_path(target)
+    return reconcile(target, lambda tag: db is not None and run_committed(
+        db, tag.get("period", ""), tag.get("started_at", ""), tag.get("config_hash", "")))
+
+
 def run_to_file(config: Config, output: Path | None = None, progress: Progress = _silent,
                 generated_at: dt.datetime | None = None) -> GradingResult:
     """Grade and write the filled template to a new file (atomically); record the run in the
     history database in the same step (both stay as they were if the run fails)."""
     started = dt.datetime.now().replace(microsecond=0)
     target = output or config.output_path()
+    notes = prepare_output(config, target)
     db = config.history_path(target)
     previous = previous_period(db, config.period.as_of, config.period.label) if db else None
     year_ago = year_before(db, config.period.as_of) if db else None
-    result = grade_data(config, progress, generated_at, previous, year_ago=year_ago)
+    result = grade_data(config, progress, generated_at, previous, own_output=own_output_check(config, target),
+                        year_ago=year_ago)
+    result.notes = notes
     t = time.perf_counter()
     progress("写入工作簿", 0.8)
 
@@ -121,13 +138,21 @@ def run_to_file(config: Config, output: Path | None = None, progress: Progress =
         run = RunRecord(config.period.label, config.period.as_of, started, config.digest, str(target),
                         [Path(p) for files in result.files.values() for p in files])
         started_db = time.perf_counter()
-        with closing(connect(db)) as conn, conn:  # one transaction: rolled back if the move fails
-            record_run(conn, run, result.graded)
-            result.timings["history"] = time.perf_counter() - started_db
-            yield
+        with closing(connect(db)) as conn:
+            try:
+                with conn:  # one transaction: rolled back if the move fails; the move is undone if it fails
+                    record_run(conn, run, result.graded)
+                    result.timings["history"] = time.perf_counter() - started_db
+                    yield
+            except sqlite3.OperationalError as exc:
+                if is_busy(exc):
+                    raise busy_error(db) from None
+                raise
 
+    tag = None if db is None else {"period": config.period.label, "config_hash": config.digest,
+                                   "started_at": started.isoformat(timespec="seconds")}
     overflows = write_workbook(config.resolve(config.output.template), target, result.plan,
-                               lambda m, f: progress(m, 0.8 + 0.2 * f), record)
+                               lambda m, f: progress(m, 0.8 + 0.2 * f), record, tag)
     result.overflows = [o.message for o in overflows]
     result.timings["write"] = time.perf_counter() - t - result.timings.get("history", 0.0)
     result.output = target

@@ -11,7 +11,9 @@ from __future__ import annotations
 import csv
 import glob
 import io
-from collections.abc import Iterable
+import xml.etree.ElementTree as ET
+import zipfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -21,10 +23,11 @@ import numpy as np
 import pandas as pd
 from python_calamine import CalamineWorkbook
 
-from .errors import EmptySheet, InputFileMissing, UnreadableFile
-from .read_markup import read_html_tables, read_xml_spreadsheet
+from .errors import BadTextLine, EmptySheet, InputFileMissing, SheetTooLarge, UnreadableFile
+from .read_markup import SpanTooLarge, read_html_tables, read_xml_spreadsheet
+from .text_checks import check_mixed, check_text_bytes, line_of
+from .xlsx_extent import MAX_CELLS, sheet_part, wide_extent
 
-MAX_CELLS = 60_000_000  # a dense grid larger than this is refused before loading
 
 
 HEAD_ROWS = 200  # rows kept as lists when a sheet is read column-wise (header search, messages)
@@ -73,13 +76,20 @@ class RawSheet:
         return out
 
 
-def expand_globs(patterns: Iterable[str], base: Path, source_label: str) -> list[Path]:
-    """Resolve config globs against the config folder; every pattern must match something."""
+def expand_globs(patterns: Iterable[str], base: Path, source_label: str,
+                 skip: Callable[[Path], bool] | None = None, skipped: list[Path] | None = None) -> list[Path]:
+    """Resolve config globs against the config folder; every pattern must match something.
+    Files for which `skip` is true (the tool's own outputs) are left out and added to `skipped`."""
     found: list[Path] = []
     for pattern in patterns:
         full = pattern if Path(pattern).is_absolute() else str(base / pattern)
         matches = sorted(Path(p) for p in glob.glob(full, recursive=True) if Path(p).is_file())
         matches = [m for m in matches if not m.name.startswith("~$")]  # Excel lock files
+        if skip is not None:
+            own = [m for m in matches if skip(m)]
+            if skipped is not None:
+                skipped += [m for m in own if m not in skipped]
+            matches = [m for m in matches if m not in own]
         if not matches:
             raise InputFileMissing(
                 f"{source_label}：找不到文件 {pattern}（在 {base} 下查找）。"
@@ -140,6 +150,8 @@ def _read_calamine(path: Path, sheet: str | None, kind: str) -> RawSheet:
     else:
         visible = [m.name for m in wb.sheets_metadata if str(m.visible).endswith(".Visible")]
         name = (visible or names)[0]
+    if kind == "zip":
+        _check_extent(path, name)
     ws = wb.get_sheet_by_name(name)
     if ws.height * ws.width > MAX_CELLS:
         raise UnreadableFile(
@@ -151,8 +163,25 @@ def _read_calamine(path: Path, sheet: str | None, kind: str) -> RawSheet:
     return _non_empty(RawSheet(path, name, rows, start))
 
 
+def _check_extent(path: Path, sheet: str) -> None:
+    """Refuse a sheet whose cells span more than MAX_CELLS (found by streaming its XML) before calamine
+    allocates the rectangle; a value far from the data (e.g. in XFD1048576) would abort the process."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            part = sheet_part(zf, sheet)
+            extent = wide_extent(zf, part) if part else None
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError, ET.ParseError):
+        return  # not an xlsx package calamine reads this way (xlsb, ods) or damaged: calamine reports it
+    if extent is not None and extent.cells > MAX_CELLS:
+        raise SheetTooLarge(
+            f"文件 {path.name} 工作表 {sheet} 的单元格 {extent.far_cell} 有内容，数据区域因此达到 {extent.rows:,} 行 × "
+            f"{extent.columns:,} 列（超过 {MAX_CELLS:,} 个单元格的上限），为避免耗尽内存已停止读取。"
+            "请在 Excel 中删除数据右侧和下方多余的单元格（选中多余的列或行 → 删除）后保存，再重新运行。")
+
+
 def _read_markup(path: Path, sheet: str | None) -> RawSheet:
     raw = path.read_bytes()
+    check_text_bytes(raw, path.name, line_limit=False)
     text, _ = decode_text(raw, path)
     head = text.lstrip()[:2000].lower()
     try:
@@ -160,6 +189,9 @@ def _read_markup(path: Path, sheet: str | None) -> RawSheet:
             tables = read_xml_spreadsheet(text)
         else:
             tables = read_html_tables(text)
+    except SpanTooLarge as exc:
+        raise SheetTooLarge(f"文件 {path.name} 是网页/XML 格式的“Excel”，{exc}，为避免耗尽内存已停止读取。"
+                            "请在 ERP 中重新导出（或在 Excel 中打开后另存为 .xlsx）再试。") from None
     except ValueError as exc:
         raise UnreadableFile(f"文件 {path.name} 是网页/XML 格式的“Excel”，但无法解析：{exc}") from None
     if not tables:
@@ -179,14 +211,17 @@ def _read_markup(path: Path, sheet: str | None) -> RawSheet:
 def decode_text(raw: bytes, path: Path) -> tuple[str, list[str]]:
     """Decode text exports: BOMs first, then strict UTF-8, then GB18030 (with a note if bytes were bad)."""
     notes: list[str] = []
-    if raw.startswith(b"\xef\xbb\xbf"):
-        return raw[3:].decode("utf-8", errors="replace"), notes
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         return raw.decode("utf-16"), notes
+    bom = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
     try:
-        return raw.decode("utf-8"), notes
-    except UnicodeDecodeError:
-        pass
+        return raw[bom:].decode("utf-8"), notes
+    except UnicodeDecodeError as exc:
+        check_mixed(raw, path.name, exc.start + bom)
+        if bom:
+            notes.append(f"文件 {path.name} 标明是 UTF-8，但第 {line_of(raw, exc.start + bom)} 行起有不是 UTF-8 的字节，"
+                         "已替换为 �；请检查导出编码。")
+            return raw[bom:].decode("utf-8", errors="replace"), notes
     try:
         return raw.decode("gb18030"), notes
     except UnicodeDecodeError as exc:
@@ -209,7 +244,13 @@ def read_text(path: Path) -> RawSheet:
         raise UnreadableFile(
             f"文件 {path.name} 不是文本（CSV）也不是可识别的 Excel 文件。请确认导出格式为 .xlsx、.xls 或 .csv。"
         )
+    check_text_bytes(raw, path.name)
     if len(raw) > 1 << 20:  # large: pandas' C parser straight from the bytes
+        if _encoding(raw) == "gb18030":  # pandas would read UTF-8 lines as GB18030 without an error: look first
+            try:
+                raw[: 1 << 20].decode("utf-8")
+            except UnicodeDecodeError as exc:
+                check_mixed(raw, path.name, exc.start)
         table = _fast_csv(raw)
         if table is not None:
             head = cast(list[list[object]], table.iloc[:HEAD_ROWS].to_numpy(dtype=object).tolist())
@@ -217,7 +258,12 @@ def read_text(path: Path) -> RawSheet:
     text, notes = decode_text(raw, path)
     sample = text[:20000]
     delimiter = "\t" if sample.count("\t") > sample.count(",") else ","
-    rows = cast(list[list[object]], list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        rows = cast(list[list[object]], list(reader))
+    except csv.Error as exc:
+        raise BadTextLine(f"文件 {path.name} 第 {reader.line_num} 行无法按 CSV 读取（{exc}），"
+                          "可能有未配对的引号或超长的内容。请检查该行后重新导出。") from None
     return _non_empty(RawSheet(path, path.stem, rows, 1, notes))
 
 

@@ -17,15 +17,16 @@ import os
 import re
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from .errors import OutputError, OutputLocked, TemplateError
+from .errors import OutputError, OutputFolderNotWritable, TemplateError
 from .fill_plan import Block, Column, FillPlan
 from .layout_match import find_anchor, match_block
+from .outputs import file_mode, publish, temp_prefix
 from .sheet_layout import check_overlaps, move_anchors_below
 from .xlsx_template import (
     TemplateSheet,
@@ -72,9 +73,12 @@ class Placed:
 
 def write_workbook(template: Path, output: Path, plan: FillPlan,
                    progress: Callable[[str, float], None] = lambda m, f: None,
-                   around_replace: Callable[[], AbstractContextManager[object]] = nullcontext) -> list[Overflow]:
+                   around_replace: Callable[[], AbstractContextManager[object]] = nullcontext,
+                   tag: Mapping[str, str] | None = None) -> list[Overflow]:
     """Fill `template` into `output`; returns the tables that exceeded Excel's row limit. The final move into place runs inside `around_replace()`,
-    so a caller can tie it to a database transaction (rolled back if the move fails)."""
+    so a caller can tie it to a database transaction (rolled back if the move fails); with a `tag` (what
+    identifies the run in that database) the previous output is kept aside until the transaction has
+    committed (see outputs.publish)."""
     if not template.is_file():
         raise TemplateError(f"找不到模板文件 {template}。请检查 config.yaml 中 output.template 的路径。")
     if output.resolve() == template.resolve():
@@ -87,8 +91,8 @@ def write_workbook(template: Path, output: Path, plan: FillPlan,
     with zf:
         parts = _fill_parts(zf, template, plan, progress, output, overflows)
         for o in overflows:  # the full lists first: the workbook's note points at them
-            _write_csv_atomically(o.block, o.csv)
-        _write_zip_atomically(zf, output, parts, around_replace)
+            _write_csv_atomically(o.block, o.csv, output)
+        _write_zip_atomically(zf, output, parts, around_replace, tag)
     return overflows
 
 
@@ -107,13 +111,15 @@ class Overflow:
                 f"工作簿中列出前 {self.written:,} 行，完整清单见 {self.csv.name}")
 
 
-def _truncated(p: Placed, sheet: str, output: Path) -> tuple[Block, Overflow | None]:
+def _truncated(p: Placed, sheet: str, output: Path, name: str | None = None) -> tuple[Block, Overflow | None]:
+    """`name`: the CSV's suffix when the sheet holds several tables (default: the sheet's name)."""
     block = p.block
     capacity = EXCEL_MAX_ROWS - p.first_row + 1
     if block.n_rows <= capacity:
         return block, None
     keep = capacity - 1  # the last row carries the note, in the leftmost filled column
-    overflow = Overflow(sheet, block, keep, output.with_name(f"{output.stem}_{sheet}.csv"))
+    suffix = re.sub(r'[\\/:*?"<>|]', "_", name or sheet)
+    overflow = Overflow(sheet, block, keep, output.with_name(f"{output.stem}_{suffix}.csv"))
     leftmost = p.columns[min(p.columns)] if p.columns else block.columns[0]
     columns = tuple(
         Column(c.header, [*c.values[:keep], overflow.message if c is leftmost else None], c.aliases)
@@ -131,13 +137,19 @@ def csv_safe(value: object) -> object:
 
 
 @contextmanager
-def _temp_beside(target: Path, suffix: str) -> Iterator[tuple[int, str]]:
-    """A temp file in the target's folder, removed unless the caller moved it into place."""
+def _temp_beside(target: Path, suffix: str, owner: Path | None = None) -> Iterator[tuple[int, str]]:
+    """A temp file in the target's folder, named after the run's output (`owner`) so the next run can
+    remove it if this one is killed; removed unless the caller moved it into place. Created with the
+    permissions of any file the user creates (umask), not mkstemp's 0600."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".~", suffix=suffix, dir=target.parent)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(owner or target), suffix=suffix, dir=target.parent)
     except OSError as exc:
-        raise OutputError(f"无法在 {target.parent} 创建输出文件：{exc.strerror}。请检查文件夹是否存在且可写。") from None
+        raise OutputFolderNotWritable(
+            f"无法在文件夹 {target.parent} 中创建输出文件：{exc.strerror}。请检查文件夹是否存在且可写，"
+            "或把 output.file 改到可写的文件夹。") from None
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, file_mode())
     try:
         yield fd, tmp
     except BaseException:
@@ -148,9 +160,9 @@ def _temp_beside(target: Path, suffix: str) -> Iterator[tuple[int, str]]:
         raise
 
 
-def _write_csv_atomically(block: Block, target: Path) -> None:
+def _write_csv_atomically(block: Block, target: Path, owner: Path) -> None:
     """UTF-8 with BOM (Excel opens it correctly), formula-safe text."""
-    with _temp_beside(target, ".csv.tmp") as (fd, tmp):
+    with _temp_beside(target, ".csv.tmp", owner) as (fd, tmp):
         with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as fh:
             w = csv.writer(fh)
             w.writerow([c.header for c in block.columns])
@@ -185,7 +197,8 @@ def _fill_parts(zf: zipfile.ZipFile, template: Path, plan: FillPlan, progress: C
             continue
         check_overlaps(placed, sp.name, template.name)
         for j, p in enumerate(placed):
-            block, overflow = _truncated(p, sp.name, output)
+            block, overflow = _truncated(p, sp.name, output,
+                                         None if len(placed) == 1 else f"{sp.name}_{p.block.anchors[0]}")
             if overflow is not None:
                 overflows.append(overflow)
                 swap = {id(old): new for old, new in zip(p.block.columns, block.columns)}
@@ -465,7 +478,8 @@ def _fix_workbook(xml: str, fix: Callable[[str, bool], str]) -> str:
 
 
 def _write_zip_atomically(src: zipfile.ZipFile, output: Path, parts: dict[str, bytes | None],
-                          around_replace: Callable[[], AbstractContextManager[object]]) -> None:
+                          around_replace: Callable[[], AbstractContextManager[object]],
+                          tag: Mapping[str, str] | None) -> None:
     with _temp_beside(output, ".xlsx.tmp") as (fd, tmp):
         with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as out:
             for info in src.infolist():
@@ -480,10 +494,4 @@ def _write_zip_atomically(src: zipfile.ZipFile, output: Path, parts: dict[str, b
                 zi.external_attr = info.external_attr
                 # big sheets: fastest deflate level (the file is ~15% larger, written ~3× faster)
                 out.writestr(zi, data, compresslevel=1 if len(data) > 1 << 20 else 6)
-        try:
-            with around_replace():
-                os.replace(tmp, output)
-        except PermissionError:
-            raise OutputLocked(
-                f"无法替换输出文件 {output}：文件可能正在 Excel 中打开。请关闭该文件后重试；上一次的输出文件保持不变。"
-            ) from None
+        publish(tmp, output, around_replace, tag)

@@ -213,7 +213,7 @@ def test_config_undefined_grade_and_bad_type(tmp_path) -> None:  # type: ignore[
     assert "config.yaml 第 13 行 grading.stages[0].else: 用到的等级 'D' 没有在 grades 中定义，已定义：A、B、C" in str(err)
     err = _config_error(tmp_path, GOOD.replace("type: thresholds", "type: median"))
     assert ("config.yaml 第 8 行 grading.stages[0]: type 只能是 'thresholds', 'quantile', 'pareto', 'score', "
-            "'grid', 'adjust', 'provisional', 'lapsed'") in str(err)
+            "'grid', 'rfm', 'adjust', 'provisional', 'lapsed'") in str(err)
 
 
 def test_config_yaml_syntax_error_and_missing_section(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -294,7 +294,7 @@ def test_config_score_grid_and_policy_errors(tmp_path) -> None:  # type: ignore[
              "        - {metric: 回款率, weight: 0, linear: {low: 50%, high: 50%, points_high: 9}}\n"
              "      grades: [{grade: B, min: 3}, {grade: A, min: 7}]\n      else: C\n")
     err = _stage_error(tmp_path, score)
-    assert "第 10 行 grading.stages[0].indicators[0]: 每个指标必须二选一：bands（分段给分）或 linear（线性给分）" in err
+    assert "第 10 行 grading.stages[0].indicators[0]: 每个指标必须三选一：bands（分段给分）、linear（线性给分）或 map（文字列按值给分" in err
     assert "第 11 行 grading.stages[0].indicators[1].weight: 必须大于 0，发现 0" in err
     assert "第 11 行 grading.stages[0].indicators[1].linear: linear 的 low 和 high 不能相等" in err
     assert "第 12 行 grading.stages[0].grades: 分数段必须从高到低排列，发现 3 在 7 之前" in err

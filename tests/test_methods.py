@@ -27,7 +27,7 @@ ABC_POLICIES = {"A": {"label": "关键客户"}, "B": {"label": "主要客户"}, 
 
 def config(*stages: dict[str, Any], grades: dict[str, Any] | None = None, **grading: Any) -> Config:
     c = Config.model_validate({
-        "sources": {"sales": {"files": ["x.csv"]}},
+        "sources": {"sales": {"files": ["x.csv"]}, "receivables": {"files": ["r.csv"]}},
         "period": {"as_of": "2026-06-30"},
         "grading": {"stages": list(stages), **grading},
         "grades": grades or ABC_POLICIES,

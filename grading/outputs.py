@@ -1,0 +1,242 @@
+"""The run's own files on disk: which paths are outputs, refusing an output that
+is also an input, and replacing the output together with the history commit.
+
+Publishing keeps the previous output aside (`.~<name>~previous`) until the
+history transaction has committed, and puts it back if the commit fails. A
+marker (`.~<name>~pending.json`) written before the swap lets the next run
+reconcile what a killed run left: the swap is kept if its history run is in the
+database, undone otherwise. Every temp file of a run starts with `.~<name>~`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import glob
+import json
+import os
+import zipfile
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from .config_model import Config
+from .errors import OutputLocked, OutputOverInput
+
+OUTPUT_SHEETS = ("客户分级管理表", "数据问题", "等级变动", "分级汇总", "分级规则")
+
+
+def temp_prefix(output: Path) -> str:
+    return f".~{output.name}~"
+
+
+def _backup(output: Path) -> Path:
+    return output.with_name(temp_prefix(output) + "previous")
+
+
+def _marker(output: Path) -> Path:
+    return output.with_name(temp_prefix(output) + "pending.json")
+
+
+def file_mode() -> int:
+    """The mode of a file the user creates (0666 less the umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def side_files(output: Path) -> list[Path]:
+    """Files written beside the workbook: full CSV lists (<stem>_<sheet>.csv)."""
+    return [output.with_name(f"{output.stem}_{s}.csv") for s in OUTPUT_SHEETS]
+
+
+def _real(path: Path) -> str:
+    return os.path.normcase(os.path.realpath(path))
+
+
+def _same(a: Path, b: Path) -> bool:
+    if _real(a) == _real(b):
+        return True
+    try:
+        return os.path.samefile(a, b)  # hard links, case-insensitive folders
+    except OSError:
+        return False
+
+
+def _inputs(config: Config, own: Callable[[Path], bool]) -> list[tuple[str, Path]]:
+    """(config key, path) of every file a run reads: exports, overrides, config, template."""
+    found: list[tuple[str, Path]] = []
+    for name in ("sales", "receivables", "customers", "overrides"):
+        source = getattr(config.sources, name)
+        if source is None:
+            continue
+        for pattern in source.files:
+            full = pattern if Path(pattern).is_absolute() else str(config.base_dir / pattern)
+            found += [(f"sources.{name}.files", Path(p)) for p in glob.glob(full, recursive=True)
+                      if not own(Path(p))]
+    found.append(("配置文件", config.base_dir / config.source_file))
+    found.append(("output.template", config.resolve(config.output.template)))
+    return found
+
+
+def check_targets(config: Config, output: Path) -> None:
+    """Refuse (before anything is read) an output or history database that is one of the run's inputs."""
+    protected = _inputs(config, own_output_check(config, output))
+    db = config.history_path(output)
+    targets: list[tuple[str, Path]] = [("output.file（或 -o）", output)]
+    targets += [("output.file（或 -o）", p) for p in side_files(output)]
+    if db is not None:
+        targets.append(("history.database", db))
+    for key, target in targets:
+        for what, source in protected:
+            if not _same(target, source):
+                continue
+            raise OutputOverInput(
+                config.source_file, key,
+                f"输出路径 {target} 与本次运行要读取的文件相同（{what}：{source}），写入会覆盖它，已停止，未读取也未修改任何文件。"
+                "请把 output.file（或命令行 -o）改到另一个文件，例如 output/客户分级管理表_{period}.xlsx。")
+
+
+def is_our_workbook(path: Path) -> bool:
+    """A workbook this tool wrote: an xlsx package whose sheets include 客户分级管理表 and 数据问题."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            with zf.open("xl/workbook.xml") as fh:
+                head = fh.read(1 << 20).decode("utf-8", errors="replace")
+    except (OSError, KeyError, zipfile.BadZipFile, ValueError):
+        return False
+    return all(f'name="{escape(s)}"' in head for s in ("客户分级管理表", "数据问题"))
+
+
+def _is_sqlite(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
+
+
+def own_output_check(config: Config, output: Path) -> Callable[[Path], bool]:
+    """A test for a path matched by a `files:` glob: is it one of this tool's own outputs (the workbook of
+    this or another period, the CSV lists beside it, temp files, backups, run locks, the history database)?
+    Workbooks count only if their sheets are this tool's, so an export is never mistaken for one."""
+    outputs = {_real(output), _real(config.resolve(config.output.file.replace("{period}", "*")))}
+    db = config.history_path(output)
+
+    def own(path: Path) -> bool:
+        name = path.name
+        if name.startswith(".~") or name.endswith(".lock"):
+            return True  # temp files, backups, markers and run locks of this tool
+        real = _real(path)
+        if db is not None and real == _real(db):
+            return _is_sqlite(path)
+        for out in outputs:
+            stem, _ = os.path.splitext(out)
+            if any(fnmatch.fnmatchcase(real, f"{stem}_{sheet}.csv") for sheet in OUTPUT_SHEETS):
+                return True
+            if fnmatch.fnmatchcase(real, out) and is_our_workbook(path):
+                return True
+        return False
+    return own
+
+
+# ------------------------------------------------------------ output + history in step
+
+def publish(tmp: str, output: Path, around: Callable[[], AbstractContextManager[object]],
+            tag: Mapping[str, str] | None) -> None:
+    """Move `tmp` into place as `output` inside `around()` (the history transaction, committed when it
+    exits). With a `tag`, the previous output is kept aside until that commit succeeds, and restored if
+    the commit (or anything inside) fails."""
+    if tag is None:
+        with around():
+            _replace(tmp, output)
+        return
+    backup, marker = _backup(output), _marker(output)
+    had_previous = output.exists()
+    _write_marker(marker, {**tag, "had_previous": "1" if had_previous else ""})
+    swapped = False
+    try:
+        with around():
+            if had_previous:
+                _replace(str(output), backup)
+            swapped = True
+            try:
+                _replace(tmp, output)
+            except BaseException:
+                if had_previous:
+                    os.replace(backup, output)
+                swapped = False
+                raise
+    except BaseException:
+        if swapped:
+            _undo(output, backup, had_previous)
+        _unlink(marker)
+        raise
+    _unlink(backup)
+    _unlink(marker)
+
+
+def _replace(src: str, dst: Path) -> None:
+    try:
+        os.replace(src, dst)
+    except PermissionError:
+        raise OutputLocked(
+            f"无法替换输出文件 {dst}：文件可能正在 Excel 中打开。请关闭该文件后重试；上一次的输出文件保持不变。"
+        ) from None
+
+
+def _undo(output: Path, backup: Path, had_previous: bool) -> None:
+    if had_previous and backup.exists():
+        os.replace(backup, output)
+    elif not had_previous:
+        _unlink(output)
+
+
+def _write_marker(marker: Path, data: Mapping[str, str]) -> None:
+    tmp = marker.with_name(marker.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(dict(data), fh, ensure_ascii=False)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, marker)
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def reconcile(output: Path, committed: Callable[[Mapping[str, str]], bool]) -> list[str]:
+    """Finish or undo what a killed run left beside `output`, and remove its temp files; returns notes.
+    Call while holding the run lock of `output`."""
+    notes: list[str] = []
+    marker, backup = _marker(output), _backup(output)
+    if marker.exists():
+        try:
+            tag: Mapping[str, str] = json.loads(marker.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            tag = {}
+        if tag and committed(tag):
+            _unlink(backup)
+            notes.append(f"上次运行在记录历史后中断，已保留其输出 {output.name}。")
+        elif tag:
+            _undo(output, backup, bool(tag.get("had_previous")))
+            notes.append(f"上次运行在写入输出后、记录历史前中断，已恢复之前的输出 {output.name}（与历史记录一致）。")
+        _unlink(marker)
+    elif backup.exists():  # the run died after committing and restoring is not needed
+        _unlink(backup)
+    removed = list(_leftovers(output))
+    for path in removed:
+        _unlink(path)
+    if removed:
+        notes.append(f"已清除上次中断的运行留下的 {len(removed)} 个临时文件。")
+    return notes
+
+
+def _leftovers(output: Path) -> Iterable[Path]:
+    prefix = temp_prefix(output)
+    if not output.parent.is_dir():
+        return []
+    return [p for p in output.parent.iterdir() if p.name.startswith(prefix) and p.name.endswith(".tmp")]

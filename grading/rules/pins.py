@@ -1,0 +1,84 @@
+"""Managers' pins (config grading.pins and the overrides workbook): a fixed grade
+for one customer that wins over every rule until it expires."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from ..problems import Problem
+from .base import Change
+from .spec import Grade, Model, Text
+
+if TYPE_CHECKING:
+    from ..config_model import Config
+
+from pydantic import Field
+
+
+class Pin(Model):
+    """A manager's fixed grade for one customer; wins over rules until it expires."""
+
+    customer: Text
+    grade: Grade
+    reason: str = Field(min_length=1)
+    by: str = Field(min_length=1)
+    until: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class PinRow:
+    """A pin with where it came from (config or a row of the overrides workbook)."""
+
+    pin: Pin
+    source: str
+    sheet: str
+    row: int | None
+
+
+def apply_pins(pins: Sequence[PinRow], grades: pd.Series, as_of: dt.date, config: Config,
+               problems: list[Problem]) -> tuple[Change, set[str]]:
+    new = grades.copy()
+    notes: dict[str, str] = {}
+    pinned: set[str] = set()
+    for p in pins:
+        pin = p.pin
+        if pin.customer not in grades.index:
+            problems.append(Problem(p.source, p.sheet, p.row, "客户编码", pin.customer,
+                                    "人工指定的客户不在本期客户中，已忽略", "提示"))
+            continue
+        if pin.until is not None and pin.until < as_of:
+            problems.append(Problem(p.source, p.sheet, p.row, "有效期至", f"{pin.until:%Y-%m-%d}",
+                                    f"客户 {pin.customer} 的人工指定已过期，按规则分级", "提示"))
+            continue
+        if config.policy_key(pin.grade) is None:
+            problems.append(Problem(p.source, p.sheet, p.row, "指定等级", pin.grade,
+                                    f"等级未在 grades 中定义（已定义：{'、'.join(config.grades)}），已忽略", "已跳过"))
+            continue
+        if pin.customer in pinned:
+            problems.append(Problem(p.source, p.sheet, p.row, "客户编码", pin.customer,
+                                    "同一客户有多条人工指定，以最后一条为准", "提示"))
+        until = f"，有效期至 {pin.until:%Y-%m-%d}" if pin.until else ""
+        notes[pin.customer] = (f"人工指定 {pin.grade}（{pin.by}：{pin.reason}{until}；"
+                               f"按规则为 {grades.at[pin.customer]}）")
+        new.at[pin.customer] = pin.grade
+        pinned.add(pin.customer)
+    return Change(new, notes), pinned
+
+
+def pins_from_frame(frame: pd.DataFrame | None, problems: list[Problem]) -> list[PinRow]:
+    """Rows of the overrides workbook as pins (bad rows were already dropped and listed)."""
+    if frame is None or not len(frame):
+        return []
+    out: list[PinRow] = []
+    for rec in frame.to_dict("records"):
+        until = rec.get("until")
+        out.append(PinRow(
+            Pin(customer=str(rec["customer_code"]), grade=str(rec["grade"]), reason=str(rec["reason"]),
+                by=str(rec["by"]), until=None if until is None or pd.isna(until) else pd.Timestamp(until).date()),
+            str(rec["_file"]), str(rec["_sheet"]), int(rec["_row"])))
+    return out

@@ -1,0 +1,92 @@
+"""The real extent of an xlsx worksheet, found by streaming its XML before any
+reader sees it. python-calamine allocates the whole rectangle from the first to
+the last cell holding a value: one value in XFD1048576 asks for 17 billion
+cells and aborts the process. The declared <dimension> is not trusted (nor
+needed); only cells with a value count, so sheets formatted down to the last
+row stay readable.
+
+Speed: a sheet whose values all lie in columns A–BE (57 columns) can never
+exceed MAX_CELLS (57 × 1,048,576 < 60 M), so only cells in wider columns are
+looked at one by one; for ordinary exports the scan is a single regular
+expression search per megabyte that finds nothing."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from .xlsx_template import col_index, workbook_sheets
+
+MAX_CELLS = 60_000_000  # a rectangle larger than this is refused before loading
+_CHUNK = 1 << 20
+_OVERLAP = 256
+# a reference in a column from BF (58) on; the tag around it is checked only for these few matches
+_WIDE = re.compile(rb' r="([A-Z]{3}|B[F-Z]|[C-Z][A-Z])(\d{1,7})"')
+_ROW = re.compile(rb' r="(\d{1,7})"')
+_CELL_TAG = re.compile(rb"<(?:\w+:)?c$")
+
+
+@dataclass(frozen=True)
+class Extent:
+    rows: int      # last row holding cells (upper bound of the rectangle's height)
+    columns: int   # last column holding a value
+    far_cell: str  # e.g. XFD1048576
+
+    @property
+    def cells(self) -> int:
+        return self.rows * self.columns
+
+
+def sheet_part(zf: zipfile.ZipFile, sheet: str) -> str | None:
+    """The worksheet part of a sheet name, or None when the package is not an xlsx/xlsm."""
+    if "xl/workbook.xml" not in zf.namelist():
+        return None
+    for name, part in workbook_sheets(zf):
+        if name == sheet:
+            return part
+    return None
+
+
+def _chunks(zf: zipfile.ZipFile, part: str) -> Iterator[bytes]:
+    """The part's bytes in overlapping chunks (a tag cut at a boundary is seen whole in the next one)."""
+    tail = b""
+    with zf.open(part) as fh:
+        while True:
+            block = fh.read(_CHUNK)
+            if not block:
+                return
+            yield tail + block
+            tail = block[-_OVERLAP:]
+
+
+def _is_value_cell(chunk: bytes, start: int, end: int) -> bool:
+    """Is the attribute at chunk[start:end] the r of a <c> element that is not self-closing (has content)?"""
+    open_at = chunk.rfind(b"<", 0, start)
+    close_at = chunk.find(b">", end)
+    if open_at < 0 or close_at < 0:
+        return True  # cut at the chunk's edge: count it (the overlap shows it whole too)
+    name = chunk[open_at:start].split(None, 1)[0] if chunk[open_at:start].strip() else b""
+    return bool(_CELL_TAG.match(name)) and chunk[close_at - 1:close_at] != b"/"
+
+
+def wide_extent(zf: zipfile.ZipFile, part: str) -> Extent | None:
+    """The rectangle calamine would allocate, when a value lies beyond column BE; else None (always safe).
+    The first pass looks for wide cells only; a second pass (wide sheets only) finds the last row."""
+    if part not in zf.namelist():
+        return None
+    max_col, far = 0, ""
+    for chunk in _chunks(zf, part):
+        for m in _WIDE.finditer(chunk):
+            col = col_index(m.group(1).decode()) + 1
+            if col > max_col and _is_value_cell(chunk, m.start(), m.end()):
+                max_col, far = col, (m.group(1) + m.group(2)).decode()
+    if not max_col:
+        return None
+    max_row = int(re.sub(r"^[A-Z]+", "", far))
+    for chunk in _chunks(zf, part):
+        rows = [int(m.group(1)) for m in _ROW.finditer(chunk)]
+        if rows:
+            max_row = max(max_row, max(rows))
+    return Extent(max_row, max_col, far)
