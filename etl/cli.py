@@ -185,6 +185,10 @@ def _report(result: GradingResult, config: Config, say: Say) -> None:
     graded = result.graded
     say(f"期间 {config.period.start:%Y-%m-%d} 至 {config.period.as_of:%Y-%m-%d}："
         f"{len(graded)} 个客户，期间内明细 {result.lines_in_window} 行（期间外 {result.lines_outside} 行未计入）。")
+    if result.warnings:
+        say(f"请注意（{len(result.warnings)} 条）：")
+        for text in result.warnings:
+            say(f"  ！{text}")
     for grade, n in result.grade_counts.items():
         sales = graded.loc[graded["grade"] == grade, "net_sales"].sum()
         say(f"  {grade} {config.policy(grade).label}：{n} 个客户，净销售额 {sales:,.2f}")
@@ -195,8 +199,10 @@ def _report(result: GradingResult, config: Config, say: Say) -> None:
         say(f"与上期 {comparison.previous} 比较：{moves}（详见工作表「等级变动」）")
     if result.problems:
         say(f"数据问题 {len(result.problems)} 条（详见工作表「数据问题」）：")
+        drops = {d.reason: d for d in result.drops}
         for action, reason, n in summarise(result.problems):
-            say(f"  [{action}] {reason}：{n} 条")
+            drop = drops.get(reason) if action == "已跳过" else None
+            say(f"  [{action}] {drop.render()}" if drop is not None else f"  [{action}] {reason}：{n} 条")
         serious = sorted((p for p in result.problems if p.action != "提示"), key=lambda p: p.action != "已跳过")
         for p in serious[:MAX_LISTED]:
             say(f"    {p.render()}")

@@ -10,6 +10,7 @@ import datetime as dt
 import fnmatch
 import itertools
 import re
+import unicodedata
 from pathlib import Path
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -26,6 +27,7 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 
 from .config_views import CreditLimitRule, ViewsConfig, check_visits, visit_range
+from .dates import DateFormat, parse_date_format
 from .fields import METRICS, SOURCE_FIELDS, resolve_metric
 from .units import format_amount, parse_amount
 
@@ -59,6 +61,23 @@ from .rules.spec import Amount, Grade, Model as _Model, Text, as_text as _as_tex
 
 # ------------------------------------------------------------- sources / period
 
+AmountFrom = Literal["金额列", "数量×单价", "数量×单价×(1-折扣率)", "数量×单价-折扣额"]
+
+
+def _amount_from(value: object) -> object:
+    """Accept 数量*单价, 数量 x 单价, full-width brackets … as the canonical spelling."""
+    if not isinstance(value, str):
+        return value
+    text = unicodedata.normalize("NFKC", value).replace(" ", "").replace("*", "×").replace("x", "×")
+    return text.replace("X", "×").replace("−", "-")
+
+
+def _date_format(value: object) -> object:
+    if isinstance(value, str):
+        parse_date_format(value)  # raises ValueError with the accepted forms
+    return value
+
+
 class SourceConfig(_Model):
     """One kind of export: which files, which sheet, extra header aliases."""
 
@@ -68,6 +87,16 @@ class SourceConfig(_Model):
     header_row: int | None = Field(default=None, ge=1)
     unit: Literal["元", "万元"] | None = None
     columns: dict[str, list[str]] = Field(default_factory=dict)
+    amount_from: Annotated[AmountFrom | None, BeforeValidator(_amount_from), Field(
+        description="销售明细的金额从哪里来：不写则有金额列用金额列，没有时按 数量×单价 计算；"
+                    "金额列 = 只用金额列；数量×单价、数量×单价×(1-折扣率)、数量×单价-折扣额 = 一律按公式计算")] = None
+    date_format: Annotated[str | None, BeforeValidator(_date_format), Field(
+        description="文本日期的写法：月/日/年、日/月/年、年/月/日（或 MM/DD/YYYY、DD/MM/YYYY），"
+                    "或 strftime 写法如 %d.%m.%Y；不写则按每列的值自动判断")] = None
+
+    @property
+    def parsed_date_format(self) -> DateFormat | None:
+        return parse_date_format(self.date_format) if self.date_format else None
 
     @model_validator(mode="after")
     def _somewhere(self) -> SourceConfig:
@@ -89,6 +118,8 @@ class SourcesConfig(_Model):
             if source is None:
                 continue
             known = {f.key for f in SOURCE_FIELDS[name]}
+            if source.amount_from is not None and name != "sales":
+                raise ValueError(f"{name}.amount_from 只适用于 sales（销售明细）")
             for key in source.columns:
                 if key not in known:
                     raise ValueError(
@@ -203,6 +234,13 @@ class HistoryConfig(_Model):
     downgrade_after: int | None = Field(default=None, ge=2)
 
 
+class ChecksConfig(_Model):
+    """Checks of the inputs whose findings are shown first (CLI summary, add-in alert)."""
+
+    dropped_share_warning: Annotated[Amount, Field(
+        ge=0, le=1, description="被跳过的销售明细金额占全部金额超过这个比例时醒目警告，如 5%（默认）")] = 0.05
+
+
 class Config(_Model):
     """The whole validated config; paths are resolved against `base_dir`."""
 
@@ -214,6 +252,7 @@ class Config(_Model):
     output: OutputConfig = OutputConfig()
     history: HistoryConfig = HistoryConfig()
     views: ViewsConfig = ViewsConfig()
+    checks: ChecksConfig = ChecksConfig()
     base_dir: SkipJsonSchema[Path] = Path(".")
     source_file: SkipJsonSchema[str] = "config.yaml"
     digest: SkipJsonSchema[str] = ""

@@ -177,6 +177,14 @@ class OutputFolderNotWritable(OutputError):
     code = "E404"
 
 
+# ---- issue 12: real exports as they come (E230–E249)
+
+class AmountIsUnitPrice(InputError):
+    """The column mapped as the line amount is a unit-price column."""
+
+    code = "E230"
+
+
 # ---- issue 14: views (总览, 业务员与地区, 应收与信用)
 
 class BlocksOverlap(TemplateError):

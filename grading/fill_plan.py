@@ -373,6 +373,7 @@ def _problem_block(problems: Sequence[Problem]) -> Block:
         _col("值", [p.value for p in problems], "原值"),
         _col("问题", [p.reason for p in problems]),
         _col("处理", [p.action for p in problems]),
+        _col("金额", [p.amount for p in problems], "涉及金额"),
     ), len(problems))
 
 

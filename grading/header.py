@@ -13,7 +13,9 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .errors import HeaderNotFound, MissingColumn
+from .codes import header_text
+from .derive import AmountPlan, derivation_hint, formula_missing, plan_amount, unit_price_mapped_as_amount
+from .errors import AmountIsUnitPrice, HeaderNotFound, MissingColumn
 from .fields import InputField
 from .read import RawSheet
 
@@ -23,10 +25,11 @@ _UNIT_IN_TITLE = re.compile(r"单位\s*[:：]\s*(万元|万|元)")
 
 
 def norm_header(value: object) -> str:
-    """Comparable header text: NFKC, no spaces, no '*' markers or unit suffix, lower case."""
-    text = unicodedata.normalize("NFKC", str(value)).strip()
+    """Comparable header text: NFKC, no spaces, '*' markers, unit suffix or `_ . -` separators, lower
+    case (so `Invoice No.`, `InvoiceNo`, `invoice_no` and `INVOICE NO` are one header)."""
+    text = unicodedata.normalize("NFKC", header_text(value))
     text = _UNIT_IN_HEADER.sub("", text)
-    return re.sub(r"[\s*＊:：]", "", text).lower()
+    return re.sub(r"[\s*＊:：_.\-]", "", text).lower()
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class Layout:
     columns: Mapping[str, int]
     headers: Sequence[str]     # display text of every column of the header
     multipliers: Mapping[str, float] = field(default_factory=dict)
+    amount_plan: AmountPlan | None = None  # sales: the amount from its column or by a formula
 
     @property
     def data_start(self) -> int:
@@ -52,6 +56,8 @@ def detect_layout(
     header_row: int | None = None,
     unit: str | None = None,
     source_label: str = "",
+    amount_target: str | None = None,
+    amount_from: str | None = None,
 ) -> Layout:
     raw_aliases = {f.key: list(dict.fromkeys((*extra_aliases.get(f.key, ()), *f.aliases))) for f in fields}
     aliases = {k: [norm_header(a) for a in names] for k, names in raw_aliases.items()}
@@ -66,14 +72,15 @@ def detect_layout(
             )
     else:
         scores = [
-            (len({alias_set[h] for h in map(norm_header, row) if h in alias_set}), -i)
+            (len({alias_set[n] for h in row if h not in ("", None)
+                  for n in map(norm_header, _variants(header_text(h))) if n in alias_set}), -i)
             for i, row in enumerate(rows[:SCAN_ROWS])
         ]
         best, neg = max(scores, default=(0, 0))
         index = -neg
         if best < min(2, len(required)):
             shown = "；".join(
-                f"第 {sheet.first_row + i} 行：" + "、".join(str(v) for v in row if v not in ("", None))[:80]
+                f"第 {sheet.first_row + i} 行：" + "、".join(header_text(v) for v in row if v not in ("", None))[:80]
                 for i, row in enumerate(rows[:5])
             )
             raise HeaderNotFound(
@@ -94,24 +101,46 @@ def detect_layout(
 
     columns: dict[str, int] = {}
     candidates = [[norm_header(p) for p in _variants(h)] for h in headers]
-    for f in fields:
-        for alias in aliases[f.key]:
-            col = next(
-                (c for c, names in enumerate(candidates) if alias in names and c not in columns.values()),
-                None,
-            )
-            if col is not None:
-                columns[f.key] = col
-                break
+    configured = {k: [norm_header(a) for a in extra_aliases.get(k, ())] for k in aliases}
+    for pass_aliases in (configured, aliases):  # the config's aliases win over every built-in one
+        for f in fields:
+            if f.key in columns:
+                continue
+            for alias in pass_aliases[f.key]:
+                col = next(
+                    (c for c, names in enumerate(candidates) if alias in names and c not in columns.values()),
+                    None,
+                )
+                if col is not None:
+                    columns[f.key] = col
+                    break
 
     if "customer_code" in required and "customer_code" not in columns and "customer_name" in columns:
         columns["customer_code"] = columns["customer_name"]
     missing = [k for k in required if k not in columns]
+    plan = plan_amount(amount_target, amount_from, columns) \
+        if amount_target is not None and amount_target in required else None
+    hint = ""
+    if amount_target is not None and amount_target in missing:
+        if plan is not None and plan.formula is not None:
+            missing.remove(amount_target)
+        else:
+            hint = derivation_hint(columns, headers, {f.key: f.label for f in fields})
+    missing += [k for k in formula_missing(plan, columns) if k not in missing]
     if missing:
         raise MissingColumn(
             "\n".join(_missing_message(sheet, f, raw_aliases[f.key], headers, index, header_rows, source_label)
-                      for f in fields if f.key in missing)
+                       + (hint if f.key == amount_target else "")
+                       for f in fields if f.key in missing)
         )
+    if plan is not None and plan.formula is None and amount_from is None and "unit_price" in aliases:
+        header = headers[columns[plan.target]]
+        if unit_price_mapped_as_amount(norm_header(header), set(aliases["unit_price"])):
+            raise AmountIsUnitPrice(
+                f"{source_label}{sheet.where}：作为金额的列「{header}」是单价，按它求和会把单价当作销售额。"
+                f"请从 config.yaml 的 sources.sales.columns.{plan.target} 中删除「{header}」，"
+                "金额将按 数量 × 单价 自动计算；如果这一列确实是每行的金额，请在 sources.sales 下写 amount_from: 金额列。"
+            )
 
     title_unit = unit
     if title_unit is None:
@@ -128,16 +157,29 @@ def detect_layout(
             continue
         m = _UNIT_IN_HEADER.search(headers[col])
         multipliers[key] = (1e4 if m.group(1) in ("万元", "万") else 1.0) if m else base
-    return Layout(index, header_rows, columns, headers, multipliers)
+    return Layout(index, header_rows, columns, headers, multipliers, plan)
 
 
 def _text(v: object) -> str:
-    return "" if v is None else str(v).strip()
+    return header_text(v)
+
+
+_BILINGUAL = (
+    re.compile(r"^\s*([^\x00-\x7f][^A-Za-z]*?)\s*[(（\[|]?\s*([A-Za-z][A-Za-z0-9 ._#&'-]*?)\s*[)）\]]?\s*$"),
+    re.compile(r"^\s*([A-Za-z][A-Za-z0-9 ._#&'-]*?)\s*[(（\[|]?\s*([^\x00-\x7f][^A-Za-z]*?)\s*[)）\]]?\s*$"),
+)
 
 
 def _variants(header: str) -> list[str]:
+    """The header, its last part after '/', and each language of a bilingual header
+    (`客户编码 Customer Code`, `Customer Code（客户编码）`)."""
     parts = header.split("/")
-    return [header, parts[-1]] if len(parts) > 1 else [header]
+    out = [header, parts[-1]] if len(parts) > 1 else [header]
+    for pattern in _BILINGUAL:
+        m = pattern.match(header)
+        if m:
+            out += [m.group(1), m.group(2)]
+    return out
 
 
 def _merge_two_levels(upper: list[str], lower: list[str]) -> list[str]:

@@ -12,12 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
+from .codes import CodeUse, code_findings
 from .config_model import Config, SourceConfig
 from .errors import EmptyData, InputError, InputErrors, InputFileMissing
 from .fields import REQUIRED_FIELDS, InputField, SOURCE_FIELDS, SOURCE_LABELS
+from .crosscheck import PeriodLine, period_line
+from .derive import derive_amount
 from .header import detect_layout
 from .normalise import drop_invalid, normalise
 from .problems import Problem
@@ -34,6 +38,10 @@ class SourceData:
     rows_read: int = 0
     read_seconds: float = 0.0
     normalise_seconds: float = 0.0
+    amount_total: float = 0.0     # sales: sum of |amount| of every data line read (dropped ones included)
+    notes: list[str] = field(default_factory=list)        # said once, on the first screen
+    names_as_codes: bool = False  # no customer-code column: names stand in as codes
+    periods: list[PeriodLine] = field(default_factory=list)  # 期间 lines above the header, per sheet
 
 
 Progress = Callable[[str, float], None]
@@ -58,10 +66,15 @@ def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def amount_field(config: Config) -> str:
+    """The sales field that holds the amount of the configured basis (含税 / 不含税)."""
+    return "amount" if config.metrics.amount_basis == "含税" else "amount_excl_tax"
+
+
 def required_fields(source: str, config: Config) -> tuple[str, ...]:
     req = REQUIRED_FIELDS[source]
-    if source == "sales" and config.metrics.amount_basis == "不含税":
-        req = tuple("amount_excl_tax" if k == "amount" else k for k in req)
+    if source == "sales":
+        req = tuple(amount_field(config) if k == "amount" else k for k in req)
     return req
 
 
@@ -85,6 +98,9 @@ def load_sources(config: Config, problems: list[Problem], progress: Progress,
             errors.append(_empty(out[name], problems[first_problem:]))
     if errors:
         raise InputErrors(errors)
+    problems.extend(code_findings(
+        (CodeUse(SOURCE_LABELS[n], d.frame) for n, d in out.items() if n != "overrides"),
+        frozenset(SOURCE_LABELS[n] for n, d in out.items() if d.names_as_codes)))
     return out
 
 
@@ -110,7 +126,7 @@ def _load_one(name: str, source: SourceConfig, config: Config, problems: list[Pr
     pasted = sheet_reader(source.workbook_sheet) if sheet_reader and source.workbook_sheet else None
     if pasted is not None:  # an export pasted into the open workbook wins over files
         try:
-            frames.append(_sheet_frame(pasted, name, source, fields, required, label, problems))
+            frames.append(_sheet_frame(pasted, name, source, config, fields, required, label, problems, data))
             data.files.append(f"{pasted.file.name}!{pasted.sheet}")
             data.rows_read += pasted.n_rows
         except InputError as exc:
@@ -136,7 +152,7 @@ def _load_one(name: str, source: SourceConfig, config: Config, problems: list[Pr
         for sheet in sheets:
             started = time.perf_counter()
             try:
-                frames.append(_sheet_frame(sheet, name, source, fields, required, label, problems))
+                frames.append(_sheet_frame(sheet, name, source, config, fields, required, label, problems, data))
             except InputError as exc:
                 errors.append(exc)
                 continue
@@ -154,14 +170,38 @@ def _load_one(name: str, source: SourceConfig, config: Config, problems: list[Pr
     return data
 
 
-def _sheet_frame(sheet: RawSheet, name: str, source: SourceConfig, fields: tuple[InputField, ...], required: tuple[str, ...],
-                 label: str, problems: list[Problem]) -> pd.DataFrame:
+def _sheet_frame(sheet: RawSheet, name: str, source: SourceConfig, config: Config,
+                 fields: tuple[InputField, ...], required: tuple[str, ...], label: str,
+                 problems: list[Problem], data: SourceData) -> pd.DataFrame:
     for note in sheet.notes:
         problems.append(Problem(sheet.file.name, sheet.sheet, None, "", "", note, "提示"))
-    layout = detect_layout(sheet, fields, source.columns, required, source.header_row, source.unit, label)
+    target = amount_field(config) if name == "sales" else None
+    layout = detect_layout(sheet, fields, source.columns, required, source.header_row, source.unit, label,
+                           amount_target=target, amount_from=source.amount_from)
+    where = f"{sheet.file.name} / {sheet.sheet}"
     if "customer_code" in required and layout.columns.get("customer_code") == layout.columns.get("customer_name"):
-        problems.append(Problem(sheet.file.name, sheet.sheet, None, layout.headers[layout.columns["customer_name"]],
-                                "", "没有客户编码列，使用客户名称作为客户编码", "提示"))
-    frame = normalise(sheet, layout, fields, problems, keep_extra=name == "customers")
-    optional_dates = ("until",) if name == "overrides" else ()
-    return drop_invalid(frame, layout, required, problems, optional_dates)
+        header = layout.headers[layout.columns["customer_name"]]
+        text = (f"{SOURCE_LABELS[name]}没有客户编码列，以「{header}」列的客户名称作为客户编码："
+                "名称写法不同会算作不同客户，同名的不同客户会被合并。"
+                f"如有编码列，请在 config.yaml 的 sources.{name}.columns.customer_code 中写上列名")
+        problems.append(Problem(sheet.file.name, sheet.sheet, None, header, "", text, "提示"))
+        data.names_as_codes = True
+        if text not in (n.split("：", 1)[-1] for n in data.notes):
+            data.notes.append(f"{where}：{text}")
+    frame = normalise(sheet, layout, fields, problems, keep_extra=name == "customers",
+                      date_format=source.parsed_date_format, source_key=name, notes=data.notes)
+    plan = layout.amount_plan
+    if plan is not None and plan.formula is not None:
+        headers = {k: layout.headers[c] for k, c in layout.columns.items()}
+        derive_amount(frame, plan, headers, problems, sheet.file.name, sheet.sheet)
+        if not plan.declared:
+            data.notes.append(f"{where}：没有金额列，金额按 数量 × 单价 计算")
+    if target is not None and target in frame:
+        amounts = frame[target].to_numpy(dtype=float)[frame["_keep"].to_numpy(dtype=bool)]
+        data.amount_total += float(np.nansum(np.abs(amounts)))
+    if name == "receivables":
+        line = period_line(sheet.rows[: max(0, layout.header_index - layout.header_rows + 1)])
+        if line is not None:
+            data.periods.append(PeriodLine(where, *line))
+    optional_dates = ("until",) if name == "overrides" else ("date",) if name == "receivables" else ()
+    return drop_invalid(frame, layout, required, problems, optional_dates, amount_key=target)

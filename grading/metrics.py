@@ -147,7 +147,7 @@ def _sales_metrics(sales: pd.DataFrame, amount_col: str, start: np.datetime64,
         table["gross_profit"] = np.nan
         table["profit_base"] = np.nan
         table["margin"] = np.nan
-    for attr in ("customer_name", "salesperson", "department"):
+    for attr in ("customer_name", "salesperson", "department", "region"):
         if attr in sales:
             codes, names = _codes_of(sales[attr])
             sel = order[upto[order] & (names.to_numpy()[codes[order]] != "")]

@@ -11,7 +11,6 @@ needs Python (codes, names, text dates) runs once per *distinct* value
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -20,6 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .codes import FIX_REASONS, FLOAT_NOTE, normalise_code
+from .dates import DateFormat, order_note, parse_dates
+from .derive import UNDERIVABLE
 from .fields import InputField
 from .header import Layout
 from .problems import Action, Problem
@@ -28,8 +30,6 @@ from .read import RawSheet
 _TOTAL_EXACT = re.compile(r"^\s*(本页|本期|总|全部)?\s*(合\s*计|小\s*计|总\s*计|累\s*计)\s*([:：].*)?$")
 _TOTAL_SUFFIX = re.compile(r"^.{1,40}?\s*(小计|合计)\s*[:：]?\s*$")
 _NUM_STRIP = re.compile(r"[,\s¥￥$元]")
-_DATE_SEP = re.compile(r"[年月/.]")
-_EXCEL_EPOCH = np.datetime64("1899-12-30")
 MONEY_FIELDS = ("amount", "amount_excl_tax", "opening", "billed", "received", "closing")
 
 
@@ -56,9 +56,12 @@ def blank_mask(values: np.ndarray) -> np.ndarray:
 
 
 def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
-              problems: list[Problem], keep_extra: bool = False) -> pd.DataFrame:
+              problems: list[Problem], keep_extra: bool = False, date_format: DateFormat | None = None,
+              source_key: str = "sales", notes: list[str] | None = None) -> pd.DataFrame:
     """Typed frame with one column per mapped field plus _file, _sheet, _row;
-    with `keep_extra`, every other headed column too, as `col:<header>` (raw values)."""
+    with `keep_extra`, every other headed column too, as `col:<header>` (raw values).
+    Text dates follow `date_format` or the order the column's values show; an undecidable
+    order is said once (a 提示 problem, and a line in `notes` for the first screen)."""
     start = layout.data_start
     n = max(sheet.n_rows - start, 0)
     kinds = {f.key: f.kind for f in fields}
@@ -116,8 +119,14 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
         kind = kinds[key]
         column = header_of[key]
         if kind == "code":
-            text, repaired = _codes(values)
-            report(keep & repaired, column, values, "编码含空格或全角字符，已规范化", "已修正")
+            text, fixes = _codes(values)
+            for fix, reason in FIX_REASONS.items():
+                report(keep & (fixes == fix), column, values, reason, "已修正")
+            floats = np.flatnonzero(keep & (fixes == "float"))
+            if len(floats):
+                i = int(floats[0])
+                note = FLOAT_NOTE.format(example=_show(values[i]), fixed=text[i])
+                problems.append(Problem(file, name, None, column, "", f"{note}，共 {len(floats)} 行", "提示"))
             out[key] = text
         elif kind == "text":
             mapped, codes = _per_distinct(values, _text)
@@ -135,7 +144,12 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
                 report(keep & bad, column, values, "不是有效数字，按空值处理", "已修正")
                 out[key] = nums
         elif kind == "date":
-            dates, bad = _dates(values)
+            dates, bad, finding = parse_dates(values, date_format)
+            order_text = order_note(finding, column, source_key)
+            if order_text is not None:
+                problems.append(Problem(file, name, None, column, "", order_text, "提示"))
+                if notes is not None:
+                    notes.append(f"{file} / {name}：{order_text}")
             out[key] = dates
             out[f"_{key}_bad"] = bad
             out[f"_{key}_empty"] = _date_blank(values, bad)
@@ -156,9 +170,10 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
 
 
 def drop_invalid(frame: pd.DataFrame, layout: Layout, required: Sequence[str],
-                 problems: list[Problem], optional_dates: Sequence[str] = ()) -> pd.DataFrame:
+                 problems: list[Problem], optional_dates: Sequence[str] = (),
+                 amount_key: str | None = None) -> pd.DataFrame:
     """Drop rows whose required fields are unusable (or whose optional dates are written but
-    unreadable), each listed with its reason."""
+    unreadable), each listed with its reason (and, with `amount_key`, the line's amount)."""
     keep = frame["_keep"].to_numpy().copy()
     header_of = {k: layout.headers[c] for k, c in layout.columns.items()}
     checks: list[tuple[np.ndarray, str, str]] = []
@@ -171,6 +186,8 @@ def drop_invalid(frame: pd.DataFrame, layout: Layout, required: Sequence[str],
             checks.append((frame[f"_{key}_bad"].to_numpy(), key, label))
         if f"_{key}_empty" in frame and key != "date":
             checks.append((frame[f"_{key}_empty"].to_numpy(), key, "金额为空"))
+        if f"_{key}_underivable" in frame:
+            checks.append((frame[f"_{key}_underivable"].to_numpy(dtype=bool), key, UNDERIVABLE))
     for key in optional_dates:
         if f"_{key}_bad" in frame:
             written_bad = frame[f"_{key}_bad"].to_numpy() & ~frame[f"_{key}_empty"].to_numpy()
@@ -181,10 +198,13 @@ def drop_invalid(frame: pd.DataFrame, layout: Layout, required: Sequence[str],
             col = header_of.get(key, key)
             source = frame[f"_{key}_raw"].to_numpy() if f"_{key}_raw" in frame else None
             files, sheets, rows = (frame[c].to_numpy() for c in ("_file", "_sheet", "_row"))
+            amounts = frame[amount_key].to_numpy(dtype=float) if amount_key in frame else None
             for i in np.flatnonzero(hit).tolist():
                 raw = None if source is None else source[i]
                 value = "" if raw is None or (isinstance(raw, float) and np.isnan(raw)) else str(raw)
-                problems.append(Problem(str(files[i]), str(sheets[i]), int(rows[i]), col, value, reason, "已跳过"))
+                amount = None if amounts is None or np.isnan(amounts[i]) else float(amounts[i])
+                problems.append(Problem(str(files[i]), str(sheets[i]), int(rows[i]), col, value, reason, "已跳过",
+                                        amount))
             keep &= ~mask
     helper = [c for c in frame.columns if c.startswith("_") and c not in ("_file", "_sheet", "_row")]
     return frame.loc[keep].drop(columns=helper).reset_index(drop=True)
@@ -237,16 +257,6 @@ def _show(v: object) -> str:
     return str(v)
 
 
-def _code(v: object) -> tuple[str, bool]:
-    if v is None:
-        return "", False
-    if isinstance(v, float):
-        return (str(int(v)) if v.is_integer() else repr(v)), False
-    s = str(v)
-    clean = unicodedata.normalize("NFKC", s).strip()
-    return clean, (clean != s and bool(s.strip()))
-
-
 def _categorical(mapped: np.ndarray, codes: np.ndarray) -> pd.Categorical:
     """Row values as a categorical (compact: one string per distinct value); missing → ""."""
     labels = np.append(mapped, "")  # code -1 (None/NaN) → the trailing ""
@@ -255,12 +265,13 @@ def _categorical(mapped: np.ndarray, codes: np.ndarray) -> pd.Categorical:
 
 
 def _codes(values: np.ndarray) -> tuple[pd.Categorical, np.ndarray]:
+    """Codes by the one rule of grading.codes; the repair kind per row ("" when as written)."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     texts = np.empty(len(uniques), dtype=object)
-    fixed = np.zeros(len(uniques), dtype=bool)
+    fixed = np.empty(len(uniques), dtype=object)
     for i, u in enumerate(uniques):
-        texts[i], fixed[i] = _code(u)
-    return _categorical(texts, codes), _take(fixed, codes, False)
+        texts[i], fixed[i] = normalise_code(u)
+    return _categorical(texts, codes), _take(fixed, codes, "")
 
 
 def _number(v: object) -> tuple[float, bool, bool]:
@@ -321,29 +332,7 @@ def _numbers(values: Sequence[object] | np.ndarray) -> tuple[np.ndarray, np.ndar
     return nums, bad, repaired
 
 
-def _date(v: object) -> np.datetime64:
-    """One distinct cell → datetime64[s] (NaT when unreadable)."""
-    if isinstance(v, dt.datetime):
-        return np.datetime64(v.replace(tzinfo=None), "s")
-    if isinstance(v, dt.date):
-        return np.datetime64(v, "s")
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        if 1 <= v < 2958466:  # Excel serials 1900-01-01 … 9999-12-31
-            return _EXCEL_EPOCH + np.timedelta64(int(round(v * 86400)), "s")
-        return np.datetime64("NaT")
-    if isinstance(v, str) and v.strip():
-        text = _DATE_SEP.sub("-", unicodedata.normalize("NFKC", v).strip().split()[0]).rstrip("日-")
-        for fmt in ("%Y-%m-%d", "%Y%m%d"):
-            try:
-                return np.datetime64(dt.datetime.strptime(text, fmt), "s")
-            except ValueError:
-                continue
-    return np.datetime64("NaT")
-
-
-def _dates(values: Sequence[object] | np.ndarray) -> tuple[pd.Series, np.ndarray]:
-    arr = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
-    codes, uniques = pd.factorize(arr, use_na_sentinel=True)
-    mapped = np.array([_date(u) for u in uniques] + [np.datetime64("NaT")], dtype="datetime64[s]")
-    out = mapped[codes]  # code -1 picks the trailing NaT
-    return pd.Series(out), np.isnat(out)
+def _dates(values: Sequence[object] | np.ndarray,
+           configured: DateFormat | None = None) -> tuple[pd.Series, np.ndarray]:
+    dates, bad, _ = parse_dates(values, configured)
+    return dates, bad

@@ -21,11 +21,12 @@ from .history import (PreviousPeriod, RunRecord, busy_error, connect, is_busy, p
                       run_committed, year_before)
 from .fill_plan import FillPlan, build_plan
 from .grade import grade_customers
-from .load import SheetReader, load_sources
+from .crosscheck import partial_cost, receivables_coverage
+from .load import SheetReader, SourceData, amount_field, load_sources
 from .metrics import compute_metrics
 from .outputs import check_targets, own_output_check, reconcile
 from .modifiers import pins_from_frame
-from .problems import Problem
+from .problems import DropSummary, Problem, drop_summary
 from .views.growth import add_growth
 from .write_xlsx import write_workbook
 
@@ -53,6 +54,8 @@ class GradingResult:
     history: Path | None = None
     overflows: list[str] = field(default_factory=list)  # tables cut at Excel's row limit (full CSV beside)
     notes: list[str] = field(default_factory=list)  # what was repaired on disk before the run (killed runs)
+    warnings: list[str] = field(default_factory=list)   # shown first: large drops, cross-source findings, guesses
+    drops: list[DropSummary] = field(default_factory=list)  # dropped lines per reason with amount and share
 
     @property
     def grade_counts(self) -> dict[str, int]:
@@ -73,6 +76,8 @@ def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.da
     timings["read"] = sum(s.read_seconds for s in sources.values())
     timings["normalise"] = time.perf_counter() - t - timings["read"]
 
+    drops, warnings, notes = input_findings(config, sources, problems)
+
     t = time.perf_counter()
     progress("计算客户指标", 0.55)
     rec = sources["receivables"].frame if "receivables" in sources else None
@@ -90,8 +95,9 @@ def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.da
     timings["grade"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    plan = build_plan(config, graded, problems, generated_at or dt.datetime.now().replace(microsecond=0),
-                      comparison, year_ago.period if year_ago is not None else None)
+    plan = build_plan(config, graded, [*notes, *problems],
+                      generated_at or dt.datetime.now().replace(microsecond=0), comparison,
+                      year_ago.period if year_ago is not None else None)
     timings["fill plan"] = time.perf_counter() - t
     return GradingResult(
         graded, problems, plan,
@@ -101,6 +107,8 @@ def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.da
         lines_outside=metrics.lines_before + metrics.lines_after,
         comparison=comparison,
         timings=timings,
+        warnings=warnings,
+        drops=drops,
     )
 
 
@@ -112,6 +120,32 @@ def prepare_output(config: Config, target: Path) -> list[str]:
     db = config.history_path(target)
     return reconcile(target, lambda tag: db is not None and run_committed(
         db, tag.get("period", ""), tag.get("started_at", ""), tag.get("config_hash", "")))
+
+
+def input_findings(config: Config, sources: dict[str, SourceData],
+                   problems: list[Problem]) -> tuple[list[DropSummary], list[str], list[Problem]]:
+    """Dropped lines per reason with their amount and share; first-screen warnings (large drops,
+    receivables period, partial cost, notes of the sources); summary rows for the top of 数据问题.
+    Cross-source findings are appended to `problems`."""
+    sales = sources["sales"]
+    drops = drop_summary(problems, sales.amount_total, config.checks.dropped_share_warning)
+    limit = config.checks.dropped_share_warning
+    warnings = [f"被跳过的销售明细「{d.reason}」{d.lines:,} 行，金额 {d.amount:,.2f}，"
+                f"占全部金额 {d.share:.1%}（超过 {limit:.0%}，可在 config.yaml 的 checks.dropped_share_warning 调整）"
+                for d in drops if d.warning and d.share is not None]
+    for data in sources.values():
+        warnings.extend(data.notes)
+    rec = sources.get("receivables")
+    if rec is not None:
+        found, texts = receivables_coverage(rec.periods, rec.frame, config.period.as_of)
+        problems.extend(found)
+        warnings.extend(texts)
+    found, texts = partial_cost(sales.frame, amount_field(config), config.period.start, config.period.as_of)
+    problems.extend(found)
+    warnings.extend(texts)
+    notes = [Problem("（汇总）", "", None, "", "", f"已跳过 {d.render()}", "提示", d.amount if d.priced else None)
+             for d in drops]
+    return drops, warnings, notes
 
 
 def run_to_file(config: Config, output: Path | None = None, progress: Progress = _silent,

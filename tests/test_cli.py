@@ -20,7 +20,10 @@ def test_demo_generates_data_and_workbook(write_config, tmp_path, capsys) -> Non
     assert target == tmp_path / "output" / "客户分级管理表_2026H1.xlsx" and target.exists()
     assert f"已生成：{target}" in out
     assert "期间 2025-07-01 至 2026-06-30：300 个客户" in out
-    assert "[已跳过] 金额不是有效数字：1 条" in out
+    assert "[已跳过] 金额不是有效数字：1 行（金额无法读取）" in out
+    assert ("[已跳过] 日期无法识别（支持 2026-05-03、2026/5/3、2026年5月3日、Excel 日期）：1 行，金额 100.00，"
+            "占全部金额 0.0%") in out
+    assert "请注意（1 条）：\n  ！238 个客户只有部分明细有成本" in out
     assert "sales_u8_2026Q1.csv / sales_u8_2026Q1 第" in out
 
 

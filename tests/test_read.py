@@ -139,7 +139,8 @@ def test_number_and_date_parsers() -> None:
     dates, bad = _dates([dt.datetime(2026, 1, 2, 10), dt.date(2026, 1, 3), 46145.0, "2026.1.4", "2026-01-05 08:00",
                          "", "31/12/2026"])
     assert [str(d)[:10] for d in dates[:5]] == ["2026-01-02", "2026-01-03", "2026-05-03", "2026-01-04", "2026-01-05"]
-    assert bad.tolist() == [False] * 5 + [True, True]
+    assert str(dates[6])[:10] == "2026-12-31"  # day first: 31 cannot be a month
+    assert bad.tolist() == [False] * 5 + [True, False]
 
 
 @pytest.mark.parametrize("name", ["合计贸易有限公司", "小计电子商行"])

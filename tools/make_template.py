@@ -271,7 +271,8 @@ def build(path: Path = OUT) -> Path:
     ps.write_string(0, 0, "数据问题清单", f["title"])
     ps.write_string(1, 0, "以下行在读取时被跳过或修正；请在 ERP 中核对。统计期间：{{期间}}", f["sub"])
     problems = [("序号", 6, "int"), ("文件", 28, "text"), ("工作表", 14, "text"), ("行号", 7, "int"),
-                ("列", 12, "text"), ("值", 18, "text"), ("问题", 50, "text"), ("处理", 8, "text")]
+                ("列", 12, "text"), ("值", 18, "text"), ("问题", 50, "text"), ("处理", 8, "text"),
+                ("金额", 14, "money")]
     for c, (head, width, fmt) in enumerate(problems):
         ps.set_column(c, c, width)
         ps.write_string(3, c, head, f["head"])

@@ -99,6 +99,9 @@ def success_message(result: GradingResult, config: Config) -> str:
     lines = [f"分级完成：{len(result.graded)} 个客户（{config.period.start:%Y-%m-%d} 至 {config.period.as_of:%Y-%m-%d}）"]
     for grade, n in result.grade_counts.items():
         lines.append(f"  {grade} {config.policy(grade).label}：{n} 个")
+    if result.warnings:
+        lines.append(f"请注意（{len(result.warnings)} 条）：")
+        lines += [f"  ！{text}" for text in result.warnings[:6]]
     if result.problems:
         lines.append(f"数据问题 {len(result.problems)} 条，详见工作表「数据问题」：")
         lines += [f"  [{a}] {r}：{n} 条" for a, r, n in summarise(result.problems)[:6]]

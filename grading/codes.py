@@ -1,0 +1,170 @@
+"""One rule for codes (customer, document, item) across every file format.
+
+- A whole number becomes integer text: the xlsx number 17850.0 → "17850".
+- Text that a numeric export wrote as "17850.0" is read the same way → "17850".
+- Text codes keep their leading zeros ("00123" stays "00123").
+- Full-width characters and padding are normalised (NFKC, strip); invisible
+  characters (zero-width space, BOM, soft hyphen …) are removed.
+
+After loading, `code_findings` lists the cases a user should look at: one code
+with several names, and codes that differ only by leading zeros.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .problems import Problem
+
+_WHOLE_TEXT = re.compile(r"^([+-]?\d+)\.0+$")
+
+CodeFix = str
+"""How a code was repaired: "" (as written), "space" (padding / full-width), "invisible", "float"."""
+
+
+def _invisible(ch: str) -> bool:
+    """Format characters (Cf: zero-width space/joiners, BOM, soft hyphen, bidi marks) and other controls."""
+    return unicodedata.category(ch) in ("Cf", "Cc")
+
+
+def header_text(value: object) -> str:
+    """A header cell as text: 573415.0 → "573415", None → ""."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def normalise_code(value: object) -> tuple[str, CodeFix]:
+    """The code text of one cell and how it was repaired (see module doc)."""
+    if value is None or isinstance(value, bool):
+        return ("" if value is None else str(value)), ""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "", ""
+        return (str(int(value)) if value.is_integer() else repr(value)), ""
+    if isinstance(value, (int, np.integer)):
+        return str(int(value)), ""
+    raw = str(value)
+    text = unicodedata.normalize("NFKC", raw)
+    fix: CodeFix = ""
+    if any(_invisible(ch) for ch in text):
+        text = "".join(ch for ch in text if not _invisible(ch))
+        fix = "invisible"
+    text = text.strip()
+    if not fix and text != raw and raw.strip():
+        fix = "space"
+    m = _WHOLE_TEXT.match(text)
+    if m:
+        text = m.group(1).lstrip("+")
+        fix = fix or "float"
+    return text, fix
+
+
+FIX_REASONS = {
+    "space": "编码含空格或全角字符，已规范化",
+    "invisible": "编码含不可见字符（如零宽空格），已删除",
+}
+FLOAT_NOTE = "编码是数值导出的小数形式（如 {example}），已按整数编码 {fixed} 读取（与 xlsx 中的数字编码一致）"
+
+
+SAME_CODE_NAMES = ("同一客户编码对应多个客户名称：按同一客户统计，名称取最近一行；"
+                   "如实为不同客户，请在 ERP 中更正编码")
+LEADING_ZEROS = ("客户编码只差前导零：按不同客户处理（文本编码保留前导零）；"
+                 "如是同一客户，请在 ERP 导出中统一编码")
+
+
+@dataclass(frozen=True)
+class CodeUse:
+    """Where a source's codes came from, for the cross-row checks."""
+
+    source: str          # 销售明细 / 应收账款余额表 …
+    frame: pd.DataFrame  # with customer_code (and customer_name, _file, _sheet, _row if present)
+
+
+def _ids(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Integer ids per row (-1 for missing) and the text of each id."""
+    cat = column if isinstance(column.dtype, pd.CategoricalDtype) else column.astype(str).astype("category")
+    return cat.cat.codes.to_numpy(dtype=np.int64), np.asarray(cat.cat.categories.astype(str), dtype=object)
+
+
+def first_rows(ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ids (0..k-1) that occur and the position of each one's first row (O(n), no sort)."""
+    first = np.full(k, -1, dtype=np.int64)
+    positions = np.arange(len(ids), dtype=np.int64)
+    ok = ids >= 0
+    first[ids[ok][::-1]] = positions[ok][::-1]  # the last write per id is its first row
+    used = np.flatnonzero(first >= 0)
+    return used, first[used]
+
+
+def values_at(column: pd.Series, rows: np.ndarray) -> list[object]:
+    """column[rows] (positions) without materialising a whole categorical column as text."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy()[rows]
+        categories = np.asarray([*column.cat.categories.tolist(), None], dtype=object)
+        return list(categories[codes])  # code -1 → the trailing None
+    return list(column.to_numpy()[rows])
+
+
+def _locations(frame: pd.DataFrame, rows: np.ndarray) -> list[tuple[str, str, int | None]]:
+    files = values_at(frame["_file"], rows) if "_file" in frame else [""] * len(rows)
+    sheets = values_at(frame["_sheet"], rows) if "_sheet" in frame else [""] * len(rows)
+    numbers = values_at(frame["_row"], rows) if "_row" in frame else [None] * len(rows)
+    return [(str(f), str(s), None if r is None else int(str(r))) for f, s, r in zip(files, sheets, numbers)]
+
+
+def code_findings(uses: Iterable[CodeUse], names_used_as_codes: frozenset[str] = frozenset()) -> list[Problem]:
+    """Problems (提示) for: one customer code with several names in a source, and codes that
+    differ only by leading zeros (`00123` vs `123`, across all sources). Both are kept as they are.
+    Works on integer ids (no string group-bys), once per distinct code."""
+    out: list[Problem] = []
+    seen: dict[str, tuple[str, str, str, int | None]] = {}  # code → (source, file, sheet, row)
+    for use in uses:
+        frame = use.frame
+        if "customer_code" not in frame or not len(frame):
+            continue
+        cid, clabels = _ids(frame["customer_code"])
+        used, first = first_rows(cid, len(clabels))
+        where = dict(zip(clabels[used].tolist(), _locations(frame, first)))
+        if "customer_name" in frame and use.source not in names_used_as_codes:
+            nid, nlabels = _ids(frame["customer_name"])
+            ok_c = np.append(clabels != "", False)  # id -1 → False
+            ok_n = np.append(nlabels != "", False)
+            valid = ok_c[cid] & ok_n[nid]
+            width = max(len(nlabels), 1)
+            pairs, counts = np.unique(cid[valid] * width + nid[valid], return_counts=True)
+            pc, pn = pairs // width, pairs % width
+            per_code = np.bincount(pc, minlength=len(clabels))
+            clash = np.flatnonzero(per_code > 1)
+            if len(clash):
+                sel = np.isin(pc, clash)
+                table = pd.DataFrame({"code": clabels[pc[sel]], "name": nlabels[pn[sel]], "n": counts[sel]})
+                table = table.sort_values(["code", "n", "name"], ascending=[True, False, True], kind="stable")
+                for code, group in table.groupby("code", sort=True):
+                    shown = "、".join(f"「{n}」{c} 行" for n, c in zip(group["name"], group["n"]))
+                    file, sheet, row = where[str(code)]
+                    out.append(Problem(file, sheet, row, "客户编码", f"{code}：{shown}（{use.source}）",
+                                       SAME_CODE_NAMES, "提示"))
+        for code, (file, sheet, row) in where.items():
+            if code and code not in seen:
+                seen[code] = (use.source, file, sheet, row)
+    groups: dict[str, list[str]] = {}
+    for code in seen:
+        groups.setdefault(code.lstrip("0") or "0", []).append(code)
+    for key, members in sorted(groups.items()):
+        if len(members) < 2:
+            continue
+        members.sort()
+        shown = "、".join(f"{c}（{seen[c][0]}）" for c in members)
+        source, file, sheet, row = seen[members[0]]
+        out.append(Problem(file, sheet, row, "客户编码", shown, LEADING_ZEROS, "提示"))
+    return out
