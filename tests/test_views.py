@@ -336,6 +336,27 @@ def test_grid_method_summary_shows_the_matrix(demo, tmp_path) -> None:  # type: 
     assert ws.cell(total, c0 + 4).value == len(g)
 
 
+def test_four_axis_grid_stays_narrow_next_to_a_full_migration_matrix(demo, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    folder, _ = demo
+    shutil.copytree(folder / "demo_data", tmp_path / "demo_data")
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    path = tmp_path / "examples" / "multi_axis_codes.yaml"
+    run_to_file(load_config(path, as_of=dt.date(2025, 12, 31), period="2025H2"), tmp_path / "a.xlsx",
+                generated_at=FIXED_TIME)
+    result = run_to_file(load_config(path), tmp_path / "b.xlsx", generated_at=FIXED_TIME)  # 16 codes, 2 periods
+    assert result.comparison is not None and result.comparison.previous == "2025H2"
+    ws = openpyxl.load_workbook(result.output)["分级汇总"]
+    anchor = next(c for row in ws.iter_rows(max_row=30) for c in row if c.value == "九宫格矩阵")
+    head = [ws.cell(anchor.row + 1, anchor.column + k).value for k in range(5)]
+    assert head[1:] == ["1", "2", "合计", None]  # rows: the first three axes' codes; columns: the last axis
+    g = result.graded["grade"]
+    total = sum(ws.cell(r, anchor.column + 3).value or 0 for r in range(anchor.row + 2, anchor.row + 11)
+                if ws.cell(r, anchor.column).value not in ("合计", None)
+                and not str(ws.cell(r, anchor.column).value).startswith("净销售额"))
+    assert total == len(g)
+
+
 def test_member_points_discount_on_each_customer_row(demo, tmp_path) -> None:  # type: ignore[no-untyped-def]
     folder, _ = demo
     shutil.copytree(folder / "demo_data", tmp_path / "demo_data")

@@ -13,15 +13,17 @@ OTHER = "其他"
 
 
 def grid_matrix(config: Config, graded: pd.DataFrame) -> list[list[object]] | None:
-    """Two sections, customers then net sales, each: a header (column levels), one row per level of
-    the first axis, 其他 for codes outside the grid (e.g. 暂定 or pins), 合计. None when the deciding
-    assigning stage is not a grid."""
+    """Two sections, customers then net sales, each: a header (the last axis's levels), one row per
+    combination of the other axes' levels, 其他 for codes outside the grid (e.g. 暂定 or pins), 合计.
+    None when the deciding assigning stage is not a grid."""
     deciding = [s for s in config.grading.stages if isinstance(s, ASSIGNING)][-1]
     if not isinstance(deciding, GridStage):
         return None
-    first, rest = deciding.axes[0], deciding.axes[1:]
-    row_levels = first.levels
-    col_levels = [deciding.separator.join(p) for p in itertools.product(*(a.levels for a in rest))]
+    # rows: the levels of every axis but the last (joined like the codes); columns: the last axis, so the
+    # table stays narrow (it sits under the Pareto table, left of the migration matrix)
+    row_axes, last = deciding.axes[:-1], deciding.axes[-1]
+    row_levels = [deciding.separator.join(p) for p in itertools.product(*(a.levels for a in row_axes))]
+    col_levels = last.levels
     cell = {deciding.separator.join((r, c)): (r, c) for r in row_levels for c in col_levels}
     counts: dict[tuple[str, str], int] = {}
     sales: dict[tuple[str, str], float] = {}
@@ -33,13 +35,13 @@ def grid_matrix(config: Config, graded: pd.DataFrame) -> list[list[object]] | No
         else:
             other_n += 1
             other_sales += amount
-    names = "×".join(a.name for a in rest)
+    names = "×".join(a.name for a in row_axes)
     rows: list[list[object]] = []
     for what, table, total_other in (("客户数", counts, other_n), ("净销售额", sales, round(other_sales, 2))):
-        rows.append([f"{what}：{first.name}＼{names}", *col_levels, "合计"])
+        rows.append([f"{what}：{names}＼{last.name}", *col_levels, "合计"])
         for r in row_levels:
             values = [round(table.get((r, c), 0), 2) for c in col_levels]
-            rows.append([f"{first.name} {r}", *values, round(sum(values), 2)])
+            rows.append([f"{names} {r}", *values, round(sum(values), 2)])
         if other_n:
             rows.append([f"{OTHER}（不在网格中的等级）", *([None] * len(col_levels)), total_other])
         column_totals = [round(sum(table.get((r, c), 0) for r in row_levels), 2) for c in col_levels]
