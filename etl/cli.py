@@ -57,11 +57,15 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("check-config", parents=[common], help="只检查配置文件并显示分级规则")
     hist = sub.add_parser("history", parents=[common], help="查看分级历史、导出客户等级时间线、从旧工作簿导入")
     hsub = hist.add_subparsers(dest="action", metavar="操作", required=True)
-    hsub.add_parser("list", parents=[common], help="列出已保存的各期运行")
-    cust = hsub.add_parser("customer", parents=[common], help="导出一个客户的等级时间线")
+    # `history -c X list` and `history list -c X` both work: the subcommands do not reset -c/-q to defaults
+    inner = argparse.ArgumentParser(add_help=False)
+    inner.add_argument("-c", "--config", default=argparse.SUPPRESS, help="配置文件（默认 config.yaml）")
+    inner.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="只输出错误")
+    hsub.add_parser("list", parents=[inner], help="列出已保存的各期运行")
+    cust = hsub.add_parser("customer", parents=[inner], help="导出一个客户的等级时间线")
     cust.add_argument("code", help="客户编码")
     cust.add_argument("-o", "--output", help="保存为 CSV 文件")
-    seed = hsub.add_parser("seed", parents=[common], help="从以前生成的客户分级管理表导入一期历史")
+    seed = hsub.add_parser("seed", parents=[inner], help="从以前生成的客户分级管理表导入一期历史")
     seed.add_argument("workbook", help="以前的输出工作簿 .xlsx")
     seed.add_argument("--period", required=True, help="该期的期间名称，如 2025H2")
     seed.add_argument("--as-of", type=_date, help="该期截止日期（默认从工作簿的“统计期间”读取）")
@@ -197,6 +201,8 @@ def _report(result: GradingResult, config: Config, say: Say) -> None:
         changes = comparison.changes["change"].tolist() if len(comparison.changes) else []
         moves = "，".join(f"{k} {changes.count(k)}" for k in ("升级", "降级", "新增", "流失"))
         say(f"与上期 {comparison.previous} 比较：{moves}（详见工作表「等级变动」）")
+        if comparison.chosen:
+            say(f"  上期选用：{comparison.chosen}")
     if result.problems:
         say(f"数据问题 {len(result.problems)} 条（详见工作表「数据问题」）：")
         drops = {d.reason: d for d in result.drops}

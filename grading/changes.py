@@ -56,6 +56,7 @@ class Comparison:
     previous: str | None
     changes: pd.DataFrame  # every customer whose grade changed, new or gone
     matrix: pd.DataFrame   # rows: last period's grade (+ 新增); columns: this period's grade (+ 流失)
+    chosen: str = ""       # which stored period was used and why
 
 
 def compare(config: Config, graded: pd.DataFrame, prev: PreviousPeriod | None) -> tuple[pd.DataFrame, Comparison]:
@@ -109,4 +110,4 @@ def compare(config: Config, graded: pd.DataFrame, prev: PreviousPeriod | None) -
         (before or NEW, now) for now, before in zip(out["grade"].astype(str), out["prev_grade"]))
     counts.update((str(g), GONE) for g in last["grade"].reindex(gone_codes))
     matrix = pd.DataFrame([[counts[(r, c)] for c in cols] for r in rows], index=rows, columns=cols, dtype=np.int64)
-    return out, Comparison(prev.period, changes, matrix)
+    return out, Comparison(prev.period, changes, matrix, prev.description)

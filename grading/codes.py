@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .header_text import header_text as header_text  # shared with the writers
+
 from .problems import Problem
 
 _WHOLE_TEXT = re.compile(r"^([+-]?\d+)\.0+$")
@@ -34,15 +36,6 @@ def _invisible(ch: str) -> bool:
     return unicodedata.category(ch) in ("Cf", "Cc")
 
 
-def header_text(value: object) -> str:
-    """A header cell as text: 573415.0 → "573415", None → ""."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
 def normalise_code(value: object) -> tuple[str, CodeFix]:
     """The code text of one cell and how it was repaired (see module doc)."""
     if value is None or isinstance(value, bool):
@@ -54,6 +47,8 @@ def normalise_code(value: object) -> tuple[str, CodeFix]:
     if isinstance(value, (int, np.integer)):
         return str(int(value)), ""
     raw = str(value)
+    if raw.isascii() and raw.isalnum():  # the common case: nothing to normalise
+        return raw, ""
     text = unicodedata.normalize("NFKC", raw)
     fix: CodeFix = ""
     if any(_invisible(ch) for ch in text):

@@ -41,6 +41,9 @@ _MESSAGES = {
     "string_pattern_mismatch": "格式不对（颜色写作 #RRGGBB）",
     "union_tag_invalid": "type 只能是 {expected_tags}",
     "union_tag_not_found": "缺少 type（可选：{expected_tags}）",
+    "invalid_key": ("出现了不是文字的键 {input!r}：花括号 {{…}} 里的逗号会把一项拆成两项，"
+                    "如 {{grade: A, min: 500,000}} 被读成 min: 500 和 000；金额请不要写千位逗号（写 500000 或 50万），"
+                    "或给它加引号（min: \"500,000\"）"),
 }
 
 
@@ -50,6 +53,11 @@ def load_config(path: str | Path, as_of: dt.date | None = None, period: str | No
     name = path.name
     try:
         raw = path.read_bytes()
+    except FileNotFoundError:
+        folder = path.resolve().parent
+        raise ConfigError(name, [ConfigIssue("", None, (
+            f"找不到配置文件 {path.name}（在文件夹 {folder} 中查找）。请在放有配置文件的文件夹中运行，"
+            f"或用 -c 指定配置文件，如：grade-etl run -c D:\\客户分级\\config.yaml"))]) from None
     except OSError as exc:
         raise ConfigError(name, [ConfigIssue("", None, f"无法读取配置文件 {path}：{exc.strerror}")])
     try:
@@ -234,6 +242,8 @@ def _message(err: Mapping[str, Any]) -> str:
     if kind == "literal_error":
         return f"只能是 {ctx.get('expected', '')}，发现 {err.get('input')!r}"
     template = _MESSAGES.get(kind)
+    if kind == "invalid_key" and template is not None:
+        return template.format(input=err.get("input"))
     if template is None:
         return f"{err['msg']}（发现 {err.get('input')!r}）"
     try:

@@ -18,10 +18,12 @@ import pandas as pd
 from .codes import first_rows, values_at
 from .problems import Problem
 
-_FULL = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?")
-_MONTH = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*(?:月|期)?(?![\d])")
+_FULL = re.compile(r"(?<!\d)(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})(?!\d)\s*日?")
+_MONTH = re.compile(r"(?<!\d)(\d{4})\s*[-/.年]\s*(\d{1,2})(?!\d)\s*(?:月|期)?")
 _PERIOD_WORDS = re.compile(r"期间|截止|截至|日期|至|到|～|~|period|as\s*of|from", re.IGNORECASE)
-_NOT_PERIOD = re.compile(r"打印|制表|导出|生成|print|export", re.IGNORECASE)
+_NOT_PERIOD = re.compile(  # the date of the printout, not of the data: 打印日期：2026-07-02 08:00
+    r"(打印|制表|导出|生成|print|export)\D{0,12}?\d{4}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}\s*日?"
+    r"(\s*\d{1,2}:\d{2}(:\d{2})?)?", re.IGNORECASE)
 
 
 PARTIAL_COST = "只有部分明细有成本：毛利、毛利率只按有成本的行计算（金额为缺成本的明细金额）"
@@ -62,10 +64,13 @@ def period_line(rows: Sequence[Sequence[object]]) -> tuple[str, dt.date, dt.date
         for v in row:
             if not isinstance(v, str) or len(v) > 200:
                 continue
-            if _PERIOD_WORDS.search(v) and not _NOT_PERIOD.search(v):
-                span = _span(v)
-                if span is not None:
-                    return v.strip(), span[0], span[1]
+            # drop the clauses that date the printout, not the data (打印日期：…, 制表时间 …)
+            kept = _NOT_PERIOD.sub(" ", v)
+            for part in re.split(r"\s*(?=打印|制表|导出|生成)", kept):
+                if _PERIOD_WORDS.search(part):
+                    span = _span(part)
+                    if span is not None:
+                        return part.strip(), span[0], span[1]
     return None
 
 

@@ -168,9 +168,15 @@ def parse_dates(values: Sequence[object] | np.ndarray,
     """datetime64[s] per row (NaT when unreadable), the unreadable mask, and what decided the order."""
     arr = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
     codes, uniques = pd.factorize(arr, use_na_sentinel=True)
-    finding = column_order(list(uniques), configured)
     pattern = configured.pattern if configured is not None else None
-    mapped = np.array([one_date(u, finding.order, pattern) for u in uniques] + [_NAT], dtype="datetime64[s]")
+    if pattern is None:  # only the first token (the date) is read: parse each distinct date once
+        keys = [_first_token(u) if isinstance(u, str) else u for u in uniques]
+        inner, distinct = pd.factorize(np.asarray(keys, dtype=object), use_na_sentinel=True)
+    else:
+        inner, distinct = np.arange(len(uniques)), uniques
+    finding = column_order(list(distinct), configured)
+    parsed = np.array([one_date(u, finding.order, pattern) for u in distinct] + [_NAT], dtype="datetime64[s]")
+    mapped = np.append(parsed[inner], np.datetime64("NaT", "s"))
     out = mapped[codes]  # code -1 picks the trailing NaT
     return pd.Series(out), np.isnat(out), finding
 

@@ -126,6 +126,8 @@ def derive_amount(frame: pd.DataFrame, plan: AmountPlan, headers: Mapping[str, s
     target = plan.target
     replaced = f"（未使用金额列「{headers[target]}」）" if target in headers else ""
     why = f"config.yaml 中 amount_from: {plan.formula}" if plan.declared else "没有金额列"
+    if target == "amount_excl_tax":
+        extra += f"；金额口径为不含税，请确认「{headers['unit_price']}」是不含税单价"
     problems.append(Problem(file, sheet, None, headers.get(target, ""), "",
                             f"{why}，金额按 {parts} 计算（保留两位小数）{replaced}，"
                             f"共 {int((keep & ~underivable).sum())} 行{extra}", "提示"))

@@ -15,6 +15,15 @@ def describe_rules(config: Config) -> list[tuple[str, str]]:
         ("统计期间", f"{p.start:%Y-%m-%d} 至 {p.as_of:%Y-%m-%d}（{p.months} 个月，截止日 {p.as_of:%Y-%m-%d}）"),
         ("金额口径", f"{config.metrics.amount_basis}金额；回款率 = {config.metrics.collection_rate}"),
     ]
+    sales = config.sources.sales
+    if sales.amount_from is not None:
+        rows.append(("销售明细金额", sales.amount_from if sales.amount_from == "金额列" else f"按 {sales.amount_from} 计算"))
+    for name in ("sales", "receivables", "customers", "overrides"):
+        source = getattr(config.sources, name)
+        if source is not None and source.date_format:
+            rows.append((f"日期写法（{name}）", source.date_format))
+    if config.checks.dropped_share_warning != 0.05:
+        rows.append(("数据检查", f"被跳过的销售明细金额超过全部金额的 {config.checks.dropped_share_warning:.0%} 时警告"))
     for i, stage in enumerate(config.grading.stages, 1):
         head = f"阶段{i} {stage.name}"
         for kind, text in stage.describe():

@@ -185,6 +185,14 @@ class AmountIsUnitPrice(InputError):
     code = "E230"
 
 
+# ---------------------------------------------------------------- issue 11 (E130–E149)
+
+class RuleInputMissing(ConfigError):
+    """A rule reads a value that none of the loaded exports provides (the column was not recognised)."""
+
+    code = "E130"
+
+
 # ---- issue 14: views (总览, 业务员与地区, 应收与信用)
 
 class BlocksOverlap(TemplateError):

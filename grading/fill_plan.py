@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,7 @@ from .changes import Comparison
 from .config_model import Config, ParetoStage
 from .describe import describe_rules
 from .grade import grade_rank
+from .plan_types import Block as Block, Column as Column, FillPlan as FillPlan, SheetPlan as SheetPlan
 from .problems import Problem
 
 SHEET_MAIN = "客户分级管理表"
@@ -25,41 +26,6 @@ SHEET_SUMMARY = "分级汇总"
 SHEET_PROBLEMS = "数据问题"
 SHEET_RULES = "分级规则"
 SHEET_CHANGES = "等级变动"
-
-
-@dataclass(frozen=True)
-class Column:
-    """One output column: header text (plus accepted variants) and its values."""
-
-    header: str
-    values: Sequence[object]
-    aliases: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Block:
-    """A table in a sheet, found by one of its anchor headers; `chart_rows` rows feed charts."""
-
-    anchors: tuple[str, ...]
-    columns: tuple[Column, ...]
-    n_rows: int
-    chart_rows: int | None = None
-    colours: tuple[tuple[str, str], ...] = ()  # (grade, "#RRGGBB"): fill of the 等级 column's cells
-    positional: bool = False  # a matrix: columns by position from the anchor cell, first row = labels
-    optional: bool = False  # a template without this block (the user deleted it) is filled without it
-
-
-@dataclass(frozen=True)
-class SheetPlan:
-    name: str
-    blocks: tuple[Block, ...]
-    optional: bool = False  # a template without this sheet is filled without it
-
-
-@dataclass(frozen=True)
-class FillPlan:
-    sheets: tuple[SheetPlan, ...]
-    placeholders: dict[str, str] = field(default_factory=dict)
 
 
 def _col(header: str, values: Sequence[object] | pd.Series | pd.Index | np.ndarray, *aliases: str) -> Column:
@@ -79,7 +45,8 @@ def build_plan(config: Config, graded: pd.DataFrame, problems: Sequence[Problem]
         "{{期间名称}}": period.label,
         "{{生成时间}}": f"{generated_at:%Y-%m-%d %H:%M}",
         "{{客户数}}": str(len(graded)),
-        "{{上期}}": (comparison.previous if comparison and comparison.previous else "无（首次运行）"),
+        "{{上期}}": ((comparison.chosen or comparison.previous) if comparison and comparison.previous
+                   else "无（首次运行）"),
         "{{同比期间}}": year_ago or "无（历史中没有一年前的期间）",
         "{{账龄口径}}": aging_basis(graded),
     }

@@ -9,27 +9,18 @@ from __future__ import annotations
 
 import difflib
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .codes import header_text
 from .derive import AmountPlan, derivation_hint, formula_missing, plan_amount, unit_price_mapped_as_amount
-from .errors import AmountIsUnitPrice, HeaderNotFound, MissingColumn
+from .errors import AmountIsUnitPrice, DuplicateColumns, HeaderNotFound, MissingColumn
 from .fields import InputField
+from .header_text import UNIT_IN_HEADER as _UNIT_IN_HEADER, norm_header as norm_header
 from .read import RawSheet
 
 SCAN_ROWS = 30
-_UNIT_IN_HEADER = re.compile(r"[（(]\s*(万元|万|元)\s*[)）]")
 _UNIT_IN_TITLE = re.compile(r"单位\s*[:：]\s*(万元|万|元)")
-
-
-def norm_header(value: object) -> str:
-    """Comparable header text: NFKC, no spaces, '*' markers, unit suffix or `_ . -` separators, lower
-    case (so `Invoice No.`, `InvoiceNo`, `invoice_no` and `INVOICE NO` are one header)."""
-    text = unicodedata.normalize("NFKC", header_text(value))
-    text = _UNIT_IN_HEADER.sub("", text)
-    return re.sub(r"[\s*＊:：_.\-]", "", text).lower()
 
 
 @dataclass(frozen=True)
@@ -58,9 +49,12 @@ def detect_layout(
     source_label: str = "",
     amount_target: str | None = None,
     amount_from: str | None = None,
+    columns_key: str = "",
 ) -> Layout:
-    raw_aliases = {f.key: list(dict.fromkeys((*extra_aliases.get(f.key, ()), *f.aliases))) for f in fields}
+    picks = {k: _picks(v) for k, v in extra_aliases.items()}  # "价税合计#2": the 2nd column of that name
+    raw_aliases = {f.key: list(dict.fromkeys((*(a for a, _ in picks.get(f.key, ())), *f.aliases))) for f in fields}
     aliases = {k: [norm_header(a) for a in names] for k, names in raw_aliases.items()}
+    nth = {(k, norm_header(a)): n for k, pairs in picks.items() for a, n in pairs if n}
     alias_set = {a: k for k, names in aliases.items() for a in names}
     rows = sheet.rows
     if header_row is not None:
@@ -101,19 +95,31 @@ def detect_layout(
 
     columns: dict[str, int] = {}
     candidates = [[norm_header(p) for p in _variants(h)] for h in headers]
-    configured = {k: [norm_header(a) for a in extra_aliases.get(k, ())] for k in aliases}
+    duplicates: list[str] = []
+    reported: set[str] = set()
+    configured = {k: [norm_header(a) for a, _ in picks.get(k, ())] for k in aliases}
     for pass_aliases in (configured, aliases):  # the config's aliases win over every built-in one
         for f in fields:
-            if f.key in columns:
+            if f.key in columns or f.key in reported:
                 continue
             for alias in pass_aliases[f.key]:
-                col = next(
-                    (c for c, names in enumerate(candidates) if alias in names and c not in columns.values()),
-                    None,
-                )
-                if col is not None:
-                    columns[f.key] = col
-                    break
+                matching = [c for c, names in enumerate(candidates) if alias in names and c not in columns.values()]
+                if not matching:
+                    continue
+                n = nth.get((f.key, alias))
+                if n is not None:
+                    if n > len(matching):
+                        continue
+                    columns[f.key] = matching[n - 1]
+                elif len(matching) > 1:
+                    reported.add(f.key)
+                    duplicates.append(_duplicate_message(sheet, f, headers[matching[0]], matching, index,
+                                                         header_rows, columns_key))
+                else:
+                    columns[f.key] = matching[0]
+                break
+    if duplicates:
+        raise DuplicateColumns(f"{source_label}" + "\n".join(duplicates))
 
     if "customer_code" in required and "customer_code" not in columns and "customer_name" in columns:
         columns["customer_code"] = columns["customer_name"]
@@ -158,6 +164,34 @@ def detect_layout(
         m = _UNIT_IN_HEADER.search(headers[col])
         multipliers[key] = (1e4 if m.group(1) in ("万元", "万") else 1.0) if m else base
     return Layout(index, header_rows, columns, headers, multipliers, plan)
+
+
+def _picks(names: Sequence[str]) -> list[tuple[str, int | None]]:
+    """Config aliases; "名称#2" picks the 2nd column whose header is 名称."""
+    out: list[tuple[str, int | None]] = []
+    for name in names:
+        m = re.fullmatch(r"(.+?)#([1-9][0-9]?)", name)
+        out.append((m.group(1), int(m.group(2))) if m else (name, None))
+    return out
+
+
+def _duplicate_message(sheet: RawSheet, f: InputField, header: str, cols: list[int], index: int,
+                       header_rows: int, columns_key: str) -> str:
+    first = sheet.first_row + index - header_rows + 1
+    letters = "、".join(f"第 {_letters(c)} 列" for c in cols)
+    key = columns_key or "sources.<来源>.columns"
+    return (f"{sheet.where} 第 {first} 行有 {len(cols)} 列的列名都是「{header}」（{letters}），都对应字段「{f.label}」，"
+            f"无法确定用哪一列，已停止。请在 config.yaml 的 {key} 中指定，例如 {f.key}: [\"{header}#2\"] "
+            f"表示用第 2 个「{header}」列（第 {_letters(cols[1])} 列）；或在导出中删除或改名多余的列。")
+
+
+def _letters(col: int) -> str:
+    out = ""
+    col += 1
+    while col:
+        col, r = divmod(col - 1, 26)
+        out = chr(65 + r) + out
+    return out
 
 
 def _text(v: object) -> str:

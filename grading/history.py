@@ -89,6 +89,11 @@ class PreviousPeriod:
     period: str
     as_of: dt.date
     table: pd.DataFrame  # index customer_code: customer_name, grade, rule_grade, score, net_sales, below_streak
+    how: str = ""  # why this stored period was chosen (shown in the CLI and the workbook)
+
+    @property
+    def description(self) -> str:
+        return f"{self.period}（截止 {self.as_of:%Y-%m-%d}；{self.how}）" if self.how else self.period
 
 
 BUSY_TIMEOUT = 30.0  # seconds to wait for another program's lock on the database
@@ -152,19 +157,30 @@ def file_digest(path: Path) -> tuple[int, str]:
     return path.stat().st_size, h.hexdigest()
 
 
-def previous_period(path: Path, as_of: dt.date, period: str) -> PreviousPeriod | None:
-    """The latest stored period with an earlier as-of date (and another name) than this run."""
+def previous_period(path: Path, as_of: dt.date, period: str, config_hash: str = "") -> PreviousPeriod | None:
+    """The stored period this run compares with, by a stated rule: the latest as-of date earlier than
+    this run's (a run with the same period name is replaced, never compared with); among several stored
+    periods with that as-of date, the one made with the same config (checksum), else the last stored."""
     if not path.exists():
         return None
     with closing(connect(path)) as conn:
-        row = conn.execute("SELECT run_id, period, as_of FROM runs WHERE as_of < ? AND period != ? "
-                           "ORDER BY as_of DESC, run_id DESC LIMIT 1", (as_of.isoformat(), period)).fetchone()
-        if row is None:
+        rows = conn.execute(
+            "SELECT run_id, period, as_of, config_hash FROM runs WHERE as_of = (SELECT MAX(as_of) FROM runs "
+            "WHERE as_of < ? AND period != ?) AND period != ? ORDER BY (config_hash = ?) DESC, run_id DESC",
+            (as_of.isoformat(), period, period, config_hash)).fetchall()
+        if not rows:
             return None
+        row = rows[0]
         frame = pd.read_sql_query(
             "SELECT customer_code, customer_name, grade, rule_grade, score, net_sales, below_streak "
             "FROM customer_grades WHERE run_id = ?", conn, params=(row[0],))
-    return PreviousPeriod(row[1], dt.date.fromisoformat(row[2]), frame.set_index("customer_code"))
+    how = "截止日期早于本期的最近一期"
+    if len(rows) > 1:
+        same = "规则相同（配置校验码一致）的一期" if config_hash and row[3] == config_hash else "最后保存的一期"
+        how += f"；该日期有 {len(rows)} 期（{'、'.join(r[1] for r in rows)}），取{same}"
+    elif config_hash and row[3] != config_hash:
+        how += "；注意：该期使用的规则与本期不同（配置校验码不一致）"
+    return PreviousPeriod(row[1], dt.date.fromisoformat(row[2]), frame.set_index("customer_code"), how)
 
 
 def year_before(path: Path, as_of: dt.date, tolerance_days: int = 7) -> PreviousPeriod | None:

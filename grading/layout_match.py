@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .errors import TemplateError
-from .fill_plan import Block, Column
-from .header import norm_header
+from .header_text import norm_header
+from .plan_types import Block, Column
 
 Cells = Mapping[tuple[int, int], str]  # (row 1-based, column 0-based) → text
 

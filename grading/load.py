@@ -177,7 +177,8 @@ def _sheet_frame(sheet: RawSheet, name: str, source: SourceConfig, config: Confi
         problems.append(Problem(sheet.file.name, sheet.sheet, None, "", "", note, "提示"))
     target = amount_field(config) if name == "sales" else None
     layout = detect_layout(sheet, fields, source.columns, required, source.header_row, source.unit, label,
-                           amount_target=target, amount_from=source.amount_from)
+                           amount_target=target, amount_from=source.amount_from,
+                           columns_key=f"sources.{name}.columns")
     where = f"{sheet.file.name} / {sheet.sheet}"
     if "customer_code" in required and layout.columns.get("customer_code") == layout.columns.get("customer_name"):
         header = layout.headers[layout.columns["customer_name"]]

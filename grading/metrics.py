@@ -166,6 +166,8 @@ def _add_receivables(table: pd.DataFrame, rec: pd.DataFrame, config: Config) -> 
     sums = grouped[cols].sum(min_count=1).round(2)  # money at cent precision
     if "overdue_days" in rec:
         sums["overdue_days"] = grouped["overdue_days"].max()
+    if "aging_days" in rec:  # the balance's age (账龄), for the aging buckets
+        sums["aging_days"] = grouped["aging_days"].max()
     names = rec.loc[rec.get("customer_name", pd.Series("", index=rec.index)).ne("")] \
         if "customer_name" in rec else None
     index = table.index.union(sums.index)
@@ -176,7 +178,7 @@ def _add_receivables(table: pd.DataFrame, rec: pd.DataFrame, config: Config) -> 
         table[col] = table[col].fillna(0).astype("int64")
     for col in ("opening", "billed", "received", "closing", "overdue_days"):
         table[col] = sums[col].reindex(index) if col in sums else np.nan
-    for col in RECEIVABLE_EXTRAS:
+    for col in (*RECEIVABLE_EXTRAS, "aging_days"):
         if col in sums:
             table[col] = sums[col].reindex(index)
     if config.metrics.collection_rate == "收回/应收":

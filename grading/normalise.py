@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .amounts import parse_amount, parse_amounts
 from .codes import FIX_REASONS, FLOAT_NOTE, normalise_code
 from .dates import DateFormat, order_note, parse_dates
 from .derive import UNDERIVABLE
@@ -29,7 +30,6 @@ from .read import RawSheet
 
 _TOTAL_EXACT = re.compile(r"^\s*(本页|本期|总|全部)?\s*(合\s*计|小\s*计|总\s*计|累\s*计)\s*([:：].*)?$")
 _TOTAL_SUFFIX = re.compile(r"^.{1,40}?\s*(小计|合计)\s*[:：]?\s*$")
-_NUM_STRIP = re.compile(r"[,\s¥￥$元]")
 MONEY_FIELDS = ("amount", "amount_excl_tax", "opening", "billed", "received", "closing")
 
 
@@ -275,61 +275,13 @@ def _codes(values: np.ndarray) -> tuple[pd.Categorical, np.ndarray]:
 
 
 def _number(v: object) -> tuple[float, bool, bool]:
-    """(value, bad, repaired) for one cell the fast path could not read."""
-    if isinstance(v, bool) or v is None:
-        return np.nan, v is not None, False
-    if isinstance(v, (int, float)):
-        return float(v), False, False
-    if not isinstance(v, str):
-        return np.nan, True, False
-    s = v.strip()
-    if not s or s in ("-", "—"):
-        return np.nan, False, False
-    try:
-        return float(s.replace(",", "")), False, False
-    except ValueError:
-        pass
-    t = _NUM_STRIP.sub("", unicodedata.normalize("NFKC", s))
-    neg = t.startswith("(") and t.endswith(")")
-    if neg:
-        t = t[1:-1]
-    try:
-        return (-float(t) if neg else float(t)), False, True
-    except ValueError:
-        return np.nan, True, False
+    """(value, bad, repaired) for one cell (see grading.amounts)."""
+    return parse_amount(v)
 
 
 def _numbers(values: Sequence[object] | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Floats (NaN for empty), a mask of unparseable cells, a mask of repaired ones."""
-    arr = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
-    n = len(arr)
-    series = pd.Series(arr, dtype=object)
-    nums = np.array(pd.to_numeric(series, errors="coerce"), dtype=float)
-    retry = np.isnan(nums)
-    if retry.sum() > n // 10:  # text exports: strip thousands separators in bulk, then parse again
-        cleaned = series[retry].str.replace(",", "", regex=False)
-        nums[retry] = np.array(pd.to_numeric(cleaned, errors="coerce"), dtype=float)
-    bad = np.zeros(n, bool)
-    repaired = np.zeros(n, bool)
-    slow = np.flatnonzero(np.isnan(nums))
-    if len(slow):
-        is_bool = np.fromiter((isinstance(v, bool) for v in arr[slow]), dtype=bool, count=len(slow))
-        rest = arr[slow]
-        codes, uniques = pd.factorize(rest, use_na_sentinel=True)
-        res = [_number(u) for u in uniques]
-        vals = np.array([r[0] for r in res] + [np.nan], dtype=float)
-        bads = np.array([r[1] for r in res] + [False], dtype=bool)
-        fixes = np.array([r[2] for r in res] + [False], dtype=bool)
-        nums[slow] = vals[codes]
-        bad[slow] = bads[codes] | is_bool
-        repaired[slow] = fixes[codes]
-        nums[slow[is_bool]] = np.nan
-    bool_fast = np.flatnonzero(~np.isnan(nums))
-    if len(bool_fast) and any(isinstance(v, bool) for v in arr[bool_fast[:1000]]):
-        is_bool = np.fromiter((isinstance(v, bool) for v in arr[bool_fast]), dtype=bool, count=len(bool_fast))
-        nums[bool_fast[is_bool]] = np.nan
-        bad[bool_fast[is_bool]] = True
-    return nums, bad, repaired
+    """Floats (NaN for empty), a mask of unparseable cells, a mask of repaired ones (see grading.amounts)."""
+    return parse_amounts(values)
 
 
 def _dates(values: Sequence[object] | np.ndarray,

@@ -27,6 +27,7 @@ from .metrics import compute_metrics
 from .outputs import check_targets, own_output_check, reconcile
 from .modifiers import pins_from_frame
 from .problems import DropSummary, Problem, drop_summary
+from .rules.provides import check_loaded
 from .views.growth import add_growth
 from .write_xlsx import write_workbook
 
@@ -73,6 +74,7 @@ def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.da
     t = time.perf_counter()
     progress("读取并清洗数据", 0.0)
     sources = load_sources(config, problems, lambda m, f: progress(m, 0.5 * f), sheet_reader, own_output)
+    check_loaded(config, {k: set(v.frame.columns) for k, v in sources.items()})  # no silent no-op rules
     timings["read"] = sum(s.read_seconds for s in sources.values())
     timings["normalise"] = time.perf_counter() - t - timings["read"]
 
@@ -156,7 +158,7 @@ def run_to_file(config: Config, output: Path | None = None, progress: Progress =
     target = output or config.output_path()
     notes = prepare_output(config, target)
     db = config.history_path(target)
-    previous = previous_period(db, config.period.as_of, config.period.label) if db else None
+    previous = previous_period(db, config.period.as_of, config.period.label, config.digest) if db else None
     year_ago = year_before(db, config.period.as_of) if db else None
     result = grade_data(config, progress, generated_at, previous, own_output=own_output_check(config, target),
                         year_ago=year_ago)

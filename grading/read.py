@@ -259,12 +259,22 @@ def read_text(path: Path) -> RawSheet:
     sample = text[:20000]
     delimiter = "\t" if sample.count("\t") > sample.count(",") else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    rows: list[list[object]] = []
     try:
-        rows = cast(list[list[object]], list(reader))
+        for row in reader:
+            rows.append(cast(list[object], row))
     except csv.Error as exc:
-        raise BadTextLine(f"文件 {path.name} 第 {reader.line_num} 行无法按 CSV 读取（{exc}），"
-                          "可能有未配对的引号或超长的内容。请检查该行后重新导出。") from None
+        raise BadTextLine(f"文件 {path.name} 从第 {_record_start(text, len(rows), delimiter)} 行开始的一条记录（到第 {reader.line_num} 行）"
+                          f"无法按 CSV 读取（{exc}），可能有未配对的引号或超长的内容。请检查后重新导出。") from None
     return _non_empty(RawSheet(path, path.stem, rows, 1, notes))
+
+
+def _record_start(text: str, records: int, delimiter: str) -> int:
+    """The physical line where record number `records` (0-based) starts: re-read the good records."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    for _ in range(records):
+        next(reader)
+    return reader.line_num + 1
 
 
 def _encoding(raw: bytes) -> str:

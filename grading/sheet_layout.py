@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from .errors import BlocksOverlap
-from .fill_plan import Block
+from .plan_types import Block
 
 
 class Placed(Protocol):

@@ -66,16 +66,16 @@ def check_mixed(raw: bytes, name: str, bad: int) -> None:
         raise _mixed(name, line_of(raw, first), "UTF-8", line_of(raw, bad), "GBK/GB18030")
     tail_start = raw.find(b"\n", max(start, len(raw) - _TAIL)) + 1
     utf8_lines: list[int] = []  # offsets of the last non-ASCII lines, from the end, while they are UTF-8
-    end = len(raw)
+    end = len(raw) + 1
     for line in reversed(raw[tail_start:].split(b"\n")):
         end -= len(line) + 1
         if line.isascii():
             continue
         if not _chinese(line, 2):
             break
-        utf8_lines.append(end + 1)
-        if len(utf8_lines) == 2:
-            raise _mixed(name, line_of(raw, bad), "GBK/GB18030", line_of(raw, max(end + 1, tail_start)), "UTF-8")
+        utf8_lines.append(end)
+    if len(utf8_lines) >= 2:  # one line could be GBK that happens to be valid UTF-8; two in a row are not
+        raise _mixed(name, line_of(raw, bad), "GBK/GB18030", line_of(raw, utf8_lines[-1]), "UTF-8")
 
 
 def _chinese(part: bytes, at_least: int) -> bool:

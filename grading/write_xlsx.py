@@ -24,7 +24,8 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from .errors import OutputError, OutputFolderNotWritable, TemplateError
-from .fill_plan import Block, Column, FillPlan
+from .plan_types import Block, Column, FillPlan
+from .safe_text import csv_safe as csv_safe
 from .layout_match import find_anchor, match_block
 from .outputs import file_mode, publish, temp_prefix
 from .sheet_layout import check_overlaps, move_anchors_below
@@ -125,15 +126,6 @@ def _truncated(p: Placed, sheet: str, output: Path, name: str | None = None) -> 
         Column(c.header, [*c.values[:keep], overflow.message if c is leftmost else None], c.aliases)
         for c in block.columns)
     return replace(block, columns=columns, n_rows=capacity), overflow
-
-
-def csv_safe(value: object) -> object:
-    """A value for a CSV cell: text that Excel would run as a formula gets a leading ', NaN is empty."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return value
 
 
 @contextmanager

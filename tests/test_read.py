@@ -132,10 +132,10 @@ def test_utf16_tab_text_and_xlsx_renamed_xls(tmp_path) -> None:  # type: ignore[
 
 def test_number_and_date_parsers() -> None:
     nums, bad, repaired = _numbers([1, 2.5, "1,234.5", "(3)", "￥4", "", None, "x", "-", "１２"])
-    assert nums[:5].tolist() == [1.0, 2.5, 1234.5, -3.0, 4.0] and nums[9] == 12.0
-    assert np.isnan(nums[[5, 6, 7, 8]]).all()
+    assert nums[:5].tolist() == [1.0, 2.5, 1234.5, -3.0, 4.0] and nums[8] == 0.0 and nums[9] == 12.0
+    assert np.isnan(nums[[5, 6, 7]]).all()
     assert bad.tolist() == [False] * 7 + [True, False, False]
-    assert repaired.tolist() == [False, False, False, True, True, False, False, False, False, False]
+    assert repaired.tolist() == [False, False, False, True, True, False, False, False, True, True]
     dates, bad = _dates([dt.datetime(2026, 1, 2, 10), dt.date(2026, 1, 3), 46145.0, "2026.1.4", "2026-01-05 08:00",
                          "", "31/12/2026"])
     assert [str(d)[:10] for d in dates[:5]] == ["2026-01-02", "2026-01-03", "2026-05-03", "2026-01-04", "2026-01-05"]

@@ -347,8 +347,24 @@ def test_receivables_period_not_covering_as_of_is_warned(tmp_path: Path) -> None
                 "期末余额、回款率与销售数据不是同一时点。请导出截至该日期的余额表，或检查 period.as_of")
     assert f"ar.csv / ar：{expected}" in result.warnings
     assert expected in _reasons(result)
-    covered = grade_data(_with_receivables(tmp_path, "会计期间：2011.01 - 2011.12 打印人：张三", sales))
+    covered = grade_data(_with_receivables(tmp_path, "打印日期：2012-01-05 会计期间：2011.01 - 2011.12 制表人：张三", sales))
     assert not any("应收账款余额表的期间" in w for w in covered.warnings)
+    short = grade_data(_with_receivables(tmp_path, "打印日期：2012-01-05 会计期间：2011.01 - 2011.11 制表人：张三", sales))
+    assert any("期间「会计期间：2011.01 - 2011.11」（2011-01-01 至 2011-11-30）不包含" in w for w in short.warnings)
+
+
+@pytest.mark.parametrize("title,span", [
+    ("期间：2025年7月 至 2026年6月", ("2025-07-01", "2026-06-30")),
+    ("截止日期：2026-06-30", ("2026-06-30", "2026-06-30")),
+    ("日期从 2026/01/01 到 2026/06/30  打印时间 2026-07-02 08:00", ("2026-01-01", "2026-06-30")),
+    ("会计期间 2026年06期", ("2026-06-01", "2026-06-30")),
+])
+def test_period_lines(title: str, span: tuple[str, str]) -> None:
+    from grading.crosscheck import period_line
+
+    found = period_line([["应收账款余额表"], [title]])
+    assert found is not None and (f"{found[1]:%Y-%m-%d}", f"{found[2]:%Y-%m-%d}") == span
+    assert period_line([["打印日期：2026-07-02"]]) is None
 
 
 def test_partial_cost_is_noted_per_customer(tmp_path: Path) -> None:
@@ -419,3 +435,35 @@ def test_addin_alert_shows_the_warnings_first(tmp_path: Path) -> None:
     at = lines.index("请注意（2 条）：")
     assert lines[at + 1].startswith("  ！被跳过的销售明细「客户编码为空」")
     assert lines[at + 2] == "  ！shop.csv / shop：没有金额列，金额按 数量 × 单价 计算"
+
+
+def test_pinned_customer_codes_follow_the_code_rule() -> None:
+    from grading.config_model import Pin
+
+    assert Pin(customer=1234567, grade="A", reason="框架协议", by="张经理").customer == "1234567"
+    assert Pin(customer=17850.0, grade="A", reason="框架协议", by="张经理").customer == "17850"
+    assert Pin(customer="00123", grade="A", reason="框架协议", by="张经理").customer == "00123"
+
+
+def test_rules_snapshot_names_the_amount_source_and_date_format(tmp_path: Path) -> None:
+    from grading.describe import describe_rules
+
+    (tmp_path / "sales.csv").write_text("x\n", encoding="utf-8")
+    data = yaml.safe_load(shop_config(tmp_path, TEMPLATE, ["sales.csv"], amount_from="数量*单价",
+                                      date_format="日/月/年").read_text(encoding="utf-8"))
+    data["checks"] = {"dropped_share_warning": "2%"}
+    (tmp_path / "shop.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    rows = describe_rules(load_config(tmp_path / "shop.yaml"))
+    assert ("销售明细金额", "按 数量×单价 计算") in rows
+    assert ("日期写法（sales）", "日/月/年") in rows
+    assert ("数据检查", "被跳过的销售明细金额超过全部金额的 2% 时警告") in rows
+
+
+def test_derived_amount_on_the_net_basis_asks_for_a_net_price(tmp_path: Path) -> None:
+    (tmp_path / "sales.csv").write_text("单据编号,日期,客户编码,数量,单价\nD1,2011-05-03,C1,2,10\n", encoding="utf-8")
+    data = yaml.safe_load(shop_config(tmp_path, TEMPLATE, ["sales.csv"]).read_text(encoding="utf-8"))
+    data["metrics"] = {"amount_basis": "不含税"}
+    (tmp_path / "shop.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    result = grade_data(load_config(tmp_path / "shop.yaml"))
+    assert result.graded["net_sales"].round(2).to_dict() == {"C1": 20.0}
+    assert any(r.endswith("共 1 行；金额口径为不含税，请确认「单价」是不含税单价") for r in _reasons(result))

@@ -183,7 +183,7 @@ def test_aging_buckets_overdue_and_credit_limits_per_grade(demo, three_periods) 
               ("180天以上", 180, 1e9)]
     book = openpyxl.load_workbook(three_periods[2].output)
     ws = book["应收与信用"]
-    assert "按应收导出的账龄/逾期天数" in ws["A2"].value
+    assert "导出没有账龄列，按逾期天数把期末余额归入一个账龄段" in ws["A2"].value
     by_grade = {r["等级"]: r for r in _sheet_rows(ws, "逾期占比")}
     for g in "ABC":
         codes = [c for c in rec.index if grades.get(c) == g]
@@ -348,13 +348,18 @@ def test_four_axis_grid_stays_narrow_next_to_a_full_migration_matrix(demo, tmp_p
     assert result.comparison is not None and result.comparison.previous == "2025H2"
     ws = openpyxl.load_workbook(result.output)["分级汇总"]
     anchor = next(c for row in ws.iter_rows(max_row=30) for c in row if c.value == "九宫格矩阵")
-    head = [ws.cell(anchor.row + 1, anchor.column + k).value for k in range(5)]
-    assert head[1:] == ["1", "2", "合计", None]  # rows: the first three axes' codes; columns: the last axis
+    from grading.config_model import GridStage
+    stage = next(s for s in load_config(path).grading.stages if isinstance(s, GridStage))
+    levels = stage.axes[-1].levels
+    head = [ws.cell(anchor.row + 1, anchor.column + k).value for k in range(len(levels) + 3)]
+    assert head[1:] == [*levels, "合计", None]  # rows: the other axes' codes; columns: the last axis
+    assert len(levels) + 2 <= 7  # within the Pareto table's columns, left of the migration matrix
     g = result.graded["grade"]
-    total = sum(ws.cell(r, anchor.column + 3).value or 0 for r in range(anchor.row + 2, anchor.row + 11)
-                if ws.cell(r, anchor.column).value not in ("合计", None)
-                and not str(ws.cell(r, anchor.column).value).startswith("净销售额"))
-    assert total == len(g)
+    n_rows = len(stage.levels) // len(levels)
+    section = range(anchor.row + 2, anchor.row + 2 + n_rows + 2)
+    labels = [ws.cell(r, anchor.column).value for r in section]
+    total_row = anchor.row + 2 + labels.index("合计")
+    assert ws.cell(total_row, anchor.column + len(levels) + 1).value == len(g)
 
 
 def test_member_points_discount_on_each_customer_row(demo, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -398,6 +403,29 @@ def test_aging_export_with_bucket_columns(tmp_path) -> None:  # type: ignore[no-
     assert [rows["K2"][k] for k in ("0-30天", "31-60天", "61-90天", "91-180天", "180天以上")] == [0, 0, 0, 4000, 5000]
     assert rows["K1"]["逾期金额"] == 120000 and rows["K1"]["期末余额"] == 500000
     assert rows["K1"]["信用额度"] == pytest.approx(min(1e6, 1_200_000 / 12))  # grade B: 1 month, cap 100万
+
+
+def test_aging_days_column_puts_the_balance_in_its_bucket(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "sales.csv").write_text("单据编号,日期,客户编码,价税合计\nD1,2026-05-01,K1,1000\nD2,2026-06-01,K2,500\n"
+                                        "D3,2026-06-02,K3,800\n", encoding="utf-8")
+    (tmp_path / "rec.csv").write_text("客户编码,期末余额,账龄(天),最长逾期天数\nK1,300,45,0\nK2,200,200,150\n"
+                                      "K3,100,30,5\n", encoding="utf-8")
+    copy_template(tmp_path)
+    data = base_config()
+    data["sources"] = {"sales": {"files": ["sales.csv"]}, "receivables": {"files": ["rec.csv"]}}
+    data["grading"] = {"stages": ABC}
+    data["grades"] = {k: v for k, v in data["grades"].items() if k in "ABC"}
+    data["history"] = {"enabled": False}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    result = run_to_file(load_config(tmp_path / "config.yaml"), tmp_path / "out.xlsx", generated_at=FIXED_TIME)
+    ws = openpyxl.load_workbook(result.output)["应收与信用"]
+    assert "按应收导出的账龄天数把期末余额归入一个账龄段" in ws["A2"].value
+    rows = {r["客户编码"]: r for r in _sheet_rows(ws, "额度占用率")}
+    labels = ("0-30天", "31-60天", "61-90天", "91-180天", "180天以上")
+    assert [rows["K1"][k] for k in labels] == [0, 300, 0, 0, 0]  # by 账龄, not by the overdue days
+    assert [rows["K2"][k] for k in labels] == [0, 0, 0, 0, 200]
+    assert [rows["K3"][k] for k in labels] == [100, 0, 0, 0, 0]
+    assert [rows[c]["逾期金额"] for c in ("K1", "K2", "K3")] == [0, 200, 100]  # overdue > 0 days: the balance
 
 
 def test_visit_frequencies_are_numeric_ranges(write_config) -> None:  # type: ignore[no-untyped-def]

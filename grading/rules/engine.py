@@ -91,7 +91,7 @@ def grade_customers(config: Config, table: pd.DataFrame, problems: list[Problem]
     out["score"] = score
     out["rule_grade"] = rule_grade
     out["grade"] = final
-    out["below_streak"] = streaks
+    out["below_streak"] = np.asarray(streaks, dtype=np.int64)
     out["pinned"] = np.where(pinned_flags, "人工指定", "")
     out["adjusted_down"] = moves
     as_of = config.period.as_of
@@ -122,6 +122,8 @@ def derive(config: Config, out: pd.DataFrame, reason: list[str], gap: Gap | None
     out["next_gap"] = texts
     out["next_gap_ratio"] = ratios
     out["reason"] = reason
+    out["prev_grade"] = ""  # filled by changes.compare when a previous period exists
+    out["change"] = ""
     return out
 
 

@@ -105,7 +105,10 @@ class ParetoRule(AssigningRule[ParetoStage]):
         step = step_of(ref)
         contrib = pareto_contributions(values)
         total = float(contrib.sum())
-        ranked = np.sort(contrib)[::-1]
+        order = rank_order(contrib, table.index)  # value desc, code asc: the rule's order
+        ranked = contrib[order]
+        codes = table.index.astype(str).to_numpy()
+        ranked_codes = codes[order]
         prefix = np.concatenate(([0.0], np.cumsum(ranked)))
         share_of = {b.grade: b.share for b in stage.bands}
         target = next_better(self.levels(stage), result.grade.to_numpy())
@@ -120,11 +123,12 @@ class ParetoRule(AssigningRule[ParetoStage]):
             greater = np.searchsorted(-ranked, -v, side="left")  # others strictly above: x > v keeps these
             p_star = np.minimum(p_star, greater)
             f = prefix[p_star] / share - total + v
-            above = np.where(p_star > 0, ranked[np.maximum(p_star - 1, 0)], np.inf)
-            need = np.minimum(above, f)
-            need = np.maximum(need, v)
-            units = np.floor(np.round(need / step, 6)) + 1
-            boundary[rows] = np.round(units * step, 6)
+            over_f = (np.floor(np.round(f / step, 6)) + 1) * step  # strictly above f
+            q = np.maximum(p_star - 1, 0)
+            ties_win = codes[rows] < ranked_codes[q]  # equal value and a smaller code ranks first
+            at_q = np.where(p_star > 0, ranked[q] + np.where(ties_win, 0.0, step), np.inf)
+            need = np.maximum(np.minimum(at_q, over_f), v + step)
+            boundary[rows] = np.round(need, 6)
         gap = np.round(boundary - values, 6)
         return Gap(gap, boundary, target, lambda x: format_value(ref, x))
 

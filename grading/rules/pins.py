@@ -6,24 +6,36 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
+from pydantic import BeforeValidator, Field, WithJsonSchema
 
+from ..codes import normalise_code
 from ..problems import Problem
 from .base import Change
-from .spec import Grade, Model, Text
+from .spec import Grade, Model
 
 if TYPE_CHECKING:
     from ..config_model import Config
 
-from pydantic import Field
+
+def _as_code(value: object) -> object:
+    """Customer codes by the one code rule: 1234567 → "1234567" (not 1.23457e+06), " C1 " → "C1"."""
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        return normalise_code(value)[0]
+    return value
+
+
+Code = Annotated[str, BeforeValidator(_as_code), Field(min_length=1),
+                 WithJsonSchema({"anyOf": [{"type": "string", "minLength": 1}, {"type": "number"}],
+                                 "description": "客户编码（有前导零的编码请加引号，如 \"00123\"）"})]
 
 
 class Pin(Model):
     """A manager's fixed grade for one customer; wins over rules until it expires."""
 
-    customer: Text
+    customer: Code
     grade: Grade
     reason: str = Field(min_length=1)
     by: str = Field(min_length=1)

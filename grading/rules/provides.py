@@ -54,3 +54,15 @@ def missing_inputs(refs: list[str], loaded: Mapping[str, Set[str]], sources: Any
                        f"（认得的列名：{_headers(source, fields[0], extra)}）。请在 sources.{source}.columns."
                        f"{fields[0]} 中写上导出文件里的列名（如 账龄(天)），或删去这条规则")
     return out
+
+
+def check_loaded(config: Any, loaded: Mapping[str, Set[str]]) -> None:
+    """Raise RuleInputMissing listing every rule whose value none of the loaded exports provides."""
+    from ..errors import ConfigIssue, RuleInputMissing
+
+    issues = []
+    for i, stage in enumerate(config.grading.stages):
+        for message in missing_inputs(stage.inputs(), loaded, config.sources):
+            issues.append(ConfigIssue(f"grading.stages[{i}]（{stage.name}）", None, message))
+    if issues:
+        raise RuleInputMissing(config.source_file, issues)

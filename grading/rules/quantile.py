@@ -103,11 +103,17 @@ class QuantileRule(AssigningRule[QuantileStage]):
         ref = stage.ref
         values = numeric_values(table, ref)
         present = ~np.isnan(values)
-        ranked = values[rank_order(values, table.index)][: int(present.sum())]
+        order = rank_order(values, table.index)[: int(present.sum())]
+        ranked = values[order]
+        codes = table.index.astype(str).to_numpy()
         cut = dict(zip([b.grade for b in stage.bands], self.cutoffs(stage, len(ranked))))
         target = next_better(self.levels(stage), result.grade.to_numpy())
         step = step_of(ref)
-        boundary = np.array([ranked[cut[t] - 1] + step if t and cut[t] > 0 else np.nan for t in target])
+        boundary = np.full(len(values), np.nan)
+        for i, t in enumerate(target):
+            if t and cut[t] > 0 and present[i]:
+                last = order[cut[t] - 1]  # the last customer inside the band: equal value wins on a smaller code
+                boundary[i] = ranked[cut[t] - 1] + (0.0 if codes[i] < codes[last] else step)
         gap = np.round(boundary - values, 6)
         return Gap(gap, boundary, target, lambda x: format_value(ref, x))
 

@@ -19,8 +19,10 @@ def aging_basis(graded: pd.DataFrame) -> str:
     """Which numbers the aging and the overdue amount come from, said on the sheet."""
     if any(c in graded and graded[c].notna().any() for c in BUCKETS):
         aging = "账龄：来自应收导出的账龄分段列"
+    elif "aging_days" in graded and graded["aging_days"].notna().any():
+        aging = "账龄：按应收导出的账龄天数把期末余额归入一个账龄段"
     elif "overdue_days" in graded and graded["overdue_days"].notna().any():
-        aging = "账龄：按应收导出的账龄/逾期天数把期末余额归入一个账龄段"
+        aging = "账龄：导出没有账龄列，按逾期天数把期末余额归入一个账龄段"
     else:
         return "账龄：本期没有账龄数据"
     if "overdue_amount" in graded and graded["overdue_amount"].notna().any():
@@ -40,8 +42,9 @@ def aging(graded: pd.DataFrame) -> pd.DataFrame:
             out.loc[by_columns, c] = graded.loc[by_columns, c].astype(float).fillna(0.0)
         else:
             out.loc[by_columns, c] = 0.0
-    if "overdue_days" in graded and "closing" in graded:
-        days = pd.to_numeric(graded["overdue_days"], errors="coerce")
+    days_column = "aging_days" if "aging_days" in graded and graded["aging_days"].notna().any() else "overdue_days"
+    if days_column in graded and "closing" in graded:
+        days = pd.to_numeric(graded[days_column], errors="coerce")
         closing = pd.to_numeric(graded["closing"], errors="coerce")
         derive = ~by_columns & days.notna() & closing.notna()
         lower = -np.inf

@@ -1,0 +1,147 @@
+"""Child processes of the benchmark, one measurement each (a fresh interpreter, so peak RSS is its own):
+
+    python -m bench.measure project FOLDER RESULT.json   # grade-etl's pipeline (run_to_file), stage times, RSS per stage
+    python -m bench.measure polars  FOLDER RESULT.json   # the polars reference pipeline (bench/polars_ref.py)
+    python -m bench.measure floor   FOLDER RESULT.json   # the strict I/O floor (bench/floor.py)
+    python -m bench.measure floor-prep FOLDER RESULT.json  # the project's output cells → parquet (not timed)
+
+BENCH_CONFIG names the config file in FOLDER (default config.yaml; config_seed.yaml seeds a history case,
+writing seed outputs beside the timed ones).
+
+Each writes a JSON result; `import` seconds (interpreter already up, modules not yet imported) are part
+of the project's and the polars pipeline's totals, not of the floor.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+class RssSampler(threading.Thread):
+    """Peak resident memory (MB) per named stage, sampled from /proc/self/statm every `interval` s."""
+
+    def __init__(self, interval: float = 0.02) -> None:
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.stage = "import"
+        self.peaks: dict[str, float] = {}
+        self._stop = threading.Event()
+
+    @staticmethod
+    def current_mb() -> float:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * _PAGE / 2**20
+
+    def mark(self, stage: str) -> None:
+        self._sample()
+        self.stage = stage
+        self._sample()
+
+    def _sample(self) -> None:
+        mb = self.current_mb()
+        if mb > self.peaks.get(self.stage, 0.0):
+            self.peaks[self.stage] = mb
+
+    def run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def stop(self) -> dict[str, float]:
+        self._sample()
+        self._stop.set()
+        return {k: round(v) for k, v in self.peaks.items()}
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+_STAGES = (("读取", "read+normalise"), ("计算", "metrics"), ("分级", "grade+plan"), ("写入", "write+history"))
+
+
+def project(folder: Path, sampler: RssSampler) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    from grading.config import load_config
+    from grading.pipeline import run_to_file
+
+    imported = time.perf_counter() - t0
+
+    def progress(message: str, fraction: float) -> None:
+        stage = next((name for prefix, name in _STAGES if message.startswith(prefix)), None)
+        if stage and stage != sampler.stage:
+            sampler.mark(stage)
+
+    t = time.perf_counter()
+    config = load_config(folder / _config_name())
+    result = run_to_file(config, folder / _output("output.xlsx"), progress)
+    run = time.perf_counter() - t
+    graded = result.graded
+    return {"timings": {"import": imported, **result.timings}, "total": imported + run, "customers": len(graded),
+            "lines": result.lines_in_window + result.lines_outside, "problems": len(result.problems),
+            "net_cents": {str(k): int(round(v * 100)) for k, v in graded["net_sales"].items()},
+            "grades": {str(k): str(v) for k, v in graded["grade"].items()}}
+
+
+def polars(folder: Path, sampler: RssSampler) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    from bench import polars_ref
+
+    imported = time.perf_counter() - t0
+    t = time.perf_counter()
+    result = polars_ref.run(folder / _config_name(), folder / _output("polars_output.xlsx"), sampler.mark)
+    result["timings"] = {"import": imported, **result["timings"]}
+    result["total"] = imported + time.perf_counter() - t
+    return result
+
+
+def _config_name() -> str:
+    return os.environ.get("BENCH_CONFIG", "config.yaml")
+
+
+def _output(name: str) -> str:
+    return name if _config_name() == "config.yaml" else f"seed_{name}"
+
+
+def floor_prep(folder: Path, sampler: RssSampler) -> dict[str, Any]:
+    from bench import floor as fl
+
+    fl.save_tables(fl.output_tables(folder / "output.xlsx"), folder / "floor_cells")
+    return {}
+
+
+def floor(folder: Path, sampler: RssSampler) -> dict[str, Any]:
+    from bench import floor as fl
+
+    files = fl.input_files(folder / "config.yaml")
+    tables = fl.load_tables(folder / "floor_cells")  # the project's output cells (prepared untimed)
+    sampler.mark("read")
+    read_s, cells_in = fl.read_floor(files)
+    sampler.mark("write")
+    write_s, cells_out = fl.write_floor(tables, folder / "floor.xlsx")
+    return {"timings": {"read": read_s, "write": write_s}, "total": read_s + write_s, "cells_in": cells_in,
+            "cells_out": cells_out, "input_mb": sum(p.stat().st_size for p in files) / 1e6}
+
+
+def main() -> None:
+    kind, folder, target = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+    sampler = RssSampler()
+    sampler.start()
+    result = {"project": project, "polars": polars, "floor": floor, "floor-prep": floor_prep}[kind](folder, sampler)
+    result["rss_stages"] = sampler.stop()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result["cpu_s"] = usage.ru_utime + usage.ru_stime
+    result["rss_mb"] = round(peak_rss_mb())
+    target.write_text(json.dumps(result, ensure_ascii=False), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
