@@ -17,6 +17,7 @@ import openpyxl
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import given, settings, strategies as st
 
 from grading.config import load_config
 from grading.config_views import visit_range
@@ -545,3 +546,28 @@ def test_anchor_moved_below_a_grown_table_exact_xml() -> None:
         .replace("<xdr:row>31</xdr:row>", "<xdr:row>40</xdr:row>")  # one blank row under the table, same size
     short = SimpleNamespace(block=None, header_row=4, last_row=9, span=(0, 10))
     assert move_anchors_below(drawing, [short]) == drawing  # type: ignore[list-item]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(-10**9, 10**9), st.one_of(st.none(), st.integers(-30, 4000))),
+                min_size=1, max_size=30))
+def test_aging_buckets_always_add_up_to_the_balance(rows: list[tuple[int, int | None]]) -> None:
+    from grading.views.credit import BUCKETS, aging
+
+    frame = pd.DataFrame({"closing": [c / 100 for c, _ in rows],
+                          "overdue_days": [np.nan if d is None else float(d) for _, d in rows]},
+                         index=[f"K{i}" for i in range(len(rows))])
+    buckets = aging(frame)
+    known = frame["overdue_days"].notna()
+    assert buckets[known].sum(axis=1).round(2).tolist() == frame.loc[known, "closing"].round(2).tolist()
+    assert ((buckets[known] != 0).sum(axis=1) <= 1).all()  # the whole balance in one bucket
+    assert buckets[~known].isna().all(axis=None)
+    assert list(buckets.columns) == BUCKETS
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 50), st.integers(0, 50))
+def test_visit_range_reads_what_it_shows(low: int, high: int) -> None:
+    text = f"{low}-{high}"
+    assert visit_range(text) == ((low, high) if low <= high else None)
+    assert visit_range(str(low)) == (low, low)
