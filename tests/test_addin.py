@@ -101,6 +101,13 @@ def test_inputs_from_files(tmp_path, demo) -> None:  # type: ignore[no-untyped-d
     summary_writes = [a for s, a in fake.log.writes if s == "分级汇总"]
     # grade table, Pareto table, migration matrix, grid matrix, plus the title cells with placeholders
     assert len([a for a in summary_writes if a[0] >= 4]) == 4
+    # the views' blocks are filled from the same plan: 总览's grade table and watch list, the visit load,
+    # the per-customer credit table (one row per customer)
+    views = [(s, a) for s, a in fake.log.writes if s in ("总览", "业务员与地区", "应收与信用") and a[0] >= 5]
+    n_grades = outcome.result.graded["grade"].nunique()
+    assert ("总览", (5, 1, 5 + n_grades, 6)) in views  # one row per grade and 合计
+    assert any(s == "业务员与地区" and a[1] == 1 for s, a in views)
+    assert ("应收与信用", (5, 22, 304, 36)) in views
 
 
 def test_missing_template_sheets_are_copied_in(tmp_path) -> None:  # type: ignore[no-untyped-def]
