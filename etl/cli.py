@@ -15,6 +15,7 @@ import datetime as dt
 import os
 import sys
 import traceback
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
@@ -24,7 +25,7 @@ from grading.describe import describe_rules
 from grading.errors import ConfigError, GradingError, HistoryBusy, InputError, OutputLocked
 from grading.history import customer_timeline, list_runs
 from grading.pipeline import GradingResult, prepare_output, run_to_file
-from grading.problems import summarise
+from grading.problems import Problem, ProblemLog, summarise
 from grading.write_xlsx import csv_safe
 
 from .lock import RunLock, RunLocked
@@ -209,16 +210,24 @@ def _report(result: GradingResult, config: Config, say: Say) -> None:
         for action, reason, n in summarise(result.problems):
             drop = drops.get(reason) if action == "已跳过" else None
             say(f"  [{action}] {drop.render()}" if drop is not None else f"  [{action}] {reason}：{n} 条")
-        serious = sorted((p for p in result.problems if p.action != "提示"), key=lambda p: p.action != "已跳过")
+        examples = result.problems.examples() if isinstance(result.problems, ProblemLog) else result.problems
+        serious = sorted((p for p in examples if p.action != "提示"), key=lambda p: p.action != "已跳过")
+        n_serious = sum(n for (action, _), n in counts(result.problems).items() if action != "提示")
         for p in serious[:MAX_LISTED]:
             say(f"    {p.render()}")
-        if len(serious) > MAX_LISTED:
-            say(f"    …… 另有 {len(serious) - MAX_LISTED} 条，见工作表「数据问题」")
+        if n_serious > MAX_LISTED:
+            say(f"    …… 另有 {n_serious - MAX_LISTED} 条，见工作表「数据问题」")
     for note in result.overflows:
         say(f"注意：{note}")
     say(f"已生成：{result.output}")
     if result.history is not None:
         say(f"历史记录：{result.history}（期间 {config.period.label}）")
+
+
+def counts(problems: list[Problem]) -> Counter[tuple[str, str]]:
+    if isinstance(problems, ProblemLog):
+        return Counter({(a, r): n for (a, r), n in problems.counts().items()})
+    return Counter((p.action, p.reason) for p in problems)
 
 
 def _history(args: argparse.Namespace, say: Say) -> int:

@@ -5,7 +5,7 @@ matrix. (The stability rule is part of deciding the final grade: grading/rules/e
 Only ranked grades (those an assigning stage gives, in config order) move up
 or down; changes into or out of grades outside that ladder (暂定, 流失, the
 fallback of a modifying stage) get their own words: 转为暂定, 暂定转正, 转为流失,
-恢复, 转为X / X转出."""
+恢复, declared by the stage types themselves (change_words)."""
 
 from __future__ import annotations
 
@@ -15,37 +15,35 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .config_model import AssigningSpec, Config, LapsedStage, ProvisionalStage
+from .config_model import AssigningSpec, Config
+from .rules.base import ModifyingSpec
 from .grade import grade_rank
 from .history import PreviousPeriod
 
 UP, DOWN, SAME, NEW, GONE = "升级", "降级", "不变", "新增", "流失"
 
 
-def unranked_grades(config: Config) -> dict[str, str]:
-    """Grades set by modifying stages (not better or worse than the ladder) → the kind of stage."""
-    out: dict[str, str] = {}
-    for stage in config.grading.stages:
-        if isinstance(stage, ProvisionalStage):
-            out.setdefault(stage.grade, "provisional")
-        elif isinstance(stage, LapsedStage):
-            out.setdefault(stage.grade, "lapsed")
+def unranked_grades(config: Config) -> dict[str, tuple[str, str]]:
+    """Grades set by modifying stages outside the ranked ladder → (word into it, word out of it)."""
     ladder = {g for s in config.grading.stages if isinstance(s, AssigningSpec) for g in s.levels}
-    return {g: k for g, k in out.items() if g not in ladder}
+    out: dict[str, tuple[str, str]] = {}
+    for stage in config.grading.stages:
+        words = stage.change_words() if isinstance(stage, ModifyingSpec) else None
+        if words is not None and words[0] not in ladder:
+            out.setdefault(words[0], (words[1], words[2]))
+    return out
 
 
-def change_word(now: str, before: str, rank: dict[str, int], unranked: dict[str, str]) -> str:
+def change_word(now: str, before: str, rank: dict[str, int], unranked: dict[str, tuple[str, str]]) -> str:
     """升级 / 降级 / 不变 / 新增 between ranked grades; own words into or out of 暂定, 流失 and the like."""
     if not before:
         return NEW
     if now == before:
         return SAME
     if now in unranked:
-        kind = unranked[now]
-        return "转为暂定" if kind == "provisional" else "转为流失" if kind == "lapsed" else f"转为{now}"
+        return unranked[now][0]
     if before in unranked:
-        kind = unranked[before]
-        return "暂定转正" if kind == "provisional" else "恢复" if kind == "lapsed" else f"{before}转出"
+        return unranked[before][1]
     return UP if rank[now] < rank[before] else DOWN
 
 

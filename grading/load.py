@@ -24,7 +24,7 @@ from .crosscheck import PeriodLine, period_line
 from .derive import derive_amount
 from .header import detect_layout
 from .normalise import drop_invalid, normalise
-from .problems import Problem
+from .problems import Problem, ProblemLog
 from .read import RawSheet, expand_globs, read_file
 
 
@@ -88,14 +88,15 @@ def load_sources(config: Config, problems: list[Problem], progress: Progress,
     active = [(n, s) for n, s in configured if s is not None]
     for i, (name, source) in enumerate(active):
         progress(f"读取{SOURCE_LABELS[name]}", i / len(active))
-        first_problem, errors_before = len(problems), len(errors)
+        errors_before = len(errors)
+        counts_before = _dropped(problems)
         try:
             out[name] = _load_one(name, source, config, problems, errors, sheet_reader, own_output)
         except InputError as exc:
             errors.append(exc)
             continue
         if name != "overrides" and len(errors) == errors_before and len(out[name].frame) == 0:
-            errors.append(_empty(out[name], problems[first_problem:]))
+            errors.append(_empty(out[name], _dropped(problems) - counts_before))
     if errors:
         raise InputErrors(errors)
     problems.extend(code_findings(
@@ -104,9 +105,18 @@ def load_sources(config: Config, problems: list[Problem], progress: Progress,
     return out
 
 
-def _empty(data: SourceData, problems: list[Problem]) -> EmptyData:
+def _dropped(problems: list[Problem]) -> Counter[str]:
+    """Rows dropped so far by reason (skipped rows and 合计/小计 rows), without building a Problem per row."""
+    counts = problems.counts() if isinstance(problems, ProblemLog) else Counter((p.action, p.reason) for p in problems)
+    out: Counter[str] = Counter()
+    for (action, reason), n in counts.items():
+        if action == "已跳过" or reason.startswith("合计/小计行"):
+            out[reason] += n
+    return out
+
+
+def _empty(data: SourceData, dropped: Counter[str]) -> EmptyData:
     """No usable row in any file of a source: which files, how many rows, and why each row was dropped."""
-    dropped = Counter(p.reason for p in problems if p.action == "已跳过" or p.reason.startswith("合计/小计行"))
     files = "、".join(Path(f).name for f in data.files) or "（无）"
     why = "；".join(f"{reason} {n} 行" for reason, n in dropped.most_common()) if dropped else \
         "文件只有表头（或标题），没有数据行"

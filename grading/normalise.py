@@ -25,7 +25,7 @@ from .dates import DateFormat, order_note, parse_dates
 from .derive import UNDERIVABLE
 from .fields import InputField
 from .header import Layout
-from .problems import Action, Problem
+from .problems import Action, Problem, add_problem_rows
 from .read import RawSheet
 
 _TOTAL_EXACT = re.compile(r"^\s*(本页|本期|总|全部)?\s*(合\s*计|小\s*计|总\s*计|累\s*计)\s*([:：].*)?$")
@@ -72,8 +72,8 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
     header_of = {k: layout.headers[c] for k, c in layout.columns.items()}
 
     def report(mask: np.ndarray, column: str, values: np.ndarray, reason: str, action: Action) -> None:
-        for i in np.flatnonzero(mask).tolist():
-            problems.append(Problem(file, name, int(row_numbers[i]), column, _show(values[i]), reason, action))
+        idx = np.flatnonzero(mask)
+        add_problem_rows(problems, file, name, row_numbers[idx], column, values[idx], reason, action, _show)
 
     # a row is blank when every mapped cell is; test the (few-valued) code column on all rows first,
     # then the other columns only where that one is blank
@@ -199,15 +199,19 @@ def drop_invalid(frame: pd.DataFrame, layout: Layout, required: Sequence[str],
             source = frame[f"_{key}_raw"].to_numpy() if f"_{key}_raw" in frame else None
             files, sheets, rows = (frame[c].to_numpy() for c in ("_file", "_sheet", "_row"))
             amounts = frame[amount_key].to_numpy(dtype=float) if amount_key in frame else None
-            for i in np.flatnonzero(hit).tolist():
-                raw = None if source is None else source[i]
-                value = "" if raw is None or (isinstance(raw, float) and np.isnan(raw)) else str(raw)
-                amount = None if amounts is None or np.isnan(amounts[i]) else float(amounts[i])
-                problems.append(Problem(str(files[i]), str(sheets[i]), int(rows[i]), col, value, reason, "已跳过",
-                                        amount))
+            idx = np.flatnonzero(hit)
+            for f, sh in dict.fromkeys(zip(files[idx].tolist(), sheets[idx].tolist())):
+                part = idx[(files[idx] == f) & (sheets[idx] == sh)]
+                values = source[part] if source is not None else np.full(len(part), None, dtype=object)
+                add_problem_rows(problems, str(f), str(sh), rows[part], col, values, reason, "已跳过", _shown_raw,
+                                 None if amounts is None else amounts[part])
             keep &= ~mask
     helper = [c for c in frame.columns if c.startswith("_") and c not in ("_file", "_sheet", "_row")]
     return frame.loc[keep].drop(columns=helper).reset_index(drop=True)
+
+
+def _shown_raw(raw: object) -> str:
+    return "" if raw is None or (isinstance(raw, float) and np.isnan(raw)) else str(raw)
 
 
 def _date_blank(values: np.ndarray, bad: np.ndarray) -> np.ndarray:

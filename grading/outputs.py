@@ -10,18 +10,21 @@ database, undone otherwise. Every temp file of a run starts with `.~<name>~`.
 
 from __future__ import annotations
 
+import csv
 import fnmatch
 import glob
 import json
 import os
+import tempfile
 import zipfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 from .config_model import Config
-from .errors import OutputLocked, OutputOverInput
+from .errors import OutputFolderNotWritable, OutputLocked, OutputOverInput
+from .problems import Problem, ProblemLog
 
 OUTPUT_SHEETS = ("客户分级管理表", "数据问题", "等级变动", "分级汇总", "分级规则")
 
@@ -240,3 +243,37 @@ def _leftovers(output: Path) -> Iterable[Path]:
     if not output.parent.is_dir():
         return []
     return [p for p in output.parent.iterdir() if p.name.startswith(prefix) and p.name.endswith(".tmp")]
+
+
+def write_problems_csv(problems: Sequence[Problem], output: Path) -> list[str]:
+    """When the workbook lists only the first problems of a kind, all of them go to
+    `<output>_数据问题.csv` (UTF-8 with BOM, formula-safe), streamed; returns the note for the user."""
+    if not isinstance(problems, ProblemLog) or not problems.truncated:
+        return []
+    target = output.with_name(f"{output.stem}_数据问题.csv")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(output), suffix=".csv.tmp", dir=output.parent)
+    except OSError as exc:
+        raise OutputFolderNotWritable(f"无法在文件夹 {output.parent} 中创建输出文件：{exc.strerror}。"
+                                      "请检查文件夹是否存在且可写。") from None
+    try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, file_mode())
+        with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["序号", "文件", "工作表", "行号", "列", "值", "问题", "处理"])
+            for i, p in enumerate(problems, start=1):
+                w.writerow([i, *(_safe(v) for v in (p.file, p.sheet, p.row, p.column, p.value, p.reason, p.action))])
+        os.replace(tmp, target)
+    except BaseException:
+        _unlink(Path(tmp))
+        raise
+    return [f"数据问题共 {len(problems):,} 条，工作表「数据问题」每类只列出前 {problems.keep:,} 条，完整清单见 {target.name}"]
+
+
+def _safe(value: object) -> object:
+    """Text Excel would run as a formula gets a leading ' (as write_xlsx.csv_safe)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return "" if value is None else value

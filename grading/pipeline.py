@@ -24,14 +24,15 @@ from .grade import grade_customers
 from .crosscheck import partial_cost, receivables_coverage
 from .load import SheetReader, SourceData, amount_field, load_sources
 from .metrics import compute_metrics
-from .outputs import check_targets, own_output_check, reconcile
+from .outputs import check_targets, own_output_check, reconcile, write_problems_csv
 from .modifiers import pins_from_frame
-from .problems import DropSummary, Problem, drop_summary
+from .problems import DropSummary, Problem, ProblemLog, drop_summary
 from .rules.provides import check_loaded
 from .views.growth import add_growth
 from .write_xlsx import write_workbook
 
 Progress = Callable[[str, float], None]
+PROBLEMS_CSV_NOTE = "输出文件旁的「<输出文件名>_数据问题.csv」（grade-etl 运行时生成）"
 
 
 def _silent(message: str, fraction: float) -> None:
@@ -70,7 +71,7 @@ def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.da
                year_ago: PreviousPeriod | None = None) -> GradingResult:
     """Read the configured sources and grade (against `previous` if given); nothing is written."""
     timings: dict[str, float] = {}
-    problems: list[Problem] = []
+    problems: list[Problem] = ProblemLog()  # columnar and bounded: 1 M bad rows are not 1 M objects
     t = time.perf_counter()
     progress("读取并清洗数据", 0.0)
     sources = load_sources(config, problems, lambda m, f: progress(m, 0.5 * f), sheet_reader, own_output)
@@ -97,7 +98,8 @@ def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.da
     timings["grade"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    plan = build_plan(config, graded, [*notes, *problems],
+    shown = problems.for_workbook(PROBLEMS_CSV_NOTE) if isinstance(problems, ProblemLog) else problems
+    plan = build_plan(config, graded, [*notes, *shown],
                       generated_at or dt.datetime.now().replace(microsecond=0), comparison,
                       year_ago.period if year_ago is not None else None)
     timings["fill plan"] = time.perf_counter() - t
@@ -187,9 +189,10 @@ def run_to_file(config: Config, output: Path | None = None, progress: Progress =
 
     tag = None if db is None else {"period": config.period.label, "config_hash": config.digest,
                                    "started_at": started.isoformat(timespec="seconds")}
+    problems_csv = write_problems_csv(result.problems, target)
     overflows = write_workbook(config.resolve(config.output.template), target, result.plan,
                                lambda m, f: progress(m, 0.8 + 0.2 * f), record, tag)
-    result.overflows = [o.message for o in overflows]
+    result.overflows = [o.message for o in overflows] + problems_csv
     result.timings["write"] = time.perf_counter() - t - result.timings.get("history", 0.0)
     result.output = target
     result.history = db

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+import numpy as np
 
 Action = Literal["已跳过", "已修正", "提示"]
 
@@ -35,7 +37,7 @@ class Problem:
 
 def summarise(problems: Iterable[Problem]) -> list[tuple[str, str, int]]:
     """(action, reason, count) sorted by action then count, for CLI and alerts."""
-    counts = Counter((p.action, p.reason) for p in problems)
+    counts = problems.counts() if isinstance(problems, ProblemLog) else Counter((p.action, p.reason) for p in problems)
     order = {"已跳过": 0, "已修正": 1, "提示": 2}
     return sorted(((a, r, n) for (a, r), n in counts.items()), key=lambda t: (order[t[0]], -t[2], t[1]))
 
@@ -68,17 +70,164 @@ def drop_summary(problems: Iterable[Problem], total_amount: float, warn_share: f
     priced: Counter[str] = Counter()
     amounts: dict[str, float] = {}
     absolute: dict[str, float] = {}
-    for p in problems:
-        if p.action != "已跳过":
-            continue
-        lines[p.reason] += 1
-        if p.amount is not None:
-            priced[p.reason] += 1
-            amounts[p.reason] = amounts.get(p.reason, 0.0) + p.amount
-            absolute[p.reason] = absolute.get(p.reason, 0.0) + abs(p.amount)
+    if isinstance(problems, ProblemLog):
+        for reason, n, values in problems.skipped():
+            lines[reason] += n
+            known = values[~np.isnan(values)]
+            if len(known):
+                priced[reason] += len(known)
+                amounts[reason] = amounts.get(reason, 0.0) + float(known.sum())
+                absolute[reason] = absolute.get(reason, 0.0) + float(np.abs(known).sum())
+    else:
+        for p in problems:
+            if p.action != "已跳过":
+                continue
+            lines[p.reason] += 1
+            if p.amount is not None:
+                priced[p.reason] += 1
+                amounts[p.reason] = amounts.get(p.reason, 0.0) + p.amount
+                absolute[p.reason] = absolute.get(p.reason, 0.0) + abs(p.amount)
     out = []
     for reason, n in lines.items():
         share = absolute.get(reason, 0.0) / total_amount if total_amount > 0 else None
         out.append(DropSummary(reason, n, priced[reason], round(amounts.get(reason, 0.0), 2), share,
                                share is not None and share > warn_share))
     return sorted(out, key=lambda d: (-abs(d.amount), -d.lines, d.reason))
+
+
+# ---------------------------------------------------------------- bounded, columnar store (issue 9)
+
+KEEP_PER_REASON = 1000  # rows per (action, reason) listed in the workbook; all of them go to the CSV
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Many findings of one kind in one file/sheet/column: row numbers and raw values, not objects."""
+
+    file: str
+    sheet: str
+    rows: np.ndarray                    # int64 row numbers
+    column: str
+    values: np.ndarray                  # raw cell values (object), shown with `show`
+    reason: str
+    action: Action
+    show: Callable[[object], str]
+    amounts: np.ndarray | None = None   # float line amounts (NaN: none), for dropped sales lines
+
+    def problem(self, i: int) -> Problem:
+        amount = None
+        if self.amounts is not None and not np.isnan(self.amounts[i]):
+            amount = float(self.amounts[i])
+        return Problem(self.file, self.sheet, int(self.rows[i]), self.column, self.show(self.values[i]),
+                       self.reason, self.action, amount)
+
+
+class ProblemLog(list[Problem]):
+    """All problems of a run, in order, stored compactly: bulk findings as columns (`add_rows`), the few
+    others as Problem records (`append`). A list of Problem to every reader (len, iteration), so code that
+    appends or iterates is unchanged; `counts` and `examples` never build one object per row."""
+
+    def __init__(self, keep_per_reason: int | None = None) -> None:
+        super().__init__()
+        self.keep = KEEP_PER_REASON if keep_per_reason is None else keep_per_reason
+        self._parts: list[Problem | _Rows] = []
+        self._counts: Counter[tuple[Action, str]] = Counter()
+        self._total = 0
+
+    def append(self, p: Problem) -> None:
+        self._parts.append(p)
+        self._counts[(p.action, p.reason)] += 1
+        self._total += 1
+
+    def extend(self, items: Iterable[Problem]) -> None:
+        for p in items:
+            self.append(p)
+
+    def add_rows(self, file: str, sheet: str, rows: np.ndarray, column: str, values: np.ndarray, reason: str,
+                 action: Action, show: Callable[[object], str] = str, amounts: np.ndarray | None = None) -> None:
+        if not len(rows):
+            return
+        self._parts.append(_Rows(file, sheet, np.asarray(rows, dtype=np.int64), column,
+                                 np.asarray(values, dtype=object), reason, action, show,
+                                 None if amounts is None else np.asarray(amounts, dtype=float)))
+        self._counts[(action, reason)] += len(rows)
+        self._total += len(rows)
+
+    def __len__(self) -> int:
+        return self._total
+
+    def __bool__(self) -> bool:
+        return self._total > 0
+
+    def __iter__(self) -> Iterator[Problem]:
+        for part in self._parts:
+            if isinstance(part, Problem):
+                yield part
+            else:
+                for i in range(len(part.rows)):
+                    yield part.problem(i)
+
+    def __getitem__(self, index: Any) -> Any:
+        return list(self)[index]
+
+    def __repr__(self) -> str:
+        return f"ProblemLog({self._total} problems)"
+
+    def counts(self) -> Counter[tuple[Action, str]]:
+        """(action, reason) → number of problems."""
+        return Counter(self._counts)
+
+    @property
+    def truncated(self) -> bool:
+        return any(n > self.keep for n in self._counts.values())
+
+    def examples(self) -> list[Problem]:
+        """The first `keep` problems of each (action, reason), in order."""
+        taken: Counter[tuple[Action, str]] = Counter()
+        out: list[Problem] = []
+        for part in self._parts:
+            key = (part.action, part.reason)
+            room = self.keep - taken[key]
+            if room <= 0:
+                continue
+            if isinstance(part, Problem):
+                out.append(part)
+                taken[key] += 1
+            else:
+                n = min(room, len(part.rows))
+                out += [part.problem(i) for i in range(n)]
+                taken[key] += n
+        return out
+
+    def for_workbook(self, full_list: str) -> list[Problem]:
+        """Examples plus, for each kind with more than `keep`, a note row saying how many and where all are."""
+        rows = self.examples()
+        for (action, reason), n in self._counts.items():
+            if n > self.keep:
+                rows.append(Problem("", "", None, "", "", f"…… 「{reason}」共 {n:,} 条，此处只列出前 {self.keep:,} 条，"
+                                    f"完整清单见 {full_list}", action))
+        return rows
+
+
+    def skipped(self) -> Iterator[tuple[str, int, np.ndarray]]:
+        """(reason, lines, their amounts with NaN for none) of every dropped (已跳过) part, without objects."""
+        for part in self._parts:
+            if part.action != "已跳过":
+                continue
+            if isinstance(part, Problem):
+                yield part.reason, 1, np.array([np.nan if part.amount is None else part.amount])
+            else:
+                amounts = part.amounts if part.amounts is not None else np.full(len(part.rows), np.nan)
+                yield part.reason, len(part.rows), amounts
+
+
+def add_problem_rows(problems: list[Problem], file: str, sheet: str, rows: np.ndarray, column: str,
+                     values: np.ndarray, reason: str, action: Action, show: Callable[[object], str] = str,
+                     amounts: np.ndarray | None = None) -> None:
+    """Record many findings of one kind: columnar in a ProblemLog, one Problem each in a plain list."""
+    if isinstance(problems, ProblemLog):
+        problems.add_rows(file, sheet, rows, column, values, reason, action, show, amounts)
+        return
+    for i, (r, v) in enumerate(zip(rows.tolist(), values)):
+        amount = None if amounts is None or np.isnan(amounts[i]) else float(amounts[i])
+        problems.append(Problem(file, sheet, int(r), column, show(v), reason, action, amount))

@@ -268,6 +268,8 @@ def test_threshold_gap_text() -> None:
     assert g.loc["C000", "next_gap"] == "差 23.5万 → A"
     assert g.loc["C000", "next_gap_ratio"] == pytest.approx(235_000 / 5e6)
     assert g.loc["C001", "next_gap"] == "差 80万 → B"
+    odd = grade_customers(config(ABC), table(net_sales=[987_654.33]), [])
+    assert odd.loc["C000", "next_gap"] == "差 1.24万 → B"  # 12,345.67 rounded up: 1.23万 would not reach B
 
 
 def _brute_minimum(c: Config, t: pd.DataFrame, code: str, target: str) -> float:

@@ -126,3 +126,19 @@ def test_export_without_the_rules_column_is_refused(tmp_path: Path, write_config
     assert msg.startswith("[E130] 配置文件有 1 处错误")
     assert "grading.stages[1]（逾期封顶）: 规则用到指标「逾期天数」，但应收账款余额表中没有可用的列" in msg
     assert "sources.receivables.columns.overdue_days" in msg
+
+
+def test_the_previous_period_used_is_printed_and_written(tmp_path: Path, demo: Any, capsys: Any) -> None:
+    import openpyxl
+
+    from .test_history import _project
+
+    cfg = _project(tmp_path, demo[0])
+    assert main(["run", "-c", str(cfg), "--as-of", "2025-12-31", "--period", "2025H2"]) == EXIT_OK
+    capsys.readouterr()
+    assert main(["run", "-c", str(cfg), "--as-of", "2026-06-30", "--period", "2026H1"]) == EXIT_OK
+    out_file = load_config(cfg, period="2026H1").output_path()
+    chosen = "2025H2（截止 2025-12-31；截止日期早于本期的最近一期）"
+    assert f"  上期选用：{chosen}" in capsys.readouterr().out.splitlines()
+    sheet = openpyxl.load_workbook(out_file)["等级变动"]
+    assert sheet.cell(2, 1).value.endswith(f"上期：{chosen}")

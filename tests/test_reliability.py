@@ -478,3 +478,96 @@ def test_config_pick_of_a_duplicate_column_is_used(tmp_path, capsys) -> None:  #
                   edit=lambda d: d["sources"]["sales"].update(columns={"amount": ["价税合计#2"]}))
     assert run("-c", str(cfg)) == EXIT_OK
     assert "  C 普通客户：7 个客户，净销售额 35.00" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ many problems, bounded
+
+def test_problems_beyond_the_limit_go_to_a_csv_beside(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import csv
+
+    import openpyxl
+
+    from grading import problems
+
+    monkeypatch.setattr(problems, "KEEP_PER_REASON", 5)
+    bad = "".join(f"2026-02-0{1 + i % 9},B{i},C{i % 7 + 1:03d},客户{i % 7 + 1},x{i}\n" for i in range(30))
+    cfg = project(tmp_path, HEADER + GOOD_ROWS + bad)
+    assert run("-c", str(cfg)) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "  [已跳过] 金额不是有效数字：30 行（金额无法读取）\n" in out
+    assert "    …… 另有 15 条，见工作表「数据问题」\n" in out
+    assert "注意：数据问题共 30 条，工作表「数据问题」每类只列出前 5 条，完整清单见 客户分级管理表_2026H1_数据问题.csv\n" in out
+    with open(tmp_path / "output" / "客户分级管理表_2026H1_数据问题.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["序号", "文件", "工作表", "行号", "列", "值", "问题", "处理"]
+    assert rows[1:] == [[str(i + 1), "sales.csv", "sales", str(37 + i), "价税合计", f"x{i}", "金额不是有效数字", "已跳过"]
+                        for i in range(30)]
+    ws = openpyxl.load_workbook(tmp_path / OUTPUT, read_only=True)["数据问题"]
+    values = [v for r in ws.iter_rows(values_only=True) for v in r if isinstance(v, str)]
+    assert [v for v in values if v.startswith("x")] == ["x0", "x1", "x2", "x3", "x4"]
+    assert ("…… 「金额不是有效数字」共 30 条，此处只列出前 5 条，完整清单见 输出文件旁的「<输出文件名>_数据问题.csv」（grade-etl 运行时生成）"
+            in values)
+
+
+def test_200k_bad_rows_stay_within_memory(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rows = "".join(f"2026-02-{1 + i % 28:02d},B{i},C{i % 5000:04d},客户{i % 5000},x{i % 97}\n" for i in range(200_000))
+    cfg = project(tmp_path, HEADER + GOOD_ROWS + rows)
+    script = ("import resource, sys; from etl.cli import main; code = main(['run', '-c', sys.argv[1], '-q']); "
+              "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(code)")
+    proc = subprocess.run([sys.executable, "-c", script, str(cfg)], capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert proc.returncode == EXIT_OK, proc.stderr[-2000:]
+    peak_mb = int(proc.stdout.split()[-1]) / 1024
+    assert peak_mb < 500, f"peak RSS {peak_mb:.0f} MB"  # every problem a Python object: about 1.4 GB
+    with open(tmp_path / "output" / "客户分级管理表_2026H1_数据问题.csv", encoding="utf-8-sig") as fh:
+        assert sum(1 for _ in fh) == 200_001
+
+
+# ------------------------------------------------------------------ the README table
+
+TABLE = {  # README class → tests of this module (each parametrised case counts)
+    "输出覆盖输入": ("test_output_over_an_input_is_refused_before_reading",
+                 "test_output_file_with_period_over_the_config_is_refused",
+                 "test_history_database_over_an_input_is_refused"),
+    "输出与历史同步": ("test_busy_history_keeps_previous_output_and_history",
+                  "test_killed_run_between_move_and_commit_is_undone_next_run",
+                  "test_killed_run_after_commit_keeps_its_output"),
+    "文件权限": ("test_output_permissions_follow_umask",),
+    "自身输出不作输入": ("test_glob_matching_own_outputs_skips_them",),
+    "期间名称": ("test_period_name_must_be_a_file_name_part",),
+    "空数据": ("test_header_only_export_exits_3", "test_every_row_dropped_exits_3_with_counts_by_reason"),
+    "远角单元格": ("test_far_corner_cell_is_refused_before_calamine_allocates",
+              "test_history_seed_refuses_far_corner_workbook"),
+    "HTML/XML 合并": ("test_html_spans_are_bounded", "test_xml_2003_indexes_and_merges_are_bounded"),
+    "CSV": ("test_csv_field_over_128_kb", "test_csv_multiline_field_over_the_field_limit", "test_csv_line_of_50_mb",
+            "test_csv_nul_bytes_name_the_line", "test_csv_mixed_utf8_and_gbk"),
+    "大量问题": ("test_problems_beyond_the_limit_go_to_a_csv_beside", "test_200k_bad_rows_stay_within_memory"),
+    "配置文件": ("test_yaml_billion_laughs_is_refused_before_expanding", "test_yaml_deep_nesting_is_a_config_error",
+             "test_yaml_duplicate_key_names_both_lines", "test_as_of_out_of_range"),
+    "文件夹与内部错误": ("test_read_only_output_folder_exits_4_naming_it",
+                  "test_unexpected_error_exits_1_with_log_and_releases_lock"),
+    "金额与重复列": ("test_amounts_in_other_forms_are_listed_not_guessed",
+                "test_two_columns_for_one_field_stop_and_name_the_config_key",
+                "test_config_pick_of_a_duplicate_column_is_used"),
+}
+
+
+def test_readme_reliability_table_matches_the_tests() -> None:
+    """Cases per class = the collected test cases of this module (so the table stays true), handled = cases,
+    no crashes, no files lost (each test asserts the exit code, the message and the hashes)."""
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                           str(Path(__file__))], capture_output=True, text=True, cwd=root, timeout=120, check=False)
+    ids = [line.split("::", 1)[1] for line in proc.stdout.splitlines() if "::" in line]
+    names = [i.split("[", 1)[0] for i in ids]
+    listed = {t for tests in TABLE.values() for t in tests}
+    assert set(names) - listed == {"test_readme_reliability_table_matches_the_tests"}
+    expected = [(cls, sum(names.count(t) for t in tests)) for cls, tests in TABLE.items()]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (\S[^|]*?) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \|", readme, re.M)
+    assert [(c, int(n)) for c, n, *_ in rows] == expected
+    assert all(n == h and c == lost == "0" for _, n, h, c, lost in rows)
+    total = sum(n for _, n in expected)
+    assert f"| **合计** | **{total}** | **{total}** | **0** | **0** |" in readme

@@ -104,6 +104,18 @@ def format_value(ref: str, value: float) -> str:
     return f"{value:g}"
 
 
+def format_gap(ref: str, gap: float) -> str:
+    """A distance to the next grade as shown: rounded *up* to the shown precision, so adding the shown
+    amount always reaches the next grade (12,345.67 → 1.24万, not 1.23万)."""
+    kind = kind_of(ref)
+    if kind == "money":
+        unit = 1e6 if abs(gap) >= 1e8 else 100.0 if abs(gap) >= 1e4 else 0.01
+        return format_amount(math.ceil(round(gap / unit, 6)) * unit)
+    if kind == "ratio":
+        return format_ratio(math.ceil(round(gap / 1e-4, 6)) * 1e-4)
+    return format_value(ref, math.ceil(round(gap * 100, 6)) / 100)
+
+
 def step_of(ref: str) -> float:
     """The smallest move of a value: one cent for money and free numbers, one for counts and days."""
     kind = kind_of(ref)
@@ -120,8 +132,8 @@ def to_cents(values: np.ndarray | float) -> np.ndarray:
 
 
 def comparable(ref: str, values: np.ndarray | float) -> np.ndarray:
-    """Values as compared by rules: money (and free numbers) at cent precision, others as they are."""
-    if kind_of(ref) in ("money", "number"):
+    """Values as compared by rules: money at cent precision, others as they are."""
+    if kind_of(ref) == "money":
         return to_cents(values)
     return np.asarray(values, dtype=float)
 
@@ -224,6 +236,11 @@ class ModifyingRule(ABC, Generic[S]):
         """Grades that must lie on the ladder of the assigning stage before (adjust)."""
         return []
 
+    def change_words(self, stage: S) -> tuple[str, str, str] | None:
+        """(grade, word for a change into it, word for a change out of it) when the stage sets a grade
+        outside the ranked ladder (暂定, 流失): such changes are not upgrades or downgrades."""
+        return None
+
     def inputs(self, stage: S) -> list[str]:
         return []
 
@@ -280,6 +297,9 @@ class ModifyingSpec(Model, ABC):
 
     def ladder_grades(self) -> list[tuple[Path, str]]:
         return self.rule.ladder_grades(self)
+
+    def change_words(self) -> tuple[str, str, str] | None:
+        return self.rule.change_words(self)
 
     def inputs(self) -> list[str]:
         return self.rule.inputs(self)

@@ -43,6 +43,9 @@ class LapsedRule(ModifyingRule[LapsedStage]):
     def describe(self, stage: LapsedStage) -> list[tuple[str, str]]:
         return [("流失", f"超过 {stage.no_order_days} 天未下单 → {stage.grade}")]
 
+    def change_words(self, stage: LapsedStage) -> tuple[str, str, str]:
+        return stage.grade, f"转为{stage.grade}", "恢复"
+
     def named_grades(self, stage: LapsedStage) -> list[tuple[Path, str]]:
         return [(("grade",), stage.grade)]
 

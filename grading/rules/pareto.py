@@ -10,7 +10,7 @@ import pandas as pd
 from pydantic import Field, field_validator
 
 from ..units import format_ratio
-from .base import (AssigningRule, AssigningSpec, Gap, Path, StageOutcome, format_value, label_of, next_better,
+from .base import (format_gap, AssigningRule, AssigningSpec, Gap, Path, StageOutcome, format_value, label_of, next_better,
                    numeric_values, outcome, rank_order, step_of)
 from .spec import Amount, Grade, Model, ValueRef, ascending
 
@@ -130,7 +130,7 @@ class ParetoRule(AssigningRule[ParetoStage]):
             need = np.maximum(np.minimum(at_q, over_f), v + step)
             boundary[rows] = np.round(need, 6)
         gap = np.round(boundary - values, 6)
-        return Gap(gap, boundary, target, lambda x: format_value(ref, x))
+        return Gap(gap, boundary, target, lambda x: format_gap(ref, x))
 
 
 PARETO = ParetoRule()

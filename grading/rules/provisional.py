@@ -44,6 +44,9 @@ class ProvisionalRule(ModifyingRule[ProvisionalStage]):
     def describe(self, stage: ProvisionalStage) -> list[tuple[str, str]]:
         return [("暂定", f"合作不满 {stage.tenure_below_months} 个月 → {stage.grade}")]
 
+    def change_words(self, stage: ProvisionalStage) -> tuple[str, str, str]:
+        return stage.grade, f"转为{stage.grade}", f"{stage.grade}转正"
+
     def named_grades(self, stage: ProvisionalStage) -> list[tuple[Path, str]]:
         return [(("grade",), stage.grade)]
 

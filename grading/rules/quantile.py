@@ -11,7 +11,7 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from ..units import format_ratio
-from .base import (AssigningRule, AssigningSpec, Gap, Path, StageOutcome, format_value, label_of, next_better,
+from .base import (format_gap, AssigningRule, AssigningSpec, Gap, Path, StageOutcome, format_value, label_of, next_better,
                    numeric_values, outcome, rank_order, step_of)
 from .spec import Amount, Grade, Model, ValueRef, ascending
 
@@ -115,7 +115,7 @@ class QuantileRule(AssigningRule[QuantileStage]):
                 last = order[cut[t] - 1]  # the last customer inside the band: equal value wins on a smaller code
                 boundary[i] = ranked[cut[t] - 1] + (0.0 if codes[i] < codes[last] else step)
         gap = np.round(boundary - values, 6)
-        return Gap(gap, boundary, target, lambda x: format_value(ref, x))
+        return Gap(gap, boundary, target, lambda x: format_gap(ref, x))
 
 
 QUANTILE = QuantileRule()

@@ -201,7 +201,7 @@ class ScoreRule(AssigningRule[ScoreStage]):
         bound_of = {b.grade: b.min for b in stage.grades}
         target = next_better(self.levels(stage), result.grade.to_numpy())
         boundary = np.array([bound_of[t] if t else np.nan for t in target], dtype=float)
-        return Gap(np.round(boundary - total, 6), boundary, target, lambda x: f"{x:.4g} 分")
+        return Gap(np.round(boundary - total, 6), boundary, target, lambda x: f"{math.ceil(round(x * 100, 3)) / 100:g} 分")
 
 
 SCORE = ScoreRule()

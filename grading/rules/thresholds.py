@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator
 
-from .base import (AssigningRule, AssigningSpec, Gap, Path, StageOutcome, comparable, format_value, label_of,
+from .base import (format_gap, AssigningRule, AssigningSpec, Gap, Path, StageOutcome, comparable, format_value, label_of,
                    next_better, numeric_values, outcome, step_of)
 from .spec import Amount, Grade, Model, ValueRef, descending
 
@@ -93,7 +93,7 @@ class ThresholdRule(AssigningRule[ThresholdStage]):
         step = 0.0 if stage.inclusive else step_of(ref)
         boundary = np.array([bound_of[t] + step if t else np.nan for t in target], dtype=float)
         gap = np.round(boundary - values, 6)
-        return Gap(gap, boundary, target, lambda x: format_value(ref, x))
+        return Gap(gap, boundary, target, lambda x: format_gap(ref, x))
 
 
 THRESHOLDS = ThresholdRule()
