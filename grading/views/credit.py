@@ -84,12 +84,20 @@ def term_changes(config: Config, graded: pd.DataFrame) -> pd.DataFrame:
     cols = ["code", "name", "prev_grade", "grade", "old", "new", "reason"]
     if "prev_grade" not in graded:
         return pd.DataFrame(columns=cols)
+    known: dict[str, str] = {}
+
+    def terms(grade: str) -> str:
+        if grade not in known:
+            known[grade] = config.policy(grade).credit_terms
+        return known[grade]
+
+    prev_all, now_all = graded["prev_grade"].fillna("").astype(str), graded["grade"].astype(str)
+    moved = ((prev_all != "") & (prev_all != now_all)).to_numpy()
     rows = []
-    for code, prev, now, name, why in zip(graded.index, graded["prev_grade"].astype(str), graded["grade"].astype(str),
-                                          graded["customer_name"], graded["reason"]):
-        if not prev or prev == now:
-            continue
-        old, new = config.policy(prev).credit_terms, config.policy(now).credit_terms
+    for code, prev, now, name, why in zip(graded.index[moved].tolist(), prev_all[moved].tolist(),
+                                          now_all[moved].tolist(), graded["customer_name"][moved].tolist(),
+                                          graded["reason"][moved].tolist()):
+        old, new = terms(prev), terms(now)
         if old != new:
             rows.append({"code": str(code), "name": name, "prev_grade": prev, "grade": now,
                          "old": old or "（未设置）", "new": new or "（未设置）",

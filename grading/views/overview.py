@@ -33,10 +33,11 @@ def watch_list(config: Config, graded: pd.DataFrame) -> pd.DataFrame:
     large = set(large_customers(graded, w.large_top))
     rows: list[dict[str, object]] = []
 
-    names: dict[object, str] = dict(zip(graded.index, graded["customer_name"].astype(str)))
-    grades: dict[object, str] = dict(zip(graded.index, graded["grade"].astype(str)))
-    sales: dict[object, float] = dict(zip(graded.index, graded["net_sales"].astype(float)))
-    rule: dict[object, str] = dict(zip(graded.index, graded["rule_grade"].astype(str))) \
+    codes = graded.index.tolist()
+    names: dict[object, str] = dict(zip(codes, graded["customer_name"].astype(str).tolist()))
+    grades: dict[object, str] = dict(zip(codes, graded["grade"].astype(str).tolist()))
+    sales: dict[object, float] = dict(zip(codes, graded["net_sales"].astype(float).tolist()))
+    rule: dict[object, str] = dict(zip(codes, graded["rule_grade"].astype(str).tolist())) \
         if "rule_grade" in graded else {}
 
     def add(kind: str, code: object, reason: str) -> None:
@@ -45,26 +46,25 @@ def watch_list(config: Config, graded: pd.DataFrame) -> pd.DataFrame:
 
     large_note = f"净销售额排名前 {format_ratio(w.large_top)}"
     if "adjusted_down" in graded:
-        for code, moves in graded["adjusted_down"].items():
+        for code, moves in zip(codes, graded["adjusted_down"].tolist()):
             if moves and code in large:
                 add(WATCH_ADJUSTED, code, f"{large_note}；{moves}")
     if "next_gap" in graded and "next_gap_ratio" in graded:
         ratio = pd.to_numeric(graded["next_gap_ratio"], errors="coerce")
         near = ratio.le(w.near_boundary) & graded["next_gap"].astype(str).ne("")
-        gaps: dict[object, str] = dict(zip(graded.index, graded["next_gap"].astype(str)))
-        for code, r in zip(graded.index[near.to_numpy()], ratio[near].astype(float)):
+        gaps: dict[object, str] = dict(zip(codes, graded["next_gap"].astype(str).tolist()))
+        for code, r in zip(graded.index[near.to_numpy()].tolist(), ratio[near].astype(float).tolist()):
             add(WATCH_NEAR, code, f"距上一等级 {gaps[code]}（差距为分界值的 "
                 f"{format_ratio(r)}，关注线 {format_ratio(w.near_boundary)}）")
     recency = pd.to_numeric(graded["recency_days"], errors="coerce")
-    quiet = (recency > w.quiet_days).to_numpy()
-    for code, days, last in zip(graded.index[quiet], recency[quiet].astype(float),
-                                pd.to_datetime(graded["last_order_date"])[quiet]):
-        if code in large:
-            when = f"，最近下单 {last:%Y-%m-%d}" if isinstance(last, pd.Timestamp) else ""
-            add(WATCH_QUIET, code, f"{large_note}；{days:g} 天未下单（超过 {w.quiet_days} 天）{when}")
+    quiet = ((recency > w.quiet_days) & graded.index.isin(list(large))).to_numpy()
+    for code, days, last in zip(graded.index[quiet].tolist(), recency[quiet].astype(float).tolist(),
+                                pd.to_datetime(graded["last_order_date"])[quiet].tolist()):
+        when = f"，最近下单 {last:%Y-%m-%d}" if isinstance(last, pd.Timestamp) and not pd.isna(last) else ""
+        add(WATCH_QUIET, code, f"{large_note}；{days:g} 天未下单（超过 {w.quiet_days} 天）{when}")
     if "pin_until" in graded:
         horizon = as_of + dt.timedelta(days=w.pin_expiry_days)
-        for code, until in graded["pin_until"].items():
+        for code, until in zip(codes, graded["pin_until"].tolist()):
             if isinstance(until, dt.date) and as_of <= until <= horizon:
                 after = f"，到期后按规则为 {rule[code]}" if code in rule else "，到期后按规则分级"
                 add(WATCH_PIN, code, f"人工指定 {grades[code]} 将于 {until:%Y-%m-%d} 到期（还有 "
