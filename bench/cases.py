@@ -4,8 +4,9 @@
   Beyond the generator's 84,000-name pool, or when the 金蝶 sheet would pass Excel's row limit, the
   bench writes the same exports itself: extra customers get numbered names, and the 金蝶 part is split
   into several files (whole customers per file, each with its 小计 rows and a 合计 row).
-- csv: one large 用友 GBK CSV holding every line.
-- bad: a GBK CSV whose lines are mostly unusable (bad amounts and dates): the memory figure for many problems.
+- csv: one large 用友 GBK CSV holding every sales line (plus the receivables/master/overrides exports).
+- bad: the csv layout whose sales lines are mostly unusable (bad amounts and dates): the memory figure
+  for many problems.
 - history: the inputs of another case plus a stored previous period (as of 2025-12-31), seeded by one
   untimed run of each pipeline before the timed runs.
 """
@@ -80,11 +81,9 @@ def prepare(case: Case) -> Path:
         seed["period"] = {**seed["period"], "as_of": SEED_AS_OF, "name": "2025H2"}
         (folder / "config_seed.yaml").write_text(yaml.safe_dump(seed, allow_unicode=True), encoding="utf-8")
     elif case.layout == "csv":
-        generate_csv_any(folder / "demo_data" / "sales_u8.csv", case.customers, case.lines)
-        sources = {"sales": {"files": ["demo_data/sales_u8.csv"]}}
+        generate_csv_case(folder / "demo_data", case.customers, case.lines)
     elif case.layout == "bad":
-        write_bad_csv(folder / "demo_data" / "sales_bad.csv", case.customers, case.lines, case.bad_rows)
-        sources = {"sales": {"files": ["demo_data/sales_bad.csv"]}}
+        write_bad_csv(folder / "demo_data", case.customers, case.lines, case.bad_rows)
     else:
         generate_mixed(folder / "demo_data", case.customers, case.lines)
     (folder / "config.yaml").write_text(yaml.safe_dump(_config(base, sources), allow_unicode=True), encoding="utf-8")
@@ -106,18 +105,38 @@ def generate_mixed(folder: Path, customers: int, lines: int, row_limit: int = EX
     generate_large(folder, customers, lines, row_limit)
 
 
-def generate_csv_any(path: Path, customers: int, lines: int, name_pool: int = 84_000) -> Path:
-    """The demo generator's one-file 用友 GBK CSV, at any customer count."""
+def generate_csv_case(folder: Path, customers: int, lines: int, name_pool: int = 84_000) -> Path:
+    """Every sales line in one 用友 GBK CSV (as grading.demo_data.generate_csv writes it, at any customer
+    count), plus the receivables, master and overrides exports of the same customers: the default rules
+    need 回款率 and 逾期天数."""
     from grading import demo_data as d
 
-    if customers <= name_pool:
-        return d.generate_csv(path, customers=customers, lines=lines)
     rng = random.Random(20260630)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cust = customer_frame(rng, customers)
+    folder.mkdir(parents=True, exist_ok=True)
+    cust = d._customers(rng, customers) if customers <= name_pool else customer_frame(rng, customers)
     lines_df = d._order_lines(rng, cust, lines)
-    return d._u8_csv(path, lines_df, dict(zip(cust["customer_code"], cust["customer_name"])),
+    path = d._u8_csv(folder / "sales_u8.csv", lines_df, dict(zip(cust["customer_code"], cust["customer_name"])),
                      dict(zip(cust["customer_code"], cust["salesperson"])), rng)
+    _side_files(folder, cust, lines_df, rng)
+    return path
+
+
+def _side_files(folder: Path, cust: pd.DataFrame, lines_df: pd.DataFrame, rng: random.Random) -> list[Path]:
+    """Receivables (xlsx, two-level header), customer master (HTML "xls") and overrides, as demo_data does."""
+    from grading import demo_data as d
+
+    names = dict(zip(cust["customer_code"], cust["customer_name"]))
+    receivables = d._receivables(cust, lines_df, rng)
+    extra = random.Random(20260631)
+    receivables["overdue_days"] = [extra.choices([0, 15, 45, 75, 120, 200], [40, 20, 15, 10, 10, 5])[0]
+                                   for _ in range(len(receivables))]
+    cust = cust.copy()
+    cust["points"] = [int(extra.paretovariate(1.5) * 800) for _ in range(len(cust))]
+    for col, options in (("recognition", ["高", "低"]), ("pain", ["明确", "模糊"]), ("deal", ["已成交", "洽谈中"])):
+        cust[col] = [extra.choice(options) for _ in range(len(cust))]
+    return [d._receivables_xlsx(folder / "receivables_u8.xlsx", receivables, names),
+            d._customers_html(folder / "customers_web.xls", cust),
+            d._overrides_xlsx(folder / "overrides_人工指定等级.xlsx", cust)]
 
 
 def customer_frame(rng: random.Random, n: int, tries: int = 20) -> pd.DataFrame:
@@ -159,17 +178,7 @@ def generate_large(folder: Path, customers: int, lines: int, row_limit: int = EX
         files.append(d._kingdee(folder / f"sales_kingdee_2025_{k}.xlsx", part, names, sales_of, rng))
     files.append(d._u8_csv(folder / "sales_u8_2026Q1.csv", u8, names, sales_of, rng))
     files.append(d._sap_xlsx(folder / "sales_sap_2026Q2.xlsx", sap, names))
-    receivables = d._receivables(cust, lines_df, rng)
-    extra = random.Random(20260631)
-    receivables["overdue_days"] = [extra.choices([0, 15, 45, 75, 120, 200], [40, 20, 15, 10, 10, 5])[0]
-                                   for _ in range(len(receivables))]
-    cust["points"] = [int(extra.paretovariate(1.5) * 800) for _ in range(len(cust))]
-    for col, options in (("recognition", ["高", "低"]), ("pain", ["明确", "模糊"]), ("deal", ["已成交", "洽谈中"])):
-        cust[col] = [extra.choice(options) for _ in range(len(cust))]
-    files.append(d._receivables_xlsx(folder / "receivables_u8.xlsx", receivables, names))
-    files.append(d._customers_html(folder / "customers_web.xls", cust))
-    files.append(d._overrides_xlsx(folder / "overrides_人工指定等级.xlsx", cust))
-    return files
+    return files + _side_files(folder, cust, lines_df, rng)
 
 
 def split_by_customer(lines: pd.DataFrame, max_rows: int) -> list[pd.DataFrame]:
@@ -186,11 +195,9 @@ def split_by_customer(lines: pd.DataFrame, max_rows: int) -> list[pd.DataFrame]:
     return [lines[lines["customer_code"].isin(codes)] for codes in parts]
 
 
-def write_bad_csv(path: Path, customers: int, good: int, bad: int) -> Path:
-    """A 用友 GBK CSV of `good` valid lines followed by `bad` unusable ones (bad amount / bad date alternately)."""
-    from grading.demo_data import generate_csv
-
-    generate_csv(path, customers=customers, lines=good)
+def write_bad_csv(folder: Path, customers: int, good: int, bad: int) -> Path:
+    """The CSV case with `good` valid lines, then `bad` unusable ones (bad amount / bad date alternately)."""
+    path = generate_csv_case(folder, customers, good)
     rows = []
     for k in range(bad):
         amount, date = ("N/A", "2026/3/1") if k % 2 else ("100.00", "2026/13/45")

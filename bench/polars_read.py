@@ -36,8 +36,15 @@ _TOTAL_EXACT = r"^\s*(本页|本期|总|全部)?\s*(合\s*计|小\s*计|总\s*�
 _TOTAL_SUFFIX = r"^.{1,40}?\s*(小计|合计)\s*[:：]?\s*$"
 _EPOCH = pl.datetime(1899, 12, 30, time_unit="ms")
 PROBLEM_SCHEMA = {"file": pl.String, "sheet": pl.String, "row": pl.Int64, "column": pl.String, "value": pl.String,
-                  "reason": pl.String, "action": pl.String}
+                  "reason": pl.String, "action": pl.String, "amount": pl.Float64}
 DATE_HELP = "日期无法识别（支持 2026-05-03、2026/5/3、2026年5月3日、Excel 日期）"
+
+
+def as_problems(frame: pl.DataFrame) -> pl.DataFrame:
+    """The problem columns in their order and types (an absent amount is empty)."""
+    if "amount" not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias("amount"))
+    return frame.select(list(PROBLEM_SCHEMA)).cast(PROBLEM_SCHEMA)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -220,9 +227,10 @@ def _date(frame: pl.DataFrame, name: str) -> pl.Series:
 def _problems(frame: pl.DataFrame, mask: str, table: RawTable, column: str, value: pl.Expr, reason: str,
               action: str) -> pl.DataFrame:
     hit = frame.filter(pl.col(mask))
+    amount = pl.col("amount") if action == "已跳过" and "amount" in frame.columns else pl.lit(None, dtype=pl.Float64)
     return hit.select(pl.lit(table.file).alias("file"), pl.lit(table.sheet).alias("sheet"), pl.col("_row").alias("row"),
                       pl.lit(column).alias("column"), value.cast(pl.String).fill_null("").alias("value"),
-                      pl.lit(reason).alias("reason"), pl.lit(action).alias("action"))
+                      pl.lit(reason).alias("reason"), pl.lit(action).alias("action"), amount.alias("amount"))
 
 
 def clean(table: RawTable, source: str) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -287,5 +295,5 @@ def clean(table: RawTable, source: str) -> tuple[pl.DataFrame, pl.DataFrame]:
                                           pl.col("_date_raw"), DATE_HELP, "已跳过"))
                 drop = drop | pl.col("_date_bad")
     out = typed.filter(~drop).select(*[pl.col(n) for n in fields], pl.col("_row"))
-    out = out.with_columns(pl.lit(table.file).alias("_file"))
-    return out, pl.concat([p.cast(PROBLEM_SCHEMA) for p in problems], how="vertical")  # type: ignore[arg-type]
+    out = out.with_columns(pl.lit(table.file).alias("_file"), pl.lit(table.sheet).alias("_sheet"))
+    return out, pl.concat([as_problems(p) for p in problems], how="vertical")

@@ -27,7 +27,7 @@ from typing import Any
 import polars as pl
 import yaml
 
-from bench.polars_read import PROBLEM_SCHEMA, clean, read_any
+from bench.polars_read import PROBLEM_SCHEMA, as_problems, clean, read_any
 from bench.xmlcells import Placement, iter_rows_xml, join_rows, row_cells, write_member
 
 Stage = Callable[[str], None]
@@ -56,6 +56,9 @@ def load(config: dict[str, Any], base: Path) -> tuple[dict[str, pl.DataFrame], p
             seconds["read"] += time.perf_counter() - t
             t = time.perf_counter()
             rows, found = clean(raw, source)
+            if source == "sales":
+                seconds["amount_abs"] = seconds.get("amount_abs", 0.0) + float(rows["amount"].abs().sum()) + float(
+                    found.filter(pl.col("action") == "已跳过")["amount"].abs().sum())
             parts.append(rows)
             problems.append(found)
             seconds["clean"] += time.perf_counter() - t
@@ -66,13 +69,56 @@ def load(config: dict[str, Any], base: Path) -> tuple[dict[str, pl.DataFrame], p
     return frames, pl.concat(problems) if problems else pl.DataFrame(schema=PROBLEM_SCHEMA), seconds
 
 
-def metrics(sales: pl.DataFrame, rec: pl.DataFrame | None, master: pl.DataFrame | None,
-            as_of: dt.date, months: int) -> pl.DataFrame:
-    end = dt.datetime.combine(as_of, dt.time(23, 59, 59))
+def window(as_of: dt.date, months: int) -> tuple[dt.datetime, dt.datetime]:
+    """(first moment inside, last moment inside) of (as_of - months, as_of], as the project counts months."""
     y, m = divmod(as_of.year * 12 + as_of.month - 1 - months, 12)
     day = _last_day(dt.date(y, m + 1, 1)) if as_of.day == _last_day(as_of) else min(as_of.day, _last_day(dt.date(y, m + 1, 1)))
-    start_date = dt.date(y, m + 1, day) + dt.timedelta(days=1)
-    start = dt.datetime.combine(start_date, dt.time())
+    start = dt.date(y, m + 1, day) + dt.timedelta(days=1)
+    return dt.datetime.combine(start, dt.time()), dt.datetime.combine(as_of, dt.time(23, 59, 59))
+
+
+PARTIAL_COST = "只有部分明细有成本：毛利、毛利率只按有成本的行计算（金额为缺成本的明细金额）"
+
+
+def partial_cost(sales: pl.DataFrame, start: dt.datetime, end: dt.datetime) -> pl.DataFrame:
+    """Customers whose lines in the window have cost only in part: one 提示 each (first such line)."""
+    if "cost" not in sales.columns:
+        return pl.DataFrame(schema=PROBLEM_SCHEMA)
+    win = sales.filter((pl.col("date") >= start) & (pl.col("date") <= end))
+    lacking = pl.col("cost").is_null()
+    per = win.group_by("customer_code").agg(
+        pl.len().alias("n"), lacking.sum().alias("m"), pl.col("amount").filter(lacking).sum().alias("amt"),
+        pl.col("_file").filter(lacking).first(), pl.col("_sheet").filter(lacking).first(),
+        pl.col("_row").filter(lacking).first())
+    per = per.filter((pl.col("m") > 0) & (pl.col("m") < pl.col("n"))).sort("customer_code")
+    return per.select(pl.col("_file").alias("file"), pl.col("_sheet").alias("sheet"), pl.col("_row").alias("row"),
+                      pl.lit("成本").alias("column"),
+                      pl.format("客户 {}：期间内 {} 行中 {} 行没有成本", "customer_code", "n", "m").alias("value"),
+                      pl.lit(PARTIAL_COST).alias("reason"), pl.lit("提示").alias("action"),
+                      pl.col("amt").round(2).alias("amount"))
+
+
+def drop_summaries(problems: pl.DataFrame, total_abs: float) -> pl.DataFrame:
+    """One （汇总） row per reason of dropped lines: count, amount and its share of all amounts read."""
+    dropped = problems.filter(pl.col("action") == "已跳过")
+    per = dropped.group_by("reason", maintain_order=True).agg(
+        pl.len().alias("n"), pl.col("amount").count().alias("priced"), pl.col("amount").sum().alias("amt"),
+        pl.col("amount").abs().sum().alias("abs"))
+    rows = []
+    for reason, n, priced, amt, absolute in per.iter_rows():
+        if not priced or total_abs <= 0:
+            text = f"{reason}：{n:,} 行（金额无法读取）"
+        else:
+            unpriced = f"（另有 {n - priced:,} 行金额无法读取）" if priced < n else ""
+            text = f"{reason}：{n:,} 行，金额 {amt:,.2f}{unpriced}，占全部金额 {absolute / total_abs:.1%}"
+        rows.append({"file": "（汇总）", "sheet": "", "row": None, "column": "", "value": "", "reason": f"已跳过 {text}",
+                     "action": "提示", "amount": round(amt, 2) if priced else None})
+    return pl.DataFrame(rows, schema=PROBLEM_SCHEMA)
+
+
+def metrics(sales: pl.DataFrame, rec: pl.DataFrame | None, master: pl.DataFrame | None,
+            as_of: dt.date, months: int) -> pl.DataFrame:
+    start, end = window(as_of, months)
     date, amount = pl.col("date"), pl.col("amount")
     upto = date <= end
     win = upto & (date >= start)
@@ -191,7 +237,13 @@ def grade(table: pl.DataFrame, overrides: pl.DataFrame | None, as_of: dt.date,
                                                           pl.lit(" 个月 < 6 个月 → 暂定（按规则为 "), g, pl.lit("）")]))
         .otherwise(pl.col("reason")).alias("reason"))
     t = t.with_columns(pl.lit("").alias("pinned"))
-    notes = [t.filter(rate.is_null()).select(pl.lit("").alias("file"), pl.lit("综合评分").alias("sheet"),
+    skipped = [(rate, "回款调整", "回款率", "回款率 < 80%"), (pl.col("overdue_days"), "逾期封顶", "逾期天数", "逾期天数 > 90")]
+    notes = [t.filter(metric.is_null()).select(
+        pl.lit("").alias("file"), pl.lit(stage).alias("sheet"), pl.lit(None, dtype=pl.Int64).alias("row"),
+        pl.lit(label).alias("column"), pl.col("customer_code").alias("value"),
+        pl.lit(f"缺少 {label}，调整规则“{when}”对该客户未执行").alias("reason"), pl.lit("提示").alias("action"))
+        for metric, stage, label, when in skipped]
+    notes += [t.filter(rate.is_null()).select(pl.lit("").alias("file"), pl.lit("综合评分").alias("sheet"),
                                              pl.lit(None, dtype=pl.Int64).alias("row"), pl.lit("回款率").alias("column"),
                                              pl.col("customer_code").alias("value"),
                                              pl.lit("缺少指标 回款率，将该指标按空值计分").alias("reason"), pl.lit("提示").alias("action"))]
@@ -199,13 +251,16 @@ def grade(table: pl.DataFrame, overrides: pl.DataFrame | None, as_of: dt.date,
         until = pl.col("until") if "until" in overrides.columns else pl.lit(None, dtype=pl.Datetime("ms"))
         in_table = pl.col("customer_code").is_in(t["customer_code"].implode())
         live = overrides.filter(until.is_null() | (until >= dt.datetime.combine(as_of, dt.time())))
-        for mask, reason in ((~in_table, "人工指定的客户不在本期客户中，已忽略"),
-                             (in_table & ~(until.is_null() | (until >= dt.datetime.combine(as_of, dt.time()))),
-                              "人工指定已过期，按规则分级")):
-            notes.append(overrides.filter(mask).select(
-                pl.col("_file").alias("file"), pl.lit("").alias("sheet"), pl.col("_row").alias("row"),
-                pl.lit("客户编码").alias("column"), pl.col("customer_code").alias("value"), pl.lit(reason).alias("reason"),
-                pl.lit("提示").alias("action")))
+        expired = in_table & ~(until.is_null() | (until >= dt.datetime.combine(as_of, dt.time())))
+        notes.append(overrides.filter(~in_table).select(
+            pl.col("_file").alias("file"), pl.col("_sheet").alias("sheet"), pl.col("_row").alias("row"),
+            pl.lit("客户编码").alias("column"), pl.col("customer_code").alias("value"),
+            pl.lit("人工指定的客户不在本期客户中，已忽略").alias("reason"), pl.lit("提示").alias("action")))
+        notes.append(overrides.filter(expired).select(
+            pl.col("_file").alias("file"), pl.col("_sheet").alias("sheet"), pl.col("_row").alias("row"),
+            pl.lit("有效期至").alias("column"), until.dt.strftime("%Y-%m-%d").alias("value"),
+            pl.format("客户 {} 的人工指定已过期，按规则分级", pl.col("customer_code")).alias("reason"),
+            pl.lit("提示").alias("action")))
         live = live.unique("customer_code", keep="last").select(
             "customer_code", pl.col("grade").alias("_pin"),
             pl.format("人工指定 {}（{}：{}）", pl.col("grade"), pl.col("by"), pl.col("reason")).alias("_pin_note"))
@@ -222,7 +277,7 @@ def grade(table: pl.DataFrame, overrides: pl.DataFrame | None, as_of: dt.date,
                         "rank": list(range(len(policies)))})
     t = t.join(pol, on="grade", how="left").with_columns(pl.col("rank").fill_null(len(policies)))
     ordered = t.sort(["rank", "net_sales", "customer_code"], descending=[False, True, False]).drop("_ps", "_pr", "_pm")
-    return ordered, pl.concat([n.cast(PROBLEM_SCHEMA) for n in notes])  # type: ignore[arg-type]
+    return ordered, pl.concat([as_problems(n) for n in notes])
 
 
 def compare(graded: pl.DataFrame, previous: pl.DataFrame | None) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -258,7 +313,7 @@ MAIN = {"序号": "_n", "客户编码": "customer_code", "客户名称": "custom
         "人工指定": "pinned", "上期等级": "prev_grade", "变动": "change", "客户类别": "grade_label",
         "拜访频率(次/月)": "visits_per_month", "服务策略": "service", "信用政策": "credit_terms", "分级依据": "reason"}
 PROBLEMS = {"序号": "_n", "文件": "file", "工作表": "sheet", "行号": "row", "列": "column", "值": "value", "问题": "reason",
-            "处理": "action"}
+            "处理": "action", "金额": "amount"}
 CHANGES = {"序号": "_n", "客户编码": "customer_code", "客户名称": "customer_name", "上期等级": "prev_grade",
            "本期等级": "grade", "变动": "change", "上期净销售额": "prev_sales", "本期净销售额": "net_sales",
            "净销售额变化": "sales_change", "上期得分": "prev_score", "本期得分": "score", "本期分级依据": "reason"}
@@ -378,7 +433,9 @@ def run(config_path: Path, output: Path, stage: Stage = lambda s: None) -> dict[
     stage("grade")
     t = time.perf_counter()
     graded, notes = grade(table, frames.get("overrides"), as_of, config["grades"])
-    problems = pl.concat([problems, notes])
+    start, end = window(as_of, int(config["period"]["months"]))
+    summary = drop_summaries(problems, seconds.pop("amount_abs"))
+    problems = pl.concat([summary, problems, partial_cost(frames["sales"], start, end), notes])
     history = output.parent / "polars_history"
     earlier = sorted(p for p in history.glob("*.parquet") if p.stem.split("_")[0] < as_of.isoformat()) \
         if history.is_dir() else []
@@ -409,7 +466,7 @@ def run(config_path: Path, output: Path, stage: Stage = lambda s: None) -> dict[
         history / f"{as_of.isoformat()}_{period}.parquet")
     (history / f"{as_of.isoformat()}_{period}.json").write_text(json.dumps(digests), encoding="utf-8")
     timings["history"] = time.perf_counter() - t
-    return {"timings": timings, "customers": graded.height, "problems": problems.height,
+    return {"timings": timings, "customers": graded.height, "problems": problems.height - summary.height,
             "net_cents": dict(zip(graded["customer_code"].to_list(),
                                   (graded["net_sales"] * 100).round(0).cast(pl.Int64).to_list())),
             "grades": dict(zip(graded["customer_code"].to_list(), graded["grade"].to_list()))}

@@ -13,6 +13,7 @@ import argparse
 import csv
 import datetime as dt
 import os
+import shutil
 import sys
 import traceback
 from collections import Counter
@@ -21,11 +22,13 @@ from pathlib import Path
 from typing import TextIO
 
 from grading.config import Config, load_config
+from grading.defaults import SHIPPED, shipped
 from grading.describe import describe_rules
-from grading.errors import ConfigError, GradingError, HistoryBusy, InputError, OutputLocked
+from grading.errors import ConfigError, GradingError, HistoryBusy, InitError, InputError, OutputLocked, TemplateError
 from grading.history import customer_timeline, list_runs
 from grading.pipeline import GradingResult, prepare_output, run_to_file
 from grading.problems import Problem, ProblemLog, summarise
+from grading.template_check import check_template
 from grading.write_xlsx import csv_safe
 
 from .lock import RunLock, RunLocked
@@ -55,7 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", parents=[common], help="生成演示数据并运行一次")
     demo.add_argument("--folder", default="demo_data", help="演示数据文件夹（相对配置文件，默认 demo_data）")
     demo.add_argument("-o", "--output", help="输出文件路径")
-    sub.add_parser("check-config", parents=[common], help="只检查配置文件并显示分级规则")
+    sub.add_parser("check-config", parents=[common], help="检查配置文件和模板，并显示分级规则")
+    init = sub.add_parser("init", help="在文件夹中生成带注释的 config.yaml 和默认模板副本（不覆盖已有文件）")
+    init.add_argument("folder", nargs="?", default=".", help="目标文件夹（默认当前文件夹）")
+    init.add_argument("-q", "--quiet", action="store_true", help="只输出错误")
     hist = sub.add_parser("history", parents=[common], help="查看分级历史、导出客户等级时间线、从旧工作簿导入")
     hsub = hist.add_subparsers(dest="action", metavar="操作", required=True)
     # `history -c X list` and `history list -c X` both work: the subcommands do not reset -c/-q to defaults
@@ -82,15 +88,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     say: Say = (lambda text: None) if quiet else print
     log: TextIO | None = None
     try:
+        if args.command == "init":
+            return _init(Path(args.folder), say)
         if args.command == "check-config":
             config = load_config(args.config)
+            try:
+                template, sheets = check_template(config)
+            except TemplateError as exc:
+                return _fail(None, str(exc), EXIT_OUTPUT)
             say(f"配置文件 {args.config} 检查通过。")
+            say(f"模板 {template} 检查通过（工作表：{'、'.join(sheets)}）。")
             for item, text in describe_rules(config):
                 say(f"  {item}：{text}")
             return EXIT_OK
         if args.command == "history":
             return _history(args, say)
         config = load_config(args.config, as_of=getattr(args, "as_of", None), period=getattr(args, "period", None))
+        check_template(config)  # a missing sheet or header is reported before any data is read
         output = config.resolve(args.output) if args.output else config.output_path()
         with RunLock(output) as lock:
             log = _open_log(config)
@@ -116,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(log, str(exc), EXIT_CONFIG)
     except InputError as exc:
         return _fail(log, f"{exc}\n上一次的输出文件保持不变。", EXIT_INPUT)
+    except InitError as exc:
+        return _fail(log, str(exc), EXIT_OUTPUT)
     except OutputLocked as exc:
         return _fail(log, str(exc), EXIT_LOCKED)
     except (RunLocked, HistoryBusy) as exc:
@@ -209,7 +225,11 @@ def _report(result: GradingResult, config: Config, say: Say) -> None:
         drops = {d.reason: d for d in result.drops}
         for action, reason, n in summarise(result.problems):
             drop = drops.get(reason) if action == "已跳过" else None
-            say(f"  [{action}] {drop.render()}" if drop is not None else f"  [{action}] {reason}：{n} 条")
+            if drop is None:
+                say(f"  [{action}] {reason}：{n} 条")
+            else:
+                other = f"；其他数据源另有 {n - drop.lines} 条" if n > drop.lines else ""
+                say(f"  [{action}] 销售明细 {drop.render()}{other}")
         examples = result.problems.examples() if isinstance(result.problems, ProblemLog) else result.problems
         serious = sorted((p for p in examples if p.action != "提示"), key=lambda p: p.action != "已跳过")
         n_serious = sum(n for (action, _), n in counts(result.problems).items() if action != "提示")
@@ -228,6 +248,25 @@ def counts(problems: list[Problem]) -> Counter[tuple[str, str]]:
     if isinstance(problems, ProblemLog):
         return Counter({(a, r): n for (a, r), n in problems.counts().items()})
     return Counter((p.action, p.reason) for p in problems)
+
+
+def _init(folder: Path, say: Say) -> int:
+    """Starter config.yaml (commented), its schema and a copy of the default template; nothing is overwritten."""
+    for name in SHIPPED:
+        target = folder / name
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with shipped(name).open("rb") as src, target.open("xb") as dst:  # "x": never over an existing file
+                shutil.copyfileobj(src, dst)
+        except FileExistsError:
+            say(f"已存在，未覆盖：{target}")
+            continue
+        except OSError as exc:
+            raise InitError(f"无法在 {target.parent} 创建 {target.name}：{exc.strerror}。请检查文件夹是否存在且可写。") from None
+        say(f"已创建：{target}")
+    say("下一步：按注释修改 config.yaml 中的数据文件（sources）和统计期间（period），"
+        "然后运行 grade-etl check-config 检查、grade-etl run 生成工作簿；也可以先运行 grade-etl demo 用演示数据试一次。")
+    return EXIT_OK
 
 
 def _history(args: argparse.Namespace, say: Say) -> int:

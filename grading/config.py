@@ -57,7 +57,8 @@ def load_config(path: str | Path, as_of: dt.date | None = None, period: str | No
         folder = path.resolve().parent
         raise ConfigError(name, [ConfigIssue("", None, (
             f"找不到配置文件 {path.name}（在文件夹 {folder} 中查找）。请在放有配置文件的文件夹中运行，"
-            f"或用 -c 指定配置文件，如：grade-etl run -c D:\\客户分级\\config.yaml"))]) from None
+            f"或用 -c 指定配置文件，如：grade-etl run -c D:\\客户分级\\config.yaml；"
+            f"新建一份带注释的配置：grade-etl init"))]) from None
     except OSError as exc:
         raise ConfigError(name, [ConfigIssue("", None, f"无法读取配置文件 {path}：{exc.strerror}")])
     try:

@@ -232,6 +232,7 @@ class HistoryConfig(_Model):
     enabled: bool = True
     database: str | None = None  # default: 客户分级历史.sqlite beside the output file
     downgrade_after: int | None = Field(default=None, ge=2)
+    record_excel: bool = True  # a Grade click in Excel records its period too (false: it only reads the history)
 
 
 class ChecksConfig(_Model):
@@ -330,6 +331,15 @@ class Config(_Model):
     def output_path(self, override: str | None = None) -> Path:
         name = override or self.output.file
         return self.resolve(name.replace("{period}", self.period.label))
+
+    def template_path(self) -> Path:
+        """output.template resolved; the built-in default template when the default name is not there."""
+        from .defaults import DEFAULT_TEMPLATE_NAME, default_template
+
+        path = self.resolve(self.output.template)
+        if not path.exists() and Path(self.output.template).as_posix() == DEFAULT_TEMPLATE_NAME:
+            return default_template()
+        return path
 
     def history_path(self, output: Path | None = None) -> Path | None:
         """The SQLite file, or None when history is switched off."""

@@ -82,9 +82,15 @@ def _ymd(y: int, m: int, d: int) -> np.datetime64:
         return _NAT
 
 
+_ISO_TIME = re.compile(r"^(\d{4}-\d{1,2}-\d{1,2})T")
+
+
 def _first_token(v: str) -> str:
+    """The date part of a text cell: `10/30/2011 16:17` → `10/30/2011`, `2011-10-30T16:17:00` → `2011-10-30`."""
     parts = unicodedata.normalize("NFKC", v).strip().split()
-    return parts[0] if parts else ""
+    token = parts[0] if parts else ""
+    m = _ISO_TIME.match(token)
+    return m.group(1) if m else token
 
 
 def _text_date(v: str, order: Order | None, pattern: str | None) -> np.datetime64:

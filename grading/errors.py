@@ -193,6 +193,20 @@ class RuleInputMissing(ConfigError):
     code = "E130"
 
 
+# ---- issue 10: template check (E310–E329), init (E420–E439)
+
+class TemplateMismatch(TemplateError):
+    """The template lacks sheets or header texts the fill plan needs (found by check-config)."""
+
+    code = "E310"
+
+
+class InitError(OutputError):
+    """`grade-etl init` cannot create the starter files in the folder."""
+
+    code = "E420"
+
+
 # ---- issue 14: views (总览, 业务员与地区, 应收与信用)
 
 class BlocksOverlap(TemplateError):

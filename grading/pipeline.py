@@ -1,6 +1,8 @@
-"""The whole run, read → normalise → metrics → grade → fill plan → write,
-as pure functions with a progress callback. The CLI and the Excel add-in are
-thin shells over `grade_workbook_data` / `run_to_file`."""
+"""The whole run, previous period → read → normalise → metrics → grade →
+stability → compare → fill plan → write → record, as pure functions with a
+progress callback. The CLI and the Excel add-in are thin shells over the one
+function `run_pipeline`; they differ only in the sink that writes the plan
+(a new file from the template, or the open workbook)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,10 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import pandas as pd
 
@@ -69,7 +72,8 @@ def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.da
                previous: PreviousPeriod | None = None, sheet_reader: SheetReader | None = None,
                own_output: Callable[[Path], bool] | None = None,
                year_ago: PreviousPeriod | None = None) -> GradingResult:
-    """Read the configured sources and grade (against `previous` if given); nothing is written."""
+    """Read the configured sources and grade (against `previous` if given; growth against `previous`
+    and `year_ago`); nothing is written."""
     timings: dict[str, float] = {}
     problems: list[Problem] = ProblemLog()  # columnar and bounded: 1 M bad rows are not 1 M objects
     t = time.perf_counter()
@@ -132,7 +136,8 @@ def input_findings(config: Config, sources: dict[str, SourceData],
     receivables period, partial cost, notes of the sources); summary rows for the top of 数据问题.
     Cross-source findings are appended to `problems`."""
     sales = sources["sales"]
-    drops = drop_summary(problems, sales.amount_total, config.checks.dropped_share_warning)
+    sales_files = {Path(f.split("!")[0]).name for f in sales.files}
+    drops = drop_summary(problems, sales.amount_total, config.checks.dropped_share_warning, sales_files)
     limit = config.checks.dropped_share_warning
     warnings = [f"被跳过的销售明细「{d.reason}」{d.lines:,} 行，金额 {d.amount:,.2f}，"
                 f"占全部金额 {d.share:.1%}（超过 {limit:.0%}，可在 config.yaml 的 checks.dropped_share_warning 调整）"
@@ -147,9 +152,97 @@ def input_findings(config: Config, sources: dict[str, SourceData],
     found, texts = partial_cost(sales.frame, amount_field(config), config.period.start, config.period.as_of)
     problems.extend(found)
     warnings.extend(texts)
-    notes = [Problem("（汇总）", "", None, "", "", f"已跳过 {d.render()}", "提示", d.amount if d.priced else None)
+    notes = [Problem("（汇总）", "", None, "", "", f"已跳过的销售明细 {d.render()}", "提示", d.amount if d.priced else None)
              for d in drops]
     return drops, warnings, notes
+
+
+class Sink(Protocol):
+    """Where a graded run goes: the file writer (grade-etl) or the open workbook (the add-in).
+
+    `write` puts the plan somewhere and enters `commit()` around the step that makes its output
+    final, so the history record and the output succeed or fail together; how that step is made
+    safe (temp file, previous output kept aside, move into place, …) stays inside the sink. Returns
+    the notes of tables cut at Excel's row limit (the full lists are written as CSV beside the output)."""
+
+    @property
+    def target(self) -> str: ...  # what the history records as the run's output
+
+    @property
+    def source(self) -> str: ...  # "run" (grade-etl) or "excel" (a Grade click), stored in the history
+
+    @property
+    def beside(self) -> Path: ...  # side files (full problem list, overflow CSVs) are named after this path
+
+    def write(self, plan: FillPlan, progress: Progress,
+              commit: Callable[[], AbstractContextManager[object]]) -> list[str]: ...
+
+
+@dataclass
+class FileSink:
+    """grade-etl: fill `template` into a new file `output` (atomically, see write_workbook); `tag`
+    marks the run so a killed run can be reconciled (see outputs.reconcile)."""
+
+    template: Path
+    output: Path
+    tag: dict[str, str] | None = None
+    source: str = "run"
+
+    @property
+    def target(self) -> str:
+        return str(self.output)
+
+    @property
+    def beside(self) -> Path:
+        return self.output
+
+    def write(self, plan: FillPlan, progress: Progress,
+              commit: Callable[[], AbstractContextManager[object]]) -> list[str]:
+        overflows = write_workbook(self.template, self.output, plan, progress, commit, self.tag)
+        return [o.message for o in overflows]
+
+
+def run_pipeline(config: Config, sink: Sink, history: Path | None, progress: Progress = _silent,
+                 generated_at: dt.datetime | None = None, sheet_reader: SheetReader | None = None,
+                 record: bool = True, started: dt.datetime | None = None,
+                 own_output: Callable[[Path], bool] | None = None) -> GradingResult:
+    """The one run both shells use: previous period → grade → stability → compare → plan → write
+    (through `sink`) → record (in `history`, unless it is None or `record` is False; the previous
+    period is read from `history` either way)."""
+    started = started or dt.datetime.now().replace(microsecond=0)
+    previous = (previous_period(history, config.period.as_of, config.period.label, config.digest)
+                if history else None)
+    year_ago = year_before(history, config.period.as_of) if history else None
+    result = grade_data(config, progress, generated_at, previous, sheet_reader, own_output, year_ago)
+    t = time.perf_counter()
+    progress("写入工作簿", 0.8)
+
+    @contextmanager
+    def commit() -> Iterator[None]:
+        if history is None or not record:
+            yield
+            return
+        inputs = [Path(p) for files in result.files.values() for p in files if Path(p).is_file()]
+        run = RunRecord(config.period.label, config.period.as_of, started, config.digest, sink.target, inputs,
+                        sink.source)
+        started_db = time.perf_counter()
+        with closing(connect(history)) as conn:
+            try:
+                with conn:  # one transaction: rolled back if the sink's commit step fails
+                    record_run(conn, run, result.graded)
+                    result.timings["history"] = time.perf_counter() - started_db
+                    yield
+            except sqlite3.OperationalError as exc:
+                if is_busy(exc):
+                    raise busy_error(history) from None
+                raise
+
+    problems_csv = write_problems_csv(result.problems, sink.beside)
+    result.overflows = sink.write(result.plan, lambda m, f: progress(m, 0.8 + 0.2 * f), commit) + problems_csv
+    result.timings["write"] = time.perf_counter() - t - result.timings.get("history", 0.0)
+    result.history = history if record else None
+    progress("完成", 1.0)
+    return result
 
 
 def run_to_file(config: Config, output: Path | None = None, progress: Progress = _silent,
@@ -160,41 +253,10 @@ def run_to_file(config: Config, output: Path | None = None, progress: Progress =
     target = output or config.output_path()
     notes = prepare_output(config, target)
     db = config.history_path(target)
-    previous = previous_period(db, config.period.as_of, config.period.label, config.digest) if db else None
-    year_ago = year_before(db, config.period.as_of) if db else None
-    result = grade_data(config, progress, generated_at, previous, own_output=own_output_check(config, target),
-                        year_ago=year_ago)
-    result.notes = notes
-    t = time.perf_counter()
-    progress("写入工作簿", 0.8)
-
-    @contextmanager
-    def record() -> Iterator[None]:
-        if db is None:
-            yield
-            return
-        run = RunRecord(config.period.label, config.period.as_of, started, config.digest, str(target),
-                        [Path(p) for files in result.files.values() for p in files])
-        started_db = time.perf_counter()
-        with closing(connect(db)) as conn:
-            try:
-                with conn:  # one transaction: rolled back if the move fails; the move is undone if it fails
-                    record_run(conn, run, result.graded)
-                    result.timings["history"] = time.perf_counter() - started_db
-                    yield
-            except sqlite3.OperationalError as exc:
-                if is_busy(exc):
-                    raise busy_error(db) from None
-                raise
-
     tag = None if db is None else {"period": config.period.label, "config_hash": config.digest,
                                    "started_at": started.isoformat(timespec="seconds")}
-    problems_csv = write_problems_csv(result.problems, target)
-    overflows = write_workbook(config.resolve(config.output.template), target, result.plan,
-                               lambda m, f: progress(m, 0.8 + 0.2 * f), record, tag)
-    result.overflows = [o.message for o in overflows] + problems_csv
-    result.timings["write"] = time.perf_counter() - t - result.timings.get("history", 0.0)
+    result = run_pipeline(config, FileSink(config.template_path(), target, tag), db, progress, generated_at,
+                          started=started, own_output=own_output_check(config, target))
+    result.notes = notes
     result.output = target
-    result.history = db
-    progress("完成", 1.0)
     return result

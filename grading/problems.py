@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -62,16 +62,19 @@ class DropSummary:
                 f"占全部金额 {self.share:.1%}{flag}")
 
 
-def drop_summary(problems: Iterable[Problem], total_amount: float, warn_share: float) -> list[DropSummary]:
+def drop_summary(problems: Iterable[Problem], total_amount: float, warn_share: float,
+                 files: Collection[str] | None = None) -> list[DropSummary]:
     """Per reason of dropped lines (已跳过): count, summed amount and share of `total_amount`
     (the absolute amounts of every sales line read; shares use absolute amounts too, so returns
-    count), largest amount first."""
+    count), largest amount first. With `files`, only the lines of those files (the sales exports)."""
     lines: Counter[str] = Counter()
     priced: Counter[str] = Counter()
     amounts: dict[str, float] = {}
     absolute: dict[str, float] = {}
     if isinstance(problems, ProblemLog):
-        for reason, n, values in problems.skipped():
+        for file, reason, n, values in problems.skipped():
+            if files is not None and file not in files:
+                continue
             lines[reason] += n
             known = values[~np.isnan(values)]
             if len(known):
@@ -80,7 +83,7 @@ def drop_summary(problems: Iterable[Problem], total_amount: float, warn_share: f
                 absolute[reason] = absolute.get(reason, 0.0) + float(np.abs(known).sum())
     else:
         for p in problems:
-            if p.action != "已跳过":
+            if p.action != "已跳过" or (files is not None and p.file not in files):
                 continue
             lines[p.reason] += 1
             if p.amount is not None:
@@ -209,16 +212,16 @@ class ProblemLog(list[Problem]):
         return rows
 
 
-    def skipped(self) -> Iterator[tuple[str, int, np.ndarray]]:
-        """(reason, lines, their amounts with NaN for none) of every dropped (已跳过) part, without objects."""
+    def skipped(self) -> Iterator[tuple[str, str, int, np.ndarray]]:
+        """(file, reason, lines, their amounts with NaN for none) of every dropped (已跳过) part, without objects."""
         for part in self._parts:
             if part.action != "已跳过":
                 continue
             if isinstance(part, Problem):
-                yield part.reason, 1, np.array([np.nan if part.amount is None else part.amount])
+                yield part.file, part.reason, 1, np.array([np.nan if part.amount is None else part.amount])
             else:
                 amounts = part.amounts if part.amounts is not None else np.full(len(part.rows), np.nan)
-                yield part.reason, len(part.rows), amounts
+                yield part.file, part.reason, len(part.rows), amounts
 
 
 def add_problem_rows(problems: list[Problem], file: str, sheet: str, rows: np.ndarray, column: str,

@@ -114,14 +114,21 @@ class Overflow:
 
 def _truncated(p: Placed, sheet: str, output: Path, name: str | None = None) -> tuple[Block, Overflow | None]:
     """`name`: the CSV's suffix when the sheet holds several tables (default: the sheet's name)."""
-    block = p.block
-    capacity = EXCEL_MAX_ROWS - p.first_row + 1
+    leftmost = p.columns[min(p.columns)] if p.columns else (p.block.columns[0] if p.block.columns else None)
+    return truncate_block(p.block, p.first_row, leftmost, sheet, output, name=name)
+
+
+def truncate_block(block: Block, first_row: int, leftmost: Column | None, sheet: str, output: Path,
+                   max_rows: int | None = None, name: str | None = None) -> tuple[Block, Overflow | None]:
+    """What fits below `first_row` plus a note row (in the `leftmost` filled column); the overflow
+    names the CSV beside `output` that gets every row (`name`, default the sheet's, in the file name).
+    Shared by the file writer and the add-in."""
+    capacity = (max_rows or EXCEL_MAX_ROWS) - first_row + 1
     if block.n_rows <= capacity:
         return block, None
     keep = capacity - 1  # the last row carries the note, in the leftmost filled column
     suffix = re.sub(r'[\\/:*?"<>|]', "_", name or sheet)
     overflow = Overflow(sheet, block, keep, output.with_name(f"{output.stem}_{suffix}.csv"))
-    leftmost = p.columns[min(p.columns)] if p.columns else block.columns[0]
     columns = tuple(
         Column(c.header, [*c.values[:keep], overflow.message if c is leftmost else None], c.aliases)
         for c in block.columns)
@@ -150,6 +157,11 @@ def _temp_beside(target: Path, suffix: str, owner: Path | None = None) -> Iterat
         except OSError:
             pass
         raise
+
+
+def write_overflow_csv(overflow: Overflow, owner: Path) -> None:
+    """The full list of a table cut at Excel's row limit, beside the output (`owner`: the run's output)."""
+    _write_csv_atomically(overflow.block, overflow.csv, owner)
 
 
 def _write_csv_atomically(block: Block, target: Path, owner: Path) -> None:
@@ -415,10 +427,10 @@ def _stretch_range(rng: str, placed: list[Placed], chart: bool) -> str:
         lo, hi = p.span
         if not (lo <= c1 and c2 <= hi):
             continue
+        rows = p.block.chart_rows if chart and p.block.chart_rows is not None else p.block.n_rows
         if r1 == p.header_row:
-            end = p.last_row
+            end = p.header_row + max(rows, 1)
         elif r1 == p.first_row:
-            rows = p.block.chart_rows if chart and p.block.chart_rows is not None else p.block.n_rows
             end = p.first_row + max(rows, 1) - 1
         else:
             continue
@@ -444,8 +456,8 @@ def _stretch_table(xml: str, placed: list[Placed]) -> str:
     def row_of(ref: str) -> int:
         return int(re.sub(r"\D", "", ref))
 
-    def fix(m: re.Match[str]) -> str:
-        rng = _stretch_range(m.group(2), placed, chart=False)
+    def fix(m: re.Match[str]) -> str:  # a table holds what its charts plot (a 合计 row goes just below it)
+        rng = _stretch_range(m.group(2), placed, chart=True)
         a, _, b = rng.partition(":")
         if b and row_of(b) <= row_of(a):  # an Excel table needs one data row
             b = re.sub(r"\d+", str(row_of(a) + 1), b)

@@ -18,7 +18,7 @@ from xlplugin import run
 from xlplugin.addin import find_config
 
 from .conftest import ROOT, TEMPLATE, base_config, copy_template
-from .xlfakes import FakeWorkbook, book_from_xlsx, link_books
+from .xlfakes import FakeWorkbook, Formula, book_from_xlsx, link_books
 
 MAIN_WIDTH = sum(1 for c in MAIN_COLUMNS if c.in_template)  # the default template's main table columns
 
@@ -72,7 +72,8 @@ def test_inputs_from_a_pasted_sheet(tmp_path) -> None:  # type: ignore[no-untype
     assert outcome.ok, outcome.message
     rows = _main_rows(fake)
     assert [(r["客户编码"], r["等级"]) for r in rows] == [("C001", "A"), ("C002", "B"), ("C003", "C"), ("C004", "C")]
-    assert rows[1]["客户名称"] == "'=HYPERLINK(\"x\")乙公司"  # text, never a formula
+    assert rows[1]["客户名称"] == "=HYPERLINK(\"x\")乙公司"  # text, never a formula
+    assert not isinstance(rows[1]["客户名称"], Formula)
     assert rows[0]["分级依据"] == "净销售额 600万 ≥ 500万 → A"
     source_reads = [a for s, a in fake.log.reads if s == "ERP导出"]
     assert len(source_reads) == 1  # one bulk read of the export
@@ -171,7 +172,7 @@ def test_unexpected_error_propagates_and_restores_excel(tmp_path, monkeypatch) -
     def boom(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(addin, "grade_data", boom)
+    monkeypatch.setattr(addin, "run_pipeline", boom)
     with pytest.raises(RuntimeError):
         run(fake.book)
     assert fake.app.screen_updating is True and fake.app.calculation == "automatic"
@@ -183,8 +184,9 @@ def test_config_lookup_order(tmp_path, monkeypatch) -> None:  # type: ignore[no-
     folder.mkdir()
     fake = FakeWorkbook("客户分级.xlsx", folder)
     monkeypatch.delenv("KEHU_FENJI_CONFIG", raising=False)
-    _, source = find_config(fake.book)
-    assert source.kind == "project" and source.where == str(ROOT / "config.yaml")
+    config, source = find_config(fake.book)
+    assert source.kind == "default" and source.where == str(ROOT / "config.yaml")  # the shipped starter config
+    assert config.base_dir == folder  # its paths are relative to the workbook
     env_cfg = _config(tmp_path, {"sales": {"files": ["x.csv"]}})
     monkeypatch.setenv("KEHU_FENJI_CONFIG", str(env_cfg))
     assert find_config(fake.book)[1].kind == "environment"

@@ -80,8 +80,8 @@ def _bench_folder(tmp_path: Path, writer: str) -> Path:
         cases.generate_large(tmp_path / "demo_data", customers=120, lines=3000, row_limit=800)
         data["sources"]["sales"]["files"] = ["demo_data/sales_*"]
     elif writer == "bad":
-        cases.write_bad_csv(tmp_path / "demo_data" / "sales_bad.csv", customers=50, good=500, bad=300)
-        data["sources"] = {"sales": {"files": ["demo_data/sales_bad.csv"]}}
+        cases.write_bad_csv(tmp_path / "demo_data", customers=50, good=500, bad=300)
+        data["sources"]["sales"]["files"] = ["demo_data/sales_*"]
     else:
         generate(tmp_path / "demo_data")
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
@@ -97,8 +97,13 @@ def test_polars_reference_matches_the_project_at_cent_precision(tmp_path: Path, 
                "grades": {str(k): str(v) for k, v in result.graded["grade"].items()}}
     assert report.compare_results(project, ref) == {"net_sales_equal": "yes", "grades_equal": "100.0%"}
     assert ref["problems"] == len(result.problems)
-    main = CalamineWorkbook.from_path(str(folder / "polars_output.xlsx")).get_sheet_by_name("客户分级管理表").to_python()
+    ours = CalamineWorkbook.from_path(str(folder / "polars_output.xlsx"))
+    main = ours.get_sheet_by_name("客户分级管理表").to_python()
     assert len(main) == 4 + len(result.graded) and main[4][1] == result.graded.index[0]
+    theirs = CalamineWorkbook.from_path(str(folder / "output.xlsx")).get_sheet_by_name("数据问题").to_python()
+    listed = ours.get_sheet_by_name("数据问题").to_python()
+    assert len(listed) == len(theirs)  # the same problem rows, summary rows included
+    assert sorted(str(r[1:]) for r in listed[4:]) == sorted(str(r[1:]) for r in theirs[4:])  # same rows, any order
 
 
 def test_compare_reports_a_difference_above_one_cent() -> None:
@@ -149,7 +154,7 @@ def test_report_shows_both_ratios_and_the_memory_of_each_side() -> None:
 
 
 def test_csv_case_written_by_the_bench_has_every_line_and_customer(tmp_path: Path) -> None:
-    path = cases.generate_csv_any(tmp_path / "s.csv", customers=30, lines=200, name_pool=10)
+    path = cases.generate_csv_case(tmp_path, customers=30, lines=200, name_pool=10)
     text = path.read_bytes().decode("gb18030")
     import csv as csv_mod
     import io

@@ -20,8 +20,8 @@ def test_demo_generates_data_and_workbook(write_config, tmp_path, capsys) -> Non
     assert target == tmp_path / "output" / "客户分级管理表_2026H1.xlsx" and target.exists()
     assert f"已生成：{target}" in out
     assert "期间 2025-07-01 至 2026-06-30：300 个客户" in out
-    assert "[已跳过] 金额不是有效数字：1 行（金额无法读取）" in out
-    assert ("[已跳过] 日期无法识别（支持 2026-05-03、2026/5/3、2026年5月3日、Excel 日期）：1 行，金额 100.00，"
+    assert "[已跳过] 销售明细 金额不是有效数字：1 行（金额无法读取）" in out
+    assert ("[已跳过] 销售明细 日期无法识别（支持 2026-05-03、2026/5/3、2026年5月3日、Excel 日期）：1 行，金额 100.00，"
             "占全部金额 0.0%") in out
     assert "请注意（1 条）：\n  ！238 个客户只有部分明细有成本" in out
     assert "sales_u8_2026Q1.csv / sales_u8_2026Q1 第" in out
@@ -81,3 +81,56 @@ def test_check_config_prints_rules(capsys) -> None:  # type: ignore[no-untyped-d
 def test_python_dash_m_entry_point() -> None:
     proc = subprocess.run([sys.executable, "-m", "etl", "--help"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0 and "客户分级" in proc.stdout
+
+
+def test_init_writes_starter_files_and_never_overwrites(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    root = Path(__file__).resolve().parents[1]
+    folder = tmp_path / "新项目"
+    assert main(["init", str(folder)]) == EXIT_OK
+    out = capsys.readouterr().out
+    for name in ("config.yaml", "config.schema.json", "templates/客户分级管理表.xlsx"):
+        assert f"已创建：{folder / name}\n" in out
+        assert (folder / name).read_bytes() == (root / name).read_bytes()
+    assert "下一步：按注释修改 config.yaml" in out
+    (folder / "config.yaml").write_text("# 我改过的配置\n", encoding="utf-8")
+    assert main(["init", str(folder)]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert f"已存在，未覆盖：{folder / 'config.yaml'}\n" in out and "已创建" not in out
+    assert (folder / "config.yaml").read_text(encoding="utf-8") == "# 我改过的配置\n"
+
+
+def test_missing_config_points_at_init(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["run", "-c", str(tmp_path / "config.yaml")]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert f"找不到配置文件 config.yaml（在文件夹 {tmp_path.resolve()} 中查找）。" in err
+    assert "；新建一份带注释的配置：grade-etl init" in err
+
+
+def test_check_config_checks_the_template(write_config, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import openpyxl
+
+    write_config(tmp_path)
+    assert main(["check-config", "-c", str(tmp_path / "config.yaml")]) == EXIT_OK
+    assert (f"模板 {tmp_path / 'templates' / '客户分级管理表.xlsx'} 检查通过（工作表：总览、客户分级管理表、分级汇总、"
+            "业务员与地区、应收与信用、等级变动、数据问题、分级规则）。") in capsys.readouterr().out
+    template = tmp_path / "templates" / "客户分级管理表.xlsx"
+    wb = openpyxl.load_workbook(template)
+    del wb["等级变动"]
+    wb["数据问题"]["G4"] = "说明"
+    wb.save(template)
+    assert main(["check-config", "-c", str(tmp_path / "config.yaml")]) == EXIT_OUTPUT
+    assert capsys.readouterr().err == (
+        f"[E310] 模板 {template} 不能用于本配置：\n"
+        "  - 缺少工作表「等级变动」\n"
+        "  - 工作表「数据问题」中找不到表头「问题」\n"
+        "请使用默认模板（grade-etl init 可复制一份），或把缺少的工作表和表头加回去（列的顺序可以调整，不需要的列可以删除）。\n")
+
+
+def test_default_template_is_used_when_the_configured_default_is_absent(write_config, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from grading.defaults import default_template
+
+    config = write_config(tmp_path)
+    (tmp_path / "templates" / "客户分级管理表.xlsx").unlink()
+    assert config.template_path() == default_template()
+    root = Path(__file__).resolve().parents[1]
+    assert default_template() == root / "templates" / "客户分级管理表.xlsx"  # a checkout uses the original

@@ -93,7 +93,7 @@ def test_shop_export_cli_summary_shows_dropped_value_first(tmp_path: Path, capsy
     assert out[1] == "请注意（2 条）："
     assert out[2].startswith("  ！被跳过的销售明细「客户编码为空」") and "（超过 5%，可在 config.yaml 的 checks." in out[2]
     assert out[3] == "  ！shop.csv / shop：没有金额列，金额按 数量 × 单价 计算"
-    skipped = next(line for line in out if line.startswith("  [已跳过] 客户编码为空："))
+    skipped = next(line for line in out if line.startswith("  [已跳过] 销售明细 客户编码为空："))
     assert "行，金额 " in skipped and "占全部金额 " in skipped and skipped.endswith("（超过警戒比例）")
 
 
@@ -194,6 +194,8 @@ def test_month_first_and_day_first_columns_are_detected() -> None:
     assert finding.status == "decided"
     eu, bad, _ = parse_dates(["30.10.2011", "03.04.2011"])
     assert [str(d)[:10] for d in eu] == ["2011-10-30", "2011-04-03"] and not bad.any()
+    iso, bad, _ = parse_dates(["2011-10-30T16:17:00", "2011-10-30T16:17:00+08:00", "2011年10月30日 16:17"])
+    assert [str(d)[:10] for d in iso] == ["2011-10-30"] * 3 and not bad.any()
 
 
 def test_ambiguous_order_is_said_once(tmp_path: Path) -> None:
@@ -323,7 +325,7 @@ def test_dropped_value_rows_in_the_problems_sheet(tmp_path: Path) -> None:
     [block] = next(s for s in result.plan.sheets if s.name == SHEET_PROBLEMS).blocks
     cols = {c.header: list(c.values) for c in block.columns}
     assert cols["文件"][0] == "（汇总）"
-    assert cols["问题"][0] == "已跳过 客户编码为空：1 行，金额 100.00，占全部金额 10.0%（超过警戒比例）"
+    assert cols["问题"][0] == "已跳过的销售明细 客户编码为空：1 行，金额 100.00，占全部金额 10.0%（超过警戒比例）"
     assert cols["金额"][:2] == [100.0, 100.0]
 
 
@@ -467,3 +469,14 @@ def test_derived_amount_on_the_net_basis_asks_for_a_net_price(tmp_path: Path) ->
     result = grade_data(load_config(tmp_path / "shop.yaml"))
     assert result.graded["net_sales"].round(2).to_dict() == {"C1": 20.0}
     assert any(r.endswith("共 1 行；金额口径为不含税，请确认「单价」是不含税单价") for r in _reasons(result))
+
+
+def test_drop_summary_counts_sales_lines_only(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    config = _with_receivables(tmp_path, "期间：2011年12月", "单据编号,日期,客户编码,价税合计\nD1,2011-05-03,C1,90\n"
+                                                          "D2,2011-05-03,,10\n")
+    (tmp_path / "ar.csv").write_text("客户编码,期末余额\nC1,50\n,70\n", encoding="utf-8")
+    [drop] = grade_data(config).drops
+    assert (drop.lines, drop.amount) == (1, 10.0)
+    assert main(["run", "-c", str(tmp_path / "shop.yaml")]) == EXIT_OK
+    assert ("  [已跳过] 销售明细 客户编码为空：1 行，金额 10.00，占全部金额 10.0%（超过警戒比例）；其他数据源另有 1 条"
+            in capsys.readouterr().out.splitlines())

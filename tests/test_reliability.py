@@ -450,7 +450,7 @@ def test_amounts_in_other_forms_are_listed_not_guessed(tmp_path, capsys) -> None
     assert run("-c", str(cfg)) == EXIT_OK
     out = capsys.readouterr().out
     assert "期间 2025-07-01 至 2026-06-30：7 个客户，期间内明细 38 行（期间外 0 行未计入）。" in out
-    assert "  [已跳过] 金额不是有效数字：6 行（金额无法读取）\n" in out
+    assert "  [已跳过] 销售明细 金额不是有效数字：6 行（金额无法读取）\n" in out
     assert "  [已修正] 金额写法特殊（括号负数/货币符号），已按数值读取：3 条\n" in out
     for i, v in enumerate(odd):
         assert f"sales.csv / sales 第 {37 + i} 行 列「价税合计」 值 {v!r}：金额不是有效数字（已跳过）" in out
@@ -494,7 +494,7 @@ def test_problems_beyond_the_limit_go_to_a_csv_beside(tmp_path, capsys, monkeypa
     cfg = project(tmp_path, HEADER + GOOD_ROWS + bad)
     assert run("-c", str(cfg)) == EXIT_OK
     out = capsys.readouterr().out
-    assert "  [已跳过] 金额不是有效数字：30 行（金额无法读取）\n" in out
+    assert "  [已跳过] 销售明细 金额不是有效数字：30 行（金额无法读取）\n" in out
     assert "    …… 另有 15 条，见工作表「数据问题」\n" in out
     assert "注意：数据问题共 30 条，工作表「数据问题」每类只列出前 5 条，完整清单见 客户分级管理表_2026H1_数据问题.csv\n" in out
     with open(tmp_path / "output" / "客户分级管理表_2026H1_数据问题.csv", encoding="utf-8-sig", newline="") as fh:

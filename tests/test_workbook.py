@@ -77,13 +77,19 @@ def test_template_parts_survive_and_template_is_untouched(demo, write_config) ->
         assert re.search(r'<conditionalFormatting sqref="D5:D1048576"><cfRule type="cellIs" dxfId="\d+" '
                          r'priority="1" operator="equal"><formula>"A"</formula></cfRule>', main)
         n = len(result.graded)
-        assert f"<autoFilter ref=\"A4:AJ{4 + n}\"/>" in main
+        assert "<tableParts" in main  # the template's tables are Excel Tables: ref and autoFilter stretched
+        tables = {re.search(r'name="([^"]+)"', o.read(x).decode()).group(1): o.read(x).decode()  # type: ignore[union-attr]
+                  for x in o.namelist() if x.startswith("xl/tables/")}
+        assert f'ref="A4:AJ{4 + n}"' in tables["客户分级表"] and f'<autoFilter ref="A4:AJ{4 + n}"/>' in tables["客户分级表"]
+        # the grade table holds the 4 grades its chart plots; the 合计 row sits just below it
+        assert 'ref="A4:K8"' in tables["等级汇总表"] and '<autoFilter ref="A4:K8"/>' in tables["等级汇总表"]
+        assert 'ref="M4:S14"' in tables["帕累托表"]
         chart = o.read("xl/charts/chart1.xml").decode()
         # four grades in config.yaml (A, B, C, 暂定): the template's 3-row ranges grow to 4 rows
         assert re.findall(r"<c:f>(.*?)</c:f>", chart) == ["分级汇总!$A$5:$A$8", "分级汇总!$D$5:$D$8",
                                                           "分级汇总!$A$5:$A$8", "分级汇总!$F$5:$F$8"]
         workbook = o.read("xl/workbook.xml").decode()
-        assert f"客户分级管理表!$A$4:$AJ${4 + n}" in workbook and 'fullCalcOnLoad="1"' in workbook
+        assert "客户分级管理表!$1:$4" in workbook and 'fullCalcOnLoad="1"' in workbook
         strings = o.read("xl/sharedStrings.xml").decode()
         assert "{{期间}}" not in strings and "2025-07-01 至 2026-06-30" in strings
 

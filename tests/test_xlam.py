@@ -128,3 +128,49 @@ def test_grade_button_in_real_excel(tmp_path) -> None:  # type: ignore[no-untype
         assert book.sheets["客户分级管理表"].range("B5").value
     finally:
         app.quit()
+
+
+def test_conf_sheet_keeps_the_workbook_folder_off_the_python_path() -> None:
+    """xlwings' default (true) resolves the workbook's folder first and fails for OneDrive/SharePoint
+    workbooks ("Couldn't find your local OneDrive file, see: xlwings.org/error") before our code runs."""
+    assert conf_sheet_values(TARGET)["ADD_WORKBOOK_TO_PYTHONPATH"] == "FALSE"
+    assert 'AddExcelDir = GetConfig("ADD_WORKBOOK_TO_PYTHONPATH", "true")' in _vba()
+
+
+def test_doctor_runs_the_interpreter_excel_will_start(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from xlplugin.doctor import check_interpreter
+
+    good = check_interpreter(sys.executable, windows=False)
+    assert good[-1] == f"  ✓ 能导入 xlplugin、grading 和 xlwings {XLWINGS_VERSION}"
+    gone = check_interpreter(str(tmp_path / "nowhere" / "python"), windows=False)
+    assert gone == [f"! 加载项要启动的解释器不存在：{tmp_path / 'nowhere' / 'python'}。修复：运行 python3 -m venv "
+                    "$HOME/kehu-fenji/.venv，再运行 $HOME/kehu-fenji/.venv/bin/python -m pip install \"kehu-fenji[excel]\"；"
+                    "或把加载项配置表 myaddin.conf 中的 Interpreter_Mac 改成已安装本程序的 Python。"]
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "empty")], check=True)
+    bare = str(tmp_path / "empty" / "bin" / "python")
+    [finding] = check_interpreter(bare, windows=False)
+    assert finding.startswith(f"! 解释器 {bare} 无法导入 xlwings。修复：{bare} -m pip install \"kehu-fenji[excel]\"")
+    text = "\n".join(report(tmp_path / "book.xlsx", bare))
+    assert f"  ! 解释器 {bare} 无法导入 xlwings。" in text and "检查完成，请按上面标 ! 的项目中的“修复”处理。" in text
+
+
+def test_readme_quotes_error_texts_that_xlwings_really_prints() -> None:
+    """The pitfalls in the README quote xlwings 0.37.8's own texts (its Python package and its VBA)."""
+    import inspect
+
+    import xlwings.utils
+    from oletools.olevba import VBA_Parser
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    parser = VBA_Parser(str(Path(xlwings.__file__).parent / "quickstart_addin_ribbon.xlam"))
+    try:
+        vba = "\n".join(code for _, _, _, code in parser.extract_macros())
+    finally:
+        parser.close()
+    python = inspect.getsource(xlwings.utils)
+    quoted = {"Could not find Interpreter!": vba,
+              "Couldn't find your local OneDrive file, see: xlwings.org/error": python,
+              "not recognized as valid OneDrive/SharePoint link.": python}
+    for text, source in quoted.items():
+        assert text in readme and text in source, text
+    assert "version mismatch" not in readme  # xlwings prints no such text

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Any
 
 import xlsxwriter
@@ -24,14 +23,14 @@ OUT = ROOT / "templates" / "客户分级管理表.xlsx"
 GRADE_COLOURS = {"A": "#C6EFCE", "B": "#DDEBF7", "C": "#FFF2CC", "D": "#FCE4D6"}
 
 # the main table's columns are defined once, in grading/fill_plan.py (MAIN_COLUMNS)
-MAIN_COLUMNS = [(c.header, c.width, c.fmt) for c in FILL_COLUMNS if c.in_template]
+MAIN_COLUMNS = [(c.header, int(c.width), c.fmt) for c in FILL_COLUMNS if c.in_template]
 MAIN_FROZEN = 1 + next(i for i, (h, _, _) in enumerate(MAIN_COLUMNS) if h == "客户类别")
 
 A4 = 9
 
 
 def printable(ws: Any, header_row: int = 3, freeze_cols: int = 0) -> None:
-    """Landscape A4, fit to one page wide, header rows repeated on every page, panes frozen below them."""
+    """Landscape A4, fit to one page wide, title and header rows repeated on every page, panes frozen below."""
     ws.set_landscape()
     ws.set_paper(A4)
     ws.fit_to_pages(1, 0)
@@ -39,21 +38,32 @@ def printable(ws: Any, header_row: int = 3, freeze_cols: int = 0) -> None:
     ws.freeze_panes(header_row + 1, freeze_cols)
 
 
-def table(ws: Any, f: dict[str, Any], row: int, col: int, columns: Sequence[tuple[str, float, str]]) -> None:
-    """A header row and its sample row (formats copied to every data row)."""
-    for k, (head, width, fmt) in enumerate(columns):
-        ws.set_column(col + k, col + k, width)
-        ws.write_string(row, col + k, head, f["head"])
-        ws.write_blank(row + 1, col + k, None, f[fmt])
-
-
 def matrix(ws: Any, f: dict[str, Any], row: int, col: int, anchor: str, width: int = 8) -> None:
-    """A positional matrix: the anchor cell, header-styled cells to its right, sample cells below."""
+    """A positional matrix (plain cells, not a table): the anchor cell, header-styled cells to its right,
+    sample cells below."""
     ws.write_string(row, col, anchor, f["head"])
     ws.write_blank(row + 1, col, None, f["head"])
     for k in range(1, width):
         ws.write_blank(row, col + k, None, f["head"])
         ws.write_blank(row + 1, col + k, None, f["int"])
+
+
+def add_table_block(ws: Any, name: str, row: int, col: int, columns: list[tuple[str, int, str]],
+                    f: dict[str, Any], widths: bool = True) -> tuple[int, int, int, int]:
+    """A table of the template as an Excel Table (ListObject): the header row (matched by text when
+    filling) and one sample row whose formats are copied to every data row. Charts plot its columns,
+    so resizing the table (the file writer, or Table.resize in Excel) moves the charts with the data."""
+    last = col + len(columns) - 1
+    if widths:
+        for k, (_, width, _) in enumerate(columns):
+            ws.set_column(col + k, col + k, width)
+    ws.add_table(row, col, row + 1, last, {
+        "name": name, "style": None, "autofilter": True,
+        "columns": [{"header": head, "header_format": f["head"], "format": f[fmt]} for head, _, fmt in columns],
+    })
+    for k, (_, _, fmt) in enumerate(columns):  # the sample row's cell formats
+        ws.write_blank(row + 1, col + k, None, f[fmt])
+    return row, col, row + 1, last
 
 
 def build(path: Path = OUT) -> Path:
@@ -87,19 +97,20 @@ def build(path: Path = OUT) -> Path:
                           "　　同比期间：{{同比期间}}", f["sub"])
     ov.set_row(0, 28)
     ov.write_string(2, 0, "各等级客户与销售", f["sub"])
-    table(ov, f, 3, 0, [("等级", 7, "grade"), ("客户类别", 12, "text"), ("客户数", 8, "int"),
-                        ("客户占比", 9, "pct"), ("净销售额", 15, "money"), ("销售占比", 9, "pct")])
+    add_table_block(ov, "总览等级表", 3, 0, [("等级", 7, "grade"), ("客户类别", 12, "text"), ("客户数", 8, "int"),
+                                        ("客户占比", 9, "pct"), ("净销售额", 15, "money"), ("销售占比", 9, "pct")], f)
     ov.set_column(6, 6, 2)
     ov.write_string(2, 7, "本期等级变动（与上期比较）", f["sub"])
-    table(ov, f, 3, 7, [("变动类型", 14, "text"), ("客户数", 8, "int")])
+    add_table_block(ov, "总览变动表", 3, 7, [("变动类型", 14, "text"), ("客户数", 8, "int")], f)
     ov.write_string(10, 7, "变动最大的客户（按净销售额变化）", f["sub"])
-    table(ov, f, 11, 7, [("客户编码", 14, "text"), ("客户名称", 22, "text"), ("上期等级", 8, "grade"),
-                         ("本期等级", 8, "grade"), ("净销售额变化", 14, "money"), ("说明", 36, "text")])
+    add_table_block(ov, "总览最大变动表", 11, 7, [("客户编码", 14, "text"), ("客户名称", 22, "text"),
+                                            ("上期等级", 8, "grade"), ("本期等级", 8, "grade"),
+                                            ("净销售额变化", 14, "money"), ("说明", 36, "text")], f)
     ov.set_column(13, 13, 2)
     ov.write_string(2, 14, "关注清单（每行写明客户和原因）", f["sub"])
-    table(ov, f, 3, 14, [("序号", 5, "int"), ("关注类型", 14, "text"), ("客户编码", 11, "text"),
-                         ("客户名称", 22, "text"), ("等级", 6, "grade"), ("净销售额", 14, "money"),
-                         ("原因", 60, "text")])
+    add_table_block(ov, "关注清单表", 3, 14, [("序号", 5, "int"), ("关注类型", 14, "text"), ("客户编码", 11, "text"),
+                                         ("客户名称", 22, "text"), ("等级", 6, "grade"), ("净销售额", 14, "money"),
+                                         ("原因", 60, "text")], f)
     for word, colour in (("升级", "#006100"), ("降级", "#9C0006"), ("新增", "#1F3864"), ("流失", "#7F7F7F")):
         ov.conditional_format(4, 7, 9, 7, {"type": "cell", "criteria": "==", "value": f'"{word}"',
                                            "format": wb.add_format({"font_color": colour, "bold": True})})
@@ -108,16 +119,11 @@ def build(path: Path = OUT) -> Path:
     # ---- 客户分级管理表
     ws = wb.add_worksheet("客户分级管理表")
     ws.hide_gridlines(2)
-    last = len(MAIN_COLUMNS) - 1
     ws.write_string(0, 0, "客户分级管理表", f["title"])
     ws.write_string(1, 0, "统计期间：{{期间}}　　客户数：{{客户数}}　　生成时间：{{生成时间}}", f["sub"])
     ws.set_row(0, 28)
     ws.set_row(3, 30)
-    for c, (head, width, fmt) in enumerate(MAIN_COLUMNS):
-        ws.set_column(c, c, width)
-        ws.write_string(3, c, head, f["head"])
-        ws.write_blank(4, c, None, f[fmt])
-    ws.autofilter(3, 0, 4, last)
+    add_table_block(ws, "客户分级表", 3, 0, MAIN_COLUMNS, f)
     grade_col = next(i for i, (h, _, _) in enumerate(MAIN_COLUMNS) if h == "等级")
     for grade, colour in GRADE_COLOURS.items():
         fill = wb.add_format({"bg_color": colour})
@@ -133,8 +139,7 @@ def build(path: Path = OUT) -> Path:
                           {"type": "data_bar", "bar_color": "#9DC3E6", "bar_solid": True})
     printable(ws, freeze_cols=MAIN_FROZEN)
 
-    # ---- 分级汇总: grade table (A–L), Pareto (N–T) with the grid matrix under it, migration matrix (V…);
-    # charts sit under the tables (the writer moves them further down when a table grows)
+    # ---- 分级汇总
     ss = wb.add_worksheet("分级汇总")
     ss.hide_gridlines(2)
     ss.write_string(0, 0, "客户分级汇总", f["title"])
@@ -144,30 +149,31 @@ def build(path: Path = OUT) -> Path:
                ("净销售额", 16, "money"), ("销售占比", 10, "pct"), ("平均销售额", 14, "money"),
                ("毛利", 14, "money"), ("毛利占比", 10, "pct"), ("毛利率", 9, "pct"),
                ("拜访频率(次/月)", 12, "text")]
-    table(ss, f, 3, 0, summary)
+    # the table holds one row per grade (what the charts plot); the 合计 row is written just below it
+    add_table_block(ss, "等级汇总表", 3, 0, summary, f)
     col_of = {h: i for i, (h, _, _) in enumerate(summary)}
     ss.set_column(len(summary), len(summary), 3)
     px = len(summary) + 1  # Pareto's first column
     pareto = [("客户分段", 12, "text"), ("客户数", 9, "int"), ("累计客户数", 10, "int"),
               ("累计客户占比", 11, "pct"), ("分段销售额", 15, "money"), ("累计销售额", 15, "money"),
               ("累计销售占比", 11, "pct")]
-    table(ss, f, 3, px, pareto)
+    add_table_block(ss, "帕累托表", 3, px, pareto, f)
     ss.write_string(2, 0, "按等级", f["sub"])
     ss.write_string(2, px, "帕累托累计分布（客户按净销售额从高到低）", f["sub"])
     for grade, colour in GRADE_COLOURS.items():
         fill = wb.add_format({"bg_color": colour})
         ss.conditional_format(4, 0, 200, 0, {"type": "cell", "criteria": "==", "value": f'"{grade}"', "format": fill})
-    # grid methods: first axis × the other axes (customers and net sales), under the Pareto table
-    ss.write_string(15, px, "九宫格矩阵（仅九宫格/多轴代码方法；行：第一轴，列：其余轴）", f["sub"])
+    # grid methods: the other axes (rows) × the last axis (columns), customers and net sales, under Pareto
+    ss.write_string(15, px, "九宫格矩阵（仅九宫格/多轴代码方法；列：最后一个轴）", f["sub"])
     matrix(ss, f, 16, px, "九宫格矩阵", 7)
 
     def pyramid(name: str, share_col: int, colour: str, width: int) -> Any:
         chart = wb.add_chart({"type": "column"})
-        chart.add_series({"name": "客户占比", "categories": ["分级汇总", 4, 0, 6, 0],
-                          "values": ["分级汇总", 4, col_of["客户占比"], 6, col_of["客户占比"]],
+        chart.add_series({"name": "客户占比", "categories": ["分级汇总", 4, 0, 4, 0],
+                          "values": ["分级汇总", 4, col_of["客户占比"], 4, col_of["客户占比"]],
                           "fill": {"color": "#9DC3E6"}, "data_labels": {"value": True, "num_format": "0%"}})
-        chart.add_series({"name": name, "categories": ["分级汇总", 4, 0, 6, 0],
-                          "values": ["分级汇总", 4, share_col, 6, share_col], "fill": {"color": colour},
+        chart.add_series({"name": name, "categories": ["分级汇总", 4, 0, 4, 0],
+                          "values": ["分级汇总", 4, share_col, 4, share_col], "fill": {"color": colour},
                           "data_labels": {"value": True, "num_format": "0%"}})
         chart.set_title({"name": f"各等级客户占比与{name}", "name_font": {"size": 12}})
         chart.set_y_axis({"num_format": "0%", "max": 1,
@@ -176,15 +182,16 @@ def build(path: Path = OUT) -> Path:
         chart.set_size({"width": width, "height": 300})
         return chart
 
+    # side by side under the grade table (the writer moves them further down when the table grows)
     ss.insert_chart(16, 0, pyramid("销售占比", col_of["销售占比"], "#1F3864", 480))
     ss.insert_chart(16, col_of["平均销售额"], pyramid("毛利占比", col_of["毛利占比"], "#548235", 440))
 
     line = wb.add_chart({"type": "line"})
-    line.add_series({"name": "累计销售占比", "categories": ["分级汇总", 4, px, 13, px],
-                     "values": ["分级汇总", 4, px + 6, 13, px + 6], "marker": {"type": "circle"},
+    line.add_series({"name": "累计销售占比", "categories": ["分级汇总", 4, px, 4, px],
+                     "values": ["分级汇总", 4, px + 6, 4, px + 6], "marker": {"type": "circle"},
                      "line": {"color": "#C00000"}})
-    line.add_series({"name": "累计客户占比", "categories": ["分级汇总", 4, px, 13, px],
-                     "values": ["分级汇总", 4, px + 3, 13, px + 3], "line": {"color": "#7F7F7F", "dash_type": "dash"}})
+    line.add_series({"name": "累计客户占比", "categories": ["分级汇总", 4, px, 4, px],
+                     "values": ["分级汇总", 4, px + 3, 4, px + 3], "line": {"color": "#7F7F7F", "dash_type": "dash"}})
     line.set_title({"name": "帕累托曲线", "name_font": {"size": 12}})
     line.set_y_axis({"num_format": "0%", "max": 1})
     line.set_legend({"position": "bottom"})
@@ -206,9 +213,9 @@ def build(path: Path = OUT) -> Path:
     os_.write_string(1, 0, "统计期间：{{期间}}　　拜访需求 = 各客户所在等级的拜访频率（次/月）之和", f["sub"])
     os_.set_row(0, 28)
     os_.write_string(2, 0, "业务员拜访负荷", f["sub"])
-    table(os_, f, 3, 0, [("业务员", 10, "text"), ("客户数", 8, "int"), ("净销售额", 15, "money"),
-                         ("拜访需求下限(次/月)", 11, "score"), ("拜访需求上限(次/月)", 11, "score"),
-                         ("拜访能力(次/月)", 10, "score"), ("负荷状态", 34, "text")])
+    add_table_block(os_, "拜访负荷表", 3, 0, [("业务员", 10, "text"), ("客户数", 8, "int"), ("净销售额", 15, "money"),
+                                         ("拜访需求下限(次/月)", 11, "score"), ("拜访需求上限(次/月)", 11, "score"),
+                                         ("拜访能力(次/月)", 10, "score"), ("负荷状态", 34, "text")], f)
     os_.conditional_format(4, 6, 1_048_575, 6, {"type": "text", "criteria": "begins with", "value": "超负荷",
                                                 "format": wb.add_format({"font_color": "#9C0006", "bold": True})})
     os_.conditional_format(4, 6, 1_048_575, 6, {"type": "text", "criteria": "begins with", "value": "可能超负荷",
@@ -230,20 +237,22 @@ def build(path: Path = OUT) -> Path:
     aging = [("0-30天", 12, "money"), ("31-60天", 12, "money"), ("61-90天", 12, "money"),
              ("91-180天", 12, "money"), ("180天以上", 12, "money")]
     cr.write_string(2, 0, "按等级：信用政策、余额、逾期与账龄", f["sub"])
-    table(cr, f, 3, 0, [("等级", 7, "grade"), ("信用政策", 12, "text"), ("客户数", 8, "int"),
-                        ("期末余额", 14, "money"), ("逾期金额", 14, "money"), ("逾期占比", 9, "pct"),
-                        ("回款率", 8, "pct"), *aging])
+    add_table_block(cr, "信用按等级表", 3, 0, [("等级", 7, "grade"), ("信用政策", 12, "text"), ("客户数", 8, "int"),
+                                          ("期末余额", 14, "money"), ("逾期金额", 14, "money"), ("逾期占比", 9, "pct"),
+                                          ("回款率", 8, "pct"), *aging], f)
     cr.set_column(12, 12, 3)
     cr.write_string(2, 13, "本期信用政策变更（交财务执行）", f["sub"])
-    table(cr, f, 3, 13, [("客户编码", 11, "text"), ("客户名称", 22, "text"), ("上期等级", 8, "grade"),
-                         ("本期等级", 8, "grade"), ("原信用政策", 12, "text"), ("新信用政策", 12, "text"),
-                         ("原因", 50, "text")])
+    add_table_block(cr, "信用政策变更表", 3, 13, [("客户编码", 11, "text"), ("客户名称", 22, "text"),
+                                            ("上期等级", 8, "grade"), ("本期等级", 8, "grade"),
+                                            ("原信用政策", 12, "text"), ("新信用政策", 12, "text"),
+                                            ("原因", 50, "text")], f)
     cr.set_column(20, 20, 3)
     cr.write_string(2, 21, "每个客户：信用额度与当前余额", f["sub"])
-    table(cr, f, 3, 21, [("客户编码", 11, "text"), ("客户名称", 22, "text"), ("等级", 6, "grade"),
-                         ("信用政策", 12, "text"), ("月均净销售额", 14, "money"), ("信用额度", 14, "money"),
-                         ("期末余额", 14, "money"), ("额度占用率", 10, "pct"), ("超出额度", 13, "money"),
-                         ("逾期金额", 13, "money"), *aging])
+    add_table_block(cr, "信用额度表", 3, 21, [("客户编码", 11, "text"), ("客户名称", 22, "text"), ("等级", 6, "grade"),
+                                         ("信用政策", 12, "text"), ("月均净销售额", 14, "money"),
+                                         ("信用额度", 14, "money"), ("期末余额", 14, "money"),
+                                         ("额度占用率", 10, "pct"), ("超出额度", 13, "money"),
+                                         ("逾期金额", 13, "money"), *aging], f)
     cr.conditional_format(4, 29, 1_048_575, 29, {"type": "cell", "criteria": ">", "value": 0,
                                                  "format": wb.add_format({"font_color": "#9C0006", "bold": True})})
     printable(cr)
@@ -256,14 +265,10 @@ def build(path: Path = OUT) -> Path:
                ("本期等级", 8, "grade"), ("变动", 7, "change"), ("上期净销售额", 14, "money"),
                ("本期净销售额", 14, "money"), ("净销售额变化", 14, "money"), ("上期得分", 8, "score"),
                ("本期得分", 8, "score"), ("本期分级依据", 70, "wrap")]
-    for c, (head, width, fmt) in enumerate(changes):
-        cs.set_column(c, c, width)
-        cs.write_string(3, c, head, f["head"])
-        cs.write_blank(4, c, None, f[fmt])
+    add_table_block(cs, "等级变动表", 3, 0, changes, f)
     for word, colour in (("升级", "#006100"), ("降级", "#9C0006"), ("新增", "#1F3864"), ("流失", "#7F7F7F")):
         cs.conditional_format(4, 5, 1_048_575, 5, {"type": "cell", "criteria": "==", "value": f'"{word}"',
                                                     "format": wb.add_format({"font_color": colour, "bold": True})})
-    cs.autofilter(3, 0, 4, len(changes) - 1)
     printable(cs, freeze_cols=3)
 
     # ---- 数据问题
@@ -273,23 +278,14 @@ def build(path: Path = OUT) -> Path:
     problems = [("序号", 6, "int"), ("文件", 28, "text"), ("工作表", 14, "text"), ("行号", 7, "int"),
                 ("列", 12, "text"), ("值", 18, "text"), ("问题", 50, "text"), ("处理", 8, "text"),
                 ("金额", 14, "money")]
-    for c, (head, width, fmt) in enumerate(problems):
-        ps.set_column(c, c, width)
-        ps.write_string(3, c, head, f["head"])
-        ps.write_blank(4, c, None, f[fmt])
-    ps.autofilter(3, 0, 4, len(problems) - 1)
+    add_table_block(ps, "数据问题表", 3, 0, problems, f)
     printable(ps)
 
     # ---- 分级规则
     rs = wb.add_worksheet("分级规则")
     rs.write_string(0, 0, "本次使用的分级规则", f["title"])
     rs.write_string(1, 0, "来自 config.yaml 的快照，生成时间：{{生成时间}}", f["sub"])
-    rs.set_column(0, 0, 30)
-    rs.set_column(1, 1, 110)
-    rs.write_string(3, 0, "项目", f["head"])
-    rs.write_string(3, 1, "内容", f["head"])
-    rs.write_blank(4, 0, None, f["text"])
-    rs.write_blank(4, 1, None, f["wrap"])
+    add_table_block(rs, "分级规则表", 3, 0, [("项目", 30, "text"), ("内容", 110, "wrap")], f)
     printable(rs)
 
     ov.activate()

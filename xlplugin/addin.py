@@ -7,7 +7,11 @@ Config is found in this order:
      defined name GRADING_CONFIG pointing at a cell that holds a path;
   2. `config.yaml` beside the workbook;
   3. the environment variable KEHU_FENJI_CONFIG;
-  4. the project's own config.yaml (beside this package).
+  4. the starter config shipped with the package (paths relative to the workbook's folder).
+
+A Grade click runs the same pipeline as `grade-etl run` (previous period from the
+same history database, stability rule, 上期等级/变动, 等级变动) and records its
+period there too (a re-click replaces it) unless `history.record_excel: false`.
 """
 
 from __future__ import annotations
@@ -20,16 +24,17 @@ from pathlib import Path
 import xlwings as xw
 
 from grading.config import Config, load_config, parse_config
+from grading.defaults import starter_config
 from grading.errors import ConfigError, ConfigIssue, GradingError
-from grading.pipeline import GradingResult, grade_data
+from grading.pipeline import GradingResult, run_pipeline
 from grading.problems import summarise
 
-from .book_io import ensure_sheets, fill_sheet, read_sheet, sheet_names
+from .book_io import BookSink, read_sheet, sheet_names
 
 CONFIG_SHEET = "config.yaml"
 CONFIG_NAME = "GRADING_CONFIG"
 CONFIG_ENV = "KEHU_FENJI_CONFIG"
-PROJECT_CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
+PROJECT_CONFIG = starter_config()  # the shipped starter config (the wheel's copy, or the checkout's config.yaml)
 TITLE = "客户分级"
 
 
@@ -37,7 +42,7 @@ TITLE = "客户分级"
 class ConfigSource:
     """Where the config came from, for messages and `doctor`."""
 
-    kind: str  # workbook-sheet, workbook-name, beside-workbook, environment, project
+    kind: str  # explicit, workbook-sheet, workbook-name, beside-workbook, environment, default
     where: str
 
 
@@ -72,11 +77,13 @@ def find_config(book: xw.Book, explicit: str | Path | None = None) -> tuple[Conf
     env = os.environ.get(CONFIG_ENV)
     if env:
         return load_config(env), ConfigSource("environment", env)
-    if PROJECT_CONFIG.is_file():
-        return load_config(PROJECT_CONFIG), ConfigSource("project", str(PROJECT_CONFIG))
+    if PROJECT_CONFIG.is_file() and folder is not None:
+        text = PROJECT_CONFIG.read_text(encoding="utf-8-sig")
+        return (parse_config(text, folder, PROJECT_CONFIG.name),
+                ConfigSource("default", str(PROJECT_CONFIG)))
     raise ConfigError("config.yaml", [ConfigIssue("", None, (
-        f"找不到配置文件。请把 config.yaml 放在工作簿旁边，或设置环境变量 {CONFIG_ENV}，"
-        f"或在工作簿中加入名为 {CONFIG_SHEET} 的工作表。"))])
+        f"找不到配置文件。请先保存工作簿，把 config.yaml 放在工作簿旁边（grade-etl init 可生成一份），"
+        f"或设置环境变量 {CONFIG_ENV}，或在工作簿中加入名为 {CONFIG_SHEET} 的工作表。"))])
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,11 @@ def success_message(result: GradingResult, config: Config) -> str:
     lines = [f"分级完成：{len(result.graded)} 个客户（{config.period.start:%Y-%m-%d} 至 {config.period.as_of:%Y-%m-%d}）"]
     for grade, n in result.grade_counts.items():
         lines.append(f"  {grade} {config.policy(grade).label}：{n} 个")
+    comparison = result.comparison
+    if comparison is not None and comparison.previous is not None:
+        changes = comparison.changes["change"].tolist() if len(comparison.changes) else []
+        moves = "，".join(f"{k} {changes.count(k)}" for k in ("升级", "降级", "新增", "流失"))
+        lines.append(f"与上期 {comparison.previous} 比较：{moves}（详见工作表「等级变动」）")
     if result.warnings:
         lines.append(f"请注意（{len(result.warnings)} 条）：")
         lines += [f"  ！{text}" for text in result.warnings[:6]]
@@ -107,6 +119,9 @@ def success_message(result: GradingResult, config: Config) -> str:
         lines += [f"  [{a}] {r}：{n} 条" for a, r, n in summarise(result.problems)[:6]]
     else:
         lines.append("没有数据问题。")
+    lines += [f"注意：{note}" for note in result.overflows]
+    if result.history is not None:
+        lines.append(f"已记录到历史：{result.history}（期间 {config.period.label}）")
     return "\n".join(lines)
 
 
@@ -119,16 +134,13 @@ def run(book: xw.Book, config_path: str | Path | None = None) -> RunOutcome:
     app.calculation = "manual"
     try:
         config, _ = find_config(book, config_path)
-        progress = _status(app)
-        result = grade_data(config, progress, sheet_reader=lambda name: read_sheet(book, name))
-        progress("写入工作簿", 0.85)
-        template = config.resolve(config.output.template)
-        copied = ensure_sheets(book, result.plan, template)
-        for sp in result.plan.sheets:
-            fill_sheet(book, sp, template, result.plan.placeholders)
+        folder = book_folder(book)
+        sink = BookSink(book, config.template_path(), folder / book.name if folder else config.output_path())
+        result = run_pipeline(config, sink, config.history_path(), _status(app),
+                              sheet_reader=lambda name: read_sheet(book, name), record=config.history.record_excel)
         message = success_message(result, config)
         app.alert(message, title=TITLE, mode="info")
-        return RunOutcome(result, message, True, tuple(copied))
+        return RunOutcome(result, message, True, tuple(sink.copied))
     except GradingError as exc:
         message = f"{exc}\n\n工作簿未做修改（或只更新了部分工作表），修正后请再点一次「分级」。"
         app.alert(message, title=f"{TITLE} - 需要处理", mode="critical")

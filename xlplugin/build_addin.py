@@ -8,7 +8,8 @@ script rewrites two parts of that package and copies everything else (the VBA pr
 byte for byte:
   - customUI/customUI.xml: a tab 客户分级 with a large Grade (分级) button → RibbonMyAddin.RunMain
   - the conf sheet: renamed from `_myaddin.conf` (inactive) to `myaddin.conf` (the VBA's PROJECT_NAME
-    is "myaddin"), with the keys the VBA reads, defaulting to the virtual environment the README creates.
+    is "myaddin"), with the keys the VBA reads, defaulting to the virtual environment the README creates,
+    and ADD_WORKBOOK_TO_PYTHONPATH false (OneDrive/SharePoint workbooks).
 The VBA belongs to XLWINGS_VERSION; a different installed xlwings is refused (use --force to override).
 """
 
@@ -28,6 +29,9 @@ CONF: tuple[tuple[str, str | bool], ...] = (
     ("Interpreter_Win", r"%LOCALAPPDATA%\kehu-fenji\.venv\Scripts\pythonw.exe"),
     ("Interpreter_Mac", "$HOME/kehu-fenji/.venv/bin/python"),
     ("PYTHONPATH", ""),
+    # false: xlwings would otherwise resolve the workbook's folder first, which fails for OneDrive/SharePoint
+    # workbooks before our code runs; the package is imported from the virtual environment instead
+    ("ADD_WORKBOOK_TO_PYTHONPATH", False),
     ("Conda Path", ""),
     ("Conda Env", ""),
     ("UDF Modules", ""),
