@@ -26,6 +26,7 @@ from grading.defaults import SHIPPED, shipped
 from grading.describe import describe_rules
 from grading.errors import ConfigError, GradingError, HistoryBusy, InitError, InputError, OutputLocked, TemplateError
 from grading.history import customer_timeline, list_runs
+from grading.outputs import check_export_target
 from grading.pipeline import GradingResult, prepare_output, run_to_file
 from grading.problems import Problem, ProblemLog, summarise
 from grading.template_check import check_template
@@ -292,6 +293,7 @@ def _history(args: argparse.Namespace, say: Say) -> int:
             say(f"历史中没有客户 {args.code} 的记录。")
             return EXIT_INPUT
         if args.output:
+            check_export_target(config, Path(args.output))
             with open(args.output, "w", encoding="utf-8-sig", newline="") as fh:
                 w = csv.writer(fh)
                 w.writerow(["期间", "截止日期", "等级", "规则等级", "综合得分", "净销售额", "人工指定", "分级依据"])

@@ -32,6 +32,8 @@ from .fields import METRICS, SOURCE_FIELDS, resolve_metric
 from .units import format_amount, parse_amount
 
 from .rules import (  # noqa: F401  (re-exported: the stage specs live in grading/rules/)
+    ASSIGNING_TYPES,
+    MODIFYING_TYPES,
     AdjustStage,
     AssigningSpec,
     Axis,
@@ -196,8 +198,8 @@ class GradingConfig(_Model):
     @model_validator(mode="after")
     def _first_assigns(self) -> GradingConfig:
         if not isinstance(self.stages[0], AssigningSpec):
-            raise ValueError("第一个阶段必须是分级类型（thresholds、quantile、pareto、score、grid、rfm），"
-                             "adjust、provisional、lapsed 只能放在后面")
+            raise ValueError(f"第一个阶段必须是分级类型（{'、'.join(ASSIGNING_TYPES)}），"
+                             f"{'、'.join(MODIFYING_TYPES)} 只能放在后面")
         return self
 
 

@@ -102,7 +102,7 @@ BUSY_TIMEOUT = 30.0  # seconds to wait for another program's lock on the databas
 def is_busy(exc: BaseException) -> bool:
     """SQLite's 'database is locked' / 'busy': another program holds the database, nothing is damaged."""
     text = str(exc).lower()
-    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+    return isinstance(exc, (sqlite3.OperationalError, pd.errors.DatabaseError)) and ("locked" in text or "busy" in text)
 
 
 def busy_error(path: Path) -> HistoryBusy:

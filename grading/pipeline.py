@@ -210,9 +210,14 @@ def run_pipeline(config: Config, sink: Sink, history: Path | None, progress: Pro
     (through `sink`) → record (in `history`, unless it is None or `record` is False; the previous
     period is read from `history` either way)."""
     started = started or dt.datetime.now().replace(microsecond=0)
-    previous = (previous_period(history, config.period.as_of, config.period.label, config.digest)
-                if history else None)
-    year_ago = year_before(history, config.period.as_of) if history else None
+    try:
+        previous = (previous_period(history, config.period.as_of, config.period.label, config.digest)
+                    if history else None)
+        year_ago = year_before(history, config.period.as_of) if history else None
+    except (sqlite3.OperationalError, pd.errors.DatabaseError) as exc:
+        if history is not None and is_busy(exc):  # another program is writing: busy, not damaged
+            raise busy_error(history) from None
+        raise
     result = grade_data(config, progress, generated_at, previous, sheet_reader, own_output, year_ago)
     t = time.perf_counter()
     progress("写入工作簿", 0.8)
