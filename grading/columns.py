@@ -80,7 +80,6 @@ GRADED_COLUMNS: tuple[ColumnSpec, ...] = _specs(
     ("reason", "text", "分级依据"),
     ("prev_grade", "text", "上期等级（无上期为空）"), ("change", "text", "变动：升级、降级、不变、新增、转为暂定 …"),
     ("adjusted_down", "text", "把等级调低的调整规则，如 回款调整（回款率 < 80%）：A → B；未调低为空"),
-    ("pin_until", "text", "生效中的人工指定的有效期至（date，无期限或未指定为空）"),
 )
 
 # Added after grading from the stored history (views.growth).

@@ -112,10 +112,11 @@ class SourcesConfig(_Model):
     receivables: SourceConfig | None = None
     customers: SourceConfig | None = None
     overrides: SourceConfig | None = None
+    reviews: SourceConfig | None = None  # a previous output whose 评审 columns were filled in
 
     @model_validator(mode="after")
     def _known_columns(self) -> SourcesConfig:
-        for name in ("sales", "receivables", "customers", "overrides"):
+        for name in ("sales", "receivables", "customers", "overrides", "reviews"):
             source = getattr(self, name)
             if source is None:
                 continue
@@ -259,6 +260,7 @@ class Config(_Model):
     base_dir: SkipJsonSchema[Path] = Path(".")
     source_file: SkipJsonSchema[str] = "config.yaml"
     digest: SkipJsonSchema[str] = ""
+    source_text: SkipJsonSchema[str] = ""
 
     def reference_issues(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Grades used by rules but not defined under grades, and values no configured source can

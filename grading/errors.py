@@ -207,6 +207,26 @@ class InitError(OutputError):
     code = "E420"
 
 
+# ---- issue 13: rule previews, period diffs, reviews
+
+class PreviewTargetError(OutputError):
+    """The preview would write over a file a run owns (output, history, template, config, input)."""
+
+    code = "E250"
+
+
+class PeriodNotFound(InputError):
+    """A period named on the command line is not stored in the history database."""
+
+    code = "E251"
+
+
+class NoStoredRun(InputError):
+    """There is no stored run to compare with (no database, or it is empty)."""
+
+    code = "E252"
+
+
 # ---- issue 14: views (总览, 业务员与地区, 应收与信用)
 
 class BlocksOverlap(TemplateError):

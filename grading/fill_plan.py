@@ -20,6 +20,7 @@ from .describe import describe_rules
 from .grade import grade_rank
 from .plan_types import Block as Block, Column as Column, FillPlan as FillPlan, SheetPlan as SheetPlan
 from .problems import Problem
+from .reviews import review_columns
 
 SHEET_MAIN = "客户分级管理表"
 SHEET_SUMMARY = "分级汇总"
@@ -160,6 +161,8 @@ def _main_block(config: Config, g: pd.DataFrame, colours: tuple[tuple[str, str],
         else:
             values = g[spec.key].tolist()
         cols.append(Column(spec.header, values, spec.aliases))
+    # 评审 (issue 13): filled by managers, right after the columns above
+    cols.extend(_col(header, values) for header, values in review_columns(g).items())
     return Block(("客户编码", "客户名称", "等级"), tuple(cols), n, colours=colours)
 
 

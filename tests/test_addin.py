@@ -14,13 +14,15 @@ import pytest
 import yaml
 
 from grading.fill_plan import MAIN_COLUMNS
+from grading.reviews import REVIEW_HEADERS
 from xlplugin import run
 from xlplugin.addin import find_config
 
 from .conftest import ROOT, TEMPLATE, base_config, copy_template
 from .xlfakes import FakeWorkbook, Formula, book_from_xlsx, link_books
 
-MAIN_WIDTH = sum(1 for c in MAIN_COLUMNS if c.in_template)  # the default template's main table columns
+# the default template's main table columns, then the 评审 columns (issue 13)
+MAIN_WIDTH = sum(1 for c in MAIN_COLUMNS if c.in_template) + len(REVIEW_HEADERS)
 
 EXPORT = [
     ["销售出库单序时簿"],
@@ -55,7 +57,7 @@ def _book(folder: Path, with_template_sheets: bool = True) -> FakeWorkbook:
 
 def _main_rows(fake: FakeWorkbook) -> list[dict[str, Any]]:
     grid = fake.grids["客户分级管理表"]
-    header = {c: grid.cells[(4, c)] for c in range(1, 40) if (4, c) in grid.cells}
+    header = {c: grid.cells[(4, c)] for c in range(1, 60) if (4, c) in grid.cells}
     rows = []
     r = 5
     while (r, 2) in grid.cells:

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from etl.cli import EXIT_OK, main
 from grading import write_xlsx
 from grading.fill_plan import MAIN_COLUMNS
+from grading.reviews import REVIEW_HEADERS
 from grading.history import list_runs
 from xlplugin import run
 from xlplugin.book_io import excel_text
@@ -29,7 +30,8 @@ from .conftest import TEMPLATE, base_config, copy_template
 from .xlfakes import ExcelError, Formula, Grid, book_from_xlsx, excel_parse, link_books
 
 MAIN = "客户分级管理表"
-MAIN_WIDTH = sum(1 for c in MAIN_COLUMNS if c.in_template)  # the default template's main table columns
+# the default template's main table columns, then the 评审 columns (issue 13)
+MAIN_WIDTH = sum(1 for c in MAIN_COLUMNS if c.in_template) + len(REVIEW_HEADERS)
 
 
 def _project(folder: Path, demo_folder: Path, **history: Any) -> Path:
@@ -142,7 +144,7 @@ def _pasted(folder: Path, grades: dict[str, Any] | None = None, bands: list[dict
 
 def _rows(fake: Any, sheet: str = MAIN) -> list[dict[str, Any]]:
     grid = fake.grids[sheet]
-    header = {c: grid.cells[(4, c)] for c in range(1, 40) if (4, c) in grid.cells}
+    header = {c: grid.cells[(4, c)] for c in range(1, 60) if (4, c) in grid.cells}
     out, r = [], 5
     while (r, 2) in grid.cells:
         out.append({h: grid.cells.get((r, c)) for c, h in header.items()})
@@ -162,7 +164,7 @@ def test_text_stays_text_numbers_and_dates_keep_the_template_formats(tmp_path) -
     assert all(type(r["客户编码"]) is str and type(r["客户名称"]) is str for r in rows)
     assert rows[0]["净销售额"] == 6_000_000.0 and rows[0]["最近下单日期"] == dt.datetime(2026, 5, 3)
     grid = fake.grids[MAIN]
-    date_col = 1 + [grid.cells.get((4, c)) for c in range(1, 40)].index("最近下单日期")
+    date_col = 1 + [grid.cells.get((4, c)) for c in range(1, 60)].index("最近下单日期")
     assert {grid.formats.get((r, date_col)) for r in range(5, 9)} == {"yyyy-mm-dd"}
     summary = _rows(fake, "分级汇总")
     assert [r["拜访频率(次/月)"] for r in summary[:3]] == ["4-6", "2-4", "0-2"]

@@ -82,6 +82,7 @@ def grade_customers(config: Config, table: pd.DataFrame, problems: list[Problem]
             assert_never(stage)
     config_pins = [PinRow(p, config.source_file, "grading.pins", None) for p in config.grading.pins]
     change, pinned = apply_pins([*config_pins, *pins], grade, config.period.as_of, config, problems)
+    out["pin_rule_grade"] = grade.astype(str)  # the rules' grade a pin overrides (pin audit in the history)
     grade = change.grade
     append(change.notes)
     rule_grade = grade.astype(str)
@@ -94,10 +95,6 @@ def grade_customers(config: Config, table: pd.DataFrame, problems: list[Problem]
     out["below_streak"] = np.asarray(streaks, dtype=np.int64)
     out["pinned"] = np.where(pinned_flags, "人工指定", "")
     out["adjusted_down"] = moves
-    as_of = config.period.as_of
-    until = {p.pin.customer: p.pin.until for p in [*config_pins, *pins]
-             if p.pin.customer in pinned and (p.pin.until is None or p.pin.until >= as_of)}
-    out["pin_until"] = [until.get(code) for code in index]
     return order_customers(derive(config, out, reason, gap, gap_grade), config)
 
 

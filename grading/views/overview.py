@@ -64,7 +64,8 @@ def watch_list(config: Config, graded: pd.DataFrame) -> pd.DataFrame:
         add(WATCH_QUIET, code, f"{large_note}；{days:g} 天未下单（超过 {w.quiet_days} 天）{when}")
     if "pin_until" in graded:
         horizon = as_of + dt.timedelta(days=w.pin_expiry_days)
-        for code, until in zip(codes, graded["pin_until"].tolist()):
+        for code, raw in zip(codes, graded["pin_until"].tolist()):  # ISO text (issue 13's pin audit) or a date
+            until = dt.date.fromisoformat(raw) if isinstance(raw, str) and raw else raw
             if isinstance(until, dt.date) and as_of <= until <= horizon:
                 after = f"，到期后按规则为 {rule[code]}" if code in rule else "，到期后按规则分级"
                 add(WATCH_PIN, code, f"人工指定 {grades[code]} 将于 {until:%Y-%m-%d} 到期（还有 "
