@@ -205,3 +205,11 @@ class InitError(OutputError):
     """`grade-etl init` cannot create the starter files in the folder."""
 
     code = "E420"
+
+
+# ---- campaign after issues 9–12 (reliability, E405–E409)
+
+class OutputIsFolder(OutputError):
+    """output.file / -o names an existing folder."""
+
+    code = "E405"
