@@ -26,7 +26,8 @@ from python_calamine import CalamineWorkbook
 from .errors import BadTextLine, EmptySheet, InputFileMissing, SheetTooLarge, UnreadableFile
 from .read_markup import SpanTooLarge, read_html_tables, read_xml_spreadsheet
 from .text_checks import check_mixed, check_text_bytes, line_of
-from .xlsx_extent import MAX_CELLS, sheet_part, wide_extent
+from . import xlsx_extent
+from .xlsx_extent import MAX_CELLS, inflates_beyond, shared_strings_part, sheet_part, wide_extent
 
 
 
@@ -130,6 +131,8 @@ def read_file(path: Path, sheet: str | None = None) -> list[RawSheet]:
 
 
 def _read_calamine(path: Path, sheet: str | None, kind: str) -> RawSheet:
+    if kind == "zip":
+        _check_shared_strings(path)
     try:
         with path.open("rb") as fh:
             wb = CalamineWorkbook.from_filelike(fh)
@@ -161,6 +164,26 @@ def _read_calamine(path: Path, sheet: str | None, kind: str) -> RawSheet:
     rows = cast(list[list[object]], ws.to_python(skip_empty_area=True))
     start = ws.start[0] + 1 if ws.start else 1
     return _non_empty(RawSheet(path, name, rows, start))
+
+
+def _check_shared_strings(path: Path) -> None:
+    """Refuse an xlsx whose shared strings inflate beyond MAX_SHARED_STRINGS_BYTES before calamine opens
+    it: opening the workbook loads every shared string into memory (a few MB can inflate to gigabytes)."""
+    limit = xlsx_extent.MAX_SHARED_STRINGS_BYTES
+    try:
+        with zipfile.ZipFile(path) as zf:
+            if "xl/workbook.xml" not in zf.namelist():
+                return  # xlsb, ods: not this layout
+            part = shared_strings_part(zf)
+            if part is None or not inflates_beyond(zf, part, limit):
+                return
+            packed = zf.getinfo(part).compress_size
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError, ET.ParseError):
+        return  # damaged: calamine reports it (it refuses parts larger than their declared size)
+    raise SheetTooLarge(
+        f"文件 {path.name} 的共享文本（{part}）解压后超过 {limit >> 20:,} MB 的上限"
+        f"（压缩包内只有 {max(packed >> 10, 1):,} KB），可能是损坏或恶意构造的文件（压缩炸弹），为避免耗尽内存已停止读取。"
+        "请在 Excel 中打开后另存为 .xlsx，或从 ERP 重新导出。")
 
 
 def _check_extent(path: Path, sheet: str) -> None:

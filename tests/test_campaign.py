@@ -4,9 +4,11 @@ previous output changed."""
 
 from __future__ import annotations
 
+import io
+import zipfile
 from pathlib import Path
 
-from etl.cli import EXIT_CONFIG, EXIT_OK, EXIT_OUTPUT, main
+from etl.cli import EXIT_CONFIG, EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, main
 
 from .test_reliability import DB, OUTPUT, hashes, project, run
 
@@ -65,3 +67,105 @@ def test_output_that_is_a_folder_is_refused_before_reading(tmp_path, capsys) -> 
         "请把 output.file（或命令行 -o）改成文件名，例如 output/客户分级管理表_{period}.xlsx。\n")
     assert hashes(tmp_path) == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != "logs") == ["config.yaml", "exports", "templates", "结果.xlsx"]
+
+
+# ------------------------------------------------------------ zip bombs
+
+def _xlsx_with_huge_part(part: str, size: int) -> bytes:
+    """A small valid sales xlsx whose `part` (sharedStrings or the sheet) inflates to about `size` bytes."""
+    ns = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    rows = [["单据日期", "单据编号", "客户编码", "客户名称", "价税合计"]]
+    rows += [[f"2026-01-1{c}", f"XS-{c}", f"C{c:03d}", f"客户{c}", str(1000 * c)] for c in range(1, 5)]
+    cells = "".join(f'<row r="{r}">' + "".join(
+        f'<c r="{"ABCDE"[i]}{r}" t="inlineStr"><is><t>{v}</t></is></c>' if i < 4 else f'<c r="E{r}"><v>{v}</v></c>'
+        for i, v in enumerate(row)) + "</row>" for r, row in enumerate(rows, 1))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/'
+                   'package/2006/content-types"><Default Extension="xml" ContentType="application/xml"/>'
+                   '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+                   '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-'
+                   'officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" '
+                   'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+                   '<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-'
+                   'officedocument.spreadsheetml.sharedStrings+xml"/></Types>')
+        z.writestr("_rels/.rels", '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/'
+                   'package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/'
+                   'officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>')
+        z.writestr("xl/workbook.xml", f'<?xml version="1.0"?><workbook xmlns="{ns}" xmlns:r="{rel}"><sheets>'
+                   '<sheet name="销售" sheetId="1" r:id="rId1"/></sheets></workbook>')
+        z.writestr("xl/_rels/workbook.xml.rels", '<?xml version="1.0"?><Relationships xmlns="http://schemas.'
+                   'openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.'
+                   'openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>'
+                   '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+                   'relationships/sharedStrings" Target="sharedStrings.xml"/></Relationships>')
+        padding = b"<!--" + b" " * (1 << 20) + b"-->"
+        if part == "sharedStrings":
+            with z.open("xl/sharedStrings.xml", "w", force_zip64=True) as fh:
+                fh.write(f'<?xml version="1.0"?><sst xmlns="{ns}"><si><t>x</t></si>'.encode())
+                for _ in range(size >> 20):
+                    fh.write(b"<si><t>" + b"A" * (1 << 20) + b"</t></si>")
+                fh.write(b"</sst>")
+            z.writestr("xl/worksheets/sheet1.xml", f'<?xml version="1.0"?><worksheet xmlns="{ns}"><sheetData>'
+                       f"{cells}</sheetData></worksheet>")
+        else:
+            z.writestr("xl/sharedStrings.xml", f'<?xml version="1.0"?><sst xmlns="{ns}"></sst>')
+            with z.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as fh:
+                fh.write(f'<?xml version="1.0"?><worksheet xmlns="{ns}"><sheetData>{cells}'.encode())
+                for _ in range(size >> 20):
+                    fh.write(padding)
+                fh.write(b"</sheetData></worksheet>")
+    return buf.getvalue()
+
+
+def test_xlsx_whose_shared_strings_inflate_beyond_the_limit_is_refused(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from grading import xlsx_extent
+
+    monkeypatch.setattr(xlsx_extent, "MAX_SHARED_STRINGS_BYTES", 8 << 20)  # the real limit, scaled down
+    cfg = project(tmp_path, _xlsx_with_huge_part("sharedStrings", 12 << 20), name="sales.xlsx")
+    assert (tmp_path / "exports" / "sales.xlsx").stat().st_size < 200_000
+    before = hashes(tmp_path)
+    assert run("-c", str(cfg), "-q") == EXIT_INPUT
+    err = capsys.readouterr().err
+    assert err.startswith("[E207] 文件 sales.xlsx 的共享文本（xl/sharedStrings.xml）解压后超过 8 MB 的上限"
+                          "（压缩包内只有 "), err
+    assert hashes(tmp_path) == before
+
+
+def test_xlsx_shared_strings_message_names_the_fix(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from grading import xlsx_extent
+
+    monkeypatch.setattr(xlsx_extent, "MAX_SHARED_STRINGS_BYTES", 8 << 20)
+    cfg = project(tmp_path, _xlsx_with_huge_part("sharedStrings", 12 << 20), name="sales.xlsx")
+    assert run("-c", str(cfg), "-q") == EXIT_INPUT
+    err = capsys.readouterr().err
+    assert "，可能是损坏或恶意构造的文件（压缩炸弹），为避免耗尽内存已停止读取。请在 Excel 中打开后另存为 .xlsx，或从 ERP 重新导出。\n" in err
+
+
+def test_shared_strings_are_measured_before_calamine_opens_the_workbook(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Opening a workbook makes calamine load every shared string: the check must come first."""
+    from grading import read, xlsx_extent
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("calamine opened the workbook before its shared strings were measured")
+
+    monkeypatch.setattr(xlsx_extent, "MAX_SHARED_STRINGS_BYTES", 8 << 20)
+    monkeypatch.setattr(read.CalamineWorkbook, "from_filelike", refuse)
+    cfg = project(tmp_path, _xlsx_with_huge_part("sharedStrings", 12 << 20), name="sales.xlsx")
+    assert run("-c", str(cfg), "-q") == EXIT_INPUT
+    assert capsys.readouterr().err.startswith("[E207] 文件 sales.xlsx 的共享文本（xl/sharedStrings.xml）解压后超过 8 MB")
+
+
+def test_xlsx_under_the_shared_strings_limit_is_read(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from grading import xlsx_extent
+
+    monkeypatch.setattr(xlsx_extent, "MAX_SHARED_STRINGS_BYTES", 8 << 20)
+    cfg = project(tmp_path, _xlsx_with_huge_part("sharedStrings", 4 << 20), name="sales.xlsx")
+    assert run("-c", str(cfg), "-q") == EXIT_OK
+
+
+def test_real_limit_on_shared_strings_is_generous_but_bounded() -> None:
+    from grading import xlsx_extent
+
+    assert 256 << 20 <= xlsx_extent.MAX_SHARED_STRINGS_BYTES <= 1 << 30
