@@ -169,3 +169,41 @@ def test_real_limit_on_shared_strings_is_generous_but_bounded() -> None:
     from grading import xlsx_extent
 
     assert 256 << 20 <= xlsx_extent.MAX_SHARED_STRINGS_BYTES <= 1 << 30
+
+
+# ------------------------------------------------------------ config.yaml as users save it
+
+def test_config_indented_with_tabs_names_line_and_fix_in_chinese(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    cfg = project(tmp_path)
+    text = cfg.read_text(encoding="utf-8").splitlines()
+    text[1] = "\t" + text[1].lstrip()
+    cfg.write_text("\n".join(text) + "\n", encoding="utf-8")
+    before = hashes(tmp_path)
+    assert run("-c", str(cfg), "-q") == EXIT_CONFIG
+    assert capsys.readouterr().err == (
+        "[E100] 配置文件有 1 处错误，请修改后重试：\n"
+        "  - config.yaml 第 2 行: 第 1 列是制表符（Tab）：YAML 只能用空格缩进，请把 Tab 换成空格"
+        "（在编辑器中把“用 Tab 缩进”改为“用空格缩进”）\n")
+    assert hashes(tmp_path) == before
+
+
+def test_empty_config_says_it_is_empty(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    cfg = project(tmp_path)
+    cfg.write_text("# 只有注释\n\n", encoding="utf-8")
+    assert run("-c", str(cfg), "-q") == EXIT_CONFIG
+    assert capsys.readouterr().err == (
+        "[E100] 配置文件有 1 处错误，请修改后重试：\n"
+        "  - config.yaml: 配置文件是空的（没有任何设置）。新建一份带注释的配置：grade-etl init 新文件夹，"
+        "再把其中的 config.yaml 复制过来修改\n")
+
+
+def test_config_in_gbk_says_how_to_save_it_as_utf8(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    cfg = project(tmp_path)
+    text = cfg.read_text(encoding="utf-8")
+    cfg.write_bytes(text.encode("gbk"))
+    line = next(n for n, t in enumerate(text.splitlines(), 1) if not t.isascii())
+    assert run("-c", str(cfg), "-q") == EXIT_CONFIG
+    assert capsys.readouterr().err == (
+        "[E100] 配置文件有 1 处错误，请修改后重试：\n"
+        f"  - config.yaml: 配置文件必须保存为 UTF-8 编码（第 {line} 行起不是 UTF-8）：在记事本中“另存为”，"
+        "编码选 UTF-8 后保存\n")
