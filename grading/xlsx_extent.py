@@ -23,6 +23,10 @@ MAX_CELLS = 60_000_000  # a rectangle larger than this is refused before loading
 # calamine keeps every shared string of the workbook in memory (about its inflated size): a 3 MB
 # "zip bomb" can inflate to gigabytes. Exports of a million lines use well under 100 MB.
 MAX_SHARED_STRINGS_BYTES = 512 << 20
+# xl/workbook.xml and its relationships are read whole (and parsed) to find the sheets; 5,000 sheets
+# take well under 1 MB. Python's zipfile and calamine both stop at a part's declared size.
+MAX_INDEX_PART_BYTES = 64 << 20
+INDEX_PARTS = ("xl/workbook.xml", "xl/_rels/workbook.xml.rels")
 _CHUNK = 1 << 20
 _OVERLAP = 256
 # a reference in a column from BF (58) on; the tag around it is checked only for these few matches

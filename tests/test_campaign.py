@@ -207,3 +207,71 @@ def test_config_in_gbk_says_how_to_save_it_as_utf8(tmp_path, capsys) -> None:  #
         "[E100] 配置文件有 1 处错误，请修改后重试：\n"
         f"  - config.yaml: 配置文件必须保存为 UTF-8 编码（第 {line} 行起不是 UTF-8）：在记事本中“另存为”，"
         "编码选 UTF-8 后保存\n")
+
+
+def _padded(data: bytes, part: str, size: int) -> bytes:
+    """The xlsx `data` with `size` bytes of spaces before the last closing tag of `part` (still valid XML)."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for item in src.infolist():
+            body = src.read(item.filename)
+            if item.filename != part:
+                z.writestr(item.filename, body)
+                continue
+            cut = body.rfind(b"</")
+            with z.open(part, "w", force_zip64=True) as fh:
+                fh.write(body[:cut])
+                for _ in range(size >> 20):
+                    fh.write(b" " * (1 << 20))
+                fh.write(body[cut:])
+    return buf.getvalue()
+
+
+def test_xlsx_whose_workbook_index_inflates_beyond_the_limit_is_refused(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """xl/workbook.xml and its relationships are read whole to find the sheets: a 1 GB one took 3 GB."""
+    from grading import xlsx_extent
+
+    monkeypatch.setattr(xlsx_extent, "MAX_INDEX_PART_BYTES", 4 << 20)
+    for part in ("xl/workbook.xml", "xl/_rels/workbook.xml.rels"):
+        cfg = project(tmp_path, _padded(_xlsx_with_huge_part("sharedStrings", 0), part, 6 << 20), name="sales.xlsx")
+        before = hashes(tmp_path)
+        assert run("-c", str(cfg), "-q") == EXIT_INPUT
+        err = capsys.readouterr().err
+        assert err.startswith(f"[E207] 文件 sales.xlsx 的工作簿目录（{part}）解压后超过 4 MB 的上限（压缩包内只有 "), err
+        assert "可能是损坏或恶意构造的文件（压缩炸弹），为避免耗尽内存已停止读取。" in err
+        assert hashes(tmp_path) == before
+
+
+def test_real_limit_on_the_workbook_index_is_generous_but_bounded() -> None:
+    from grading import xlsx_extent
+
+    assert 16 << 20 <= xlsx_extent.MAX_INDEX_PART_BYTES <= 256 << 20
+
+
+# ------------------------------------------------------------ files that cannot be opened
+
+def test_history_seed_of_a_missing_workbook_says_so_in_chinese(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    cfg = project(tmp_path)
+    missing = tmp_path / "旧 输出.xlsx"
+    assert main(["history", "-c", str(cfg), "seed", str(missing), "--period", "2025H2"]) == EXIT_INPUT
+    assert capsys.readouterr().err == (
+        f"[E201] 找不到文件 {missing}。请检查文件名和路径是否正确。\n上一次的输出文件保持不变。\n")
+
+
+def test_an_export_without_read_permission_says_so_in_chinese(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from grading import read
+
+    cfg = project(tmp_path)
+    real_open = Path.open
+
+    def denied(self: Path, *args: object, **kwargs: object) -> object:
+        if self.name == "sales.csv":
+            raise PermissionError(13, "Permission denied")
+        return real_open(self, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(read.Path, "open", denied)
+    assert run("-c", str(cfg), "-q") == EXIT_INPUT
+    err = capsys.readouterr().err
+    assert err.startswith(f"[E202] 无法打开文件 {tmp_path / 'exports' / 'sales.csv'}：没有读取权限。"
+                          "请检查文件权限，或文件是否正被其他程序独占打开。\n"), err
