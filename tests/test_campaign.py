@@ -275,3 +275,23 @@ def test_an_export_without_read_permission_says_so_in_chinese(tmp_path, capsys, 
     err = capsys.readouterr().err
     assert err.startswith(f"[E202] 无法打开文件 {tmp_path / 'exports' / 'sales.csv'}：没有读取权限。"
                           "请检查文件权限，或文件是否正被其他程序独占打开。\n"), err
+
+
+# ------------------------------------------------------------ history database of another program
+
+def test_history_database_of_another_program_is_named_as_such_and_left_alone(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    cfg = project(tmp_path)
+    (tmp_path / DB).parent.mkdir()
+    other = sqlite3.connect(tmp_path / DB)
+    other.execute("CREATE TABLE runs (x)")
+    other.execute("INSERT INTO runs VALUES (1)")
+    other.commit()
+    other.close()
+    before = hashes(tmp_path)
+    assert run("-c", str(cfg), "-q") == EXIT_OUTPUT
+    assert capsys.readouterr().err.startswith(
+        f"[E500] 历史数据库 {tmp_path / DB} 是另一个程序的 SQLite 数据库（已有表：runs），不是本程序的历史记录，未做任何修改。"
+        "请在 config.yaml 的 history.database 改用一个新的文件名（如 output/客户分级历史.sqlite）。\n")
+    assert hashes(tmp_path) == before
