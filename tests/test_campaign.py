@@ -295,3 +295,26 @@ def test_history_database_of_another_program_is_named_as_such_and_left_alone(tmp
         f"[E500] 历史数据库 {tmp_path / DB} 是另一个程序的 SQLite 数据库（已有表：runs），不是本程序的历史记录，未做任何修改。"
         "请在 config.yaml 的 history.database 改用一个新的文件名（如 output/客户分级历史.sqlite）。\n")
     assert hashes(tmp_path) == before
+
+
+# ------------------------------------------------------------ receivables with a two-level header
+
+def test_receivables_two_level_header_reads_billed_and_received(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """`本期` merged over `应收 | 收回` (the CSV/HTML form of merged cells: the parent once) is 本期应收 / 本期收回."""
+    from typing import Any
+
+    from python_calamine import CalamineWorkbook
+
+    def edit(d: dict[str, Any]) -> None:
+        d["sources"]["receivables"] = {"files": ["exports/ar.csv"]}
+
+    cfg = project(tmp_path, edit=edit)
+    (tmp_path / "exports" / "ar.csv").write_text(
+        "应收账款余额表\n客户,,期初余额,本期,,期末余额\n客户编码,客户名称,,应收,收回,\n"
+        "C001,客户1,100,200,150,150\nC002,客户2,0,500,500,0\n", encoding="utf-8")
+    assert run("-c", str(cfg), "-q") == EXIT_OK
+    rows = CalamineWorkbook.from_path(str(tmp_path / OUTPUT)).get_sheet_by_name("客户分级管理表").to_python()
+    header = next(r for r in rows if "客户编码" in r)
+    got = {r[header.index("客户编码")]: [r[header.index(h)] for h in ("本期应收", "本期收回", "期末余额")]
+           for r in rows[rows.index(header) + 1:] if r[header.index("客户编码")] in ("C001", "C002")}
+    assert got == {"C001": [200.0, 150.0, 150.0], "C002": [500.0, 500.0, 0.0]}
