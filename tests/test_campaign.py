@@ -318,3 +318,36 @@ def test_receivables_two_level_header_reads_billed_and_received(tmp_path, capsys
     got = {r[header.index("客户编码")]: [r[header.index(h)] for h in ("本期应收", "本期收回", "期末余额")]
            for r in rows[rows.index(header) + 1:] if r[header.index("客户编码")] in ("C001", "C002")}
     assert got == {"C001": [200.0, 150.0, 150.0], "C002": [500.0, 500.0, 0.0]}
+
+
+# ------------------------------------------------------------ two runs at the same moment
+
+def test_a_lock_still_being_written_by_a_starting_run_is_not_taken_over(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A run creates its lock file, then writes its pid into it: a second run that reads it in between
+    saw an empty file, took it for a killed run's lock, removed it, and both runs went on together."""
+    from etl.cli import EXIT_BUSY
+
+    cfg = project(tmp_path)
+    lock = tmp_path / "output" / (OUTPUT.name + ".lock")
+    lock.parent.mkdir()
+    lock.write_bytes(b"")  # created this instant by another run, not written yet
+    before = hashes(tmp_path)
+    assert run("-c", str(cfg), "-q") == EXIT_BUSY
+    assert capsys.readouterr().err == (
+        f"[E402] 另一个分级任务正在启动（锁文件 {lock} 刚刚创建），本次运行已退出，未做任何修改。请稍后重试。\n")
+    assert hashes(tmp_path) == before
+
+
+def test_an_old_unreadable_lock_is_taken_over(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import time
+
+    cfg = project(tmp_path)
+    lock = tmp_path / "output" / (OUTPUT.name + ".lock")
+    lock.parent.mkdir()
+    lock.write_bytes(b"\xff\xfe garbage \x00")
+    old = time.time() - 3600
+    os.utime(lock, (old, old))
+    assert run("-c", str(cfg)) == EXIT_OK
+    assert "发现上次中断的运行留下的锁（进程 ? 已不存在），已清除并继续。" in capsys.readouterr().out
+    assert not lock.exists()
