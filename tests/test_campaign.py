@@ -351,3 +351,35 @@ def test_an_old_unreadable_lock_is_taken_over(tmp_path, capsys) -> None:  # type
     assert run("-c", str(cfg)) == EXIT_OK
     assert "发现上次中断的运行留下的锁（进程 ? 已不存在），已清除并继续。" in capsys.readouterr().out
     assert not lock.exists()
+
+
+# ------------------------------------------------------------ a template that is not a workbook
+
+def _broken_templates(tmp_path: Path) -> dict[str, bytes]:
+    from .conftest import TEMPLATE
+
+    plain = io.BytesIO()
+    with zipfile.ZipFile(plain, "w") as z:
+        z.writestr("word/document.xml", "<w/>")  # a .docx renamed
+    bad_xml = io.BytesIO()
+    with zipfile.ZipFile(TEMPLATE) as src, zipfile.ZipFile(bad_xml, "w") as z:
+        for name in src.namelist():
+            z.writestr(name, b"<broken" if name == "xl/workbook.xml" else src.read(name))
+    return {"not a zip": b"not a zip at all", "a zip without a workbook": plain.getvalue(),
+            "damaged workbook.xml": bad_xml.getvalue()}
+
+
+def test_a_template_that_is_not_a_workbook_is_a_template_error(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    cfg = project(tmp_path)
+    template = tmp_path / "templates" / "客户分级管理表.xlsx"
+    for case, data in _broken_templates(tmp_path).items():
+        template.write_bytes(data)
+        before = hashes(tmp_path)
+        for command in (["check-config", "-c", str(cfg)], ["run", "-c", str(cfg), "-q"]):
+            assert main(command) == EXIT_OUTPUT, (case, command)
+            err = capsys.readouterr().err
+            assert err.startswith(
+                "[E300] 模板文件 客户分级管理表.xlsx 不是有效的 Excel 工作簿（.xlsx），可能已损坏或是改了扩展名的其他文件。"
+                "请在 Excel 中打开后另存为 .xlsx，或运行 grade-etl init 新文件夹 取得默认模板，再把它复制到 "
+                f"{template}。\n"), (case, err)
+        assert hashes(tmp_path) == before
