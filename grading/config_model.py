@@ -31,6 +31,8 @@ from .fields import METRICS, SOURCE_FIELDS, resolve_metric
 from .units import format_amount, parse_amount
 
 from .rules import (  # noqa: F401  (re-exported: the stage specs live in grading/rules/)
+    ASSIGNING_TYPES,
+    MODIFYING_TYPES,
     AdjustStage,
     AssigningSpec,
     Axis,
@@ -109,10 +111,11 @@ class SourcesConfig(_Model):
     receivables: SourceConfig | None = None
     customers: SourceConfig | None = None
     overrides: SourceConfig | None = None
+    reviews: SourceConfig | None = None  # a previous output whose 评审 columns were filled in
 
     @model_validator(mode="after")
     def _known_columns(self) -> SourcesConfig:
-        for name in ("sales", "receivables", "customers", "overrides"):
+        for name in ("sales", "receivables", "customers", "overrides", "reviews"):
             source = getattr(self, name)
             if source is None:
                 continue
@@ -195,8 +198,8 @@ class GradingConfig(_Model):
     @model_validator(mode="after")
     def _first_assigns(self) -> GradingConfig:
         if not isinstance(self.stages[0], AssigningSpec):
-            raise ValueError("第一个阶段必须是分级类型（thresholds、quantile、pareto、score、grid、rfm），"
-                             "adjust、provisional、lapsed 只能放在后面")
+            raise ValueError(f"第一个阶段必须是分级类型（{'、'.join(ASSIGNING_TYPES)}），"
+                             f"{'、'.join(MODIFYING_TYPES)} 只能放在后面")
         return self
 
 
@@ -247,6 +250,7 @@ class Config(_Model):
     base_dir: SkipJsonSchema[Path] = Path(".")
     source_file: SkipJsonSchema[str] = "config.yaml"
     digest: SkipJsonSchema[str] = ""
+    source_text: SkipJsonSchema[str] = ""
 
     def reference_issues(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Grades used by rules but not defined under grades, and values no configured source can

@@ -213,3 +213,23 @@ class OutputIsFolder(OutputError):
     """output.file / -o names an existing folder."""
 
     code = "E405"
+
+
+# ---- issue 13: rule previews, period diffs, reviews
+
+class PreviewTargetError(OutputError):
+    """The preview would write over a file a run owns (output, history, template, config, input)."""
+
+    code = "E250"
+
+
+class PeriodNotFound(InputError):
+    """A period named on the command line is not stored in the history database."""
+
+    code = "E251"
+
+
+class NoStoredRun(InputError):
+    """There is no stored run to compare with (no database, or it is empty)."""
+
+    code = "E252"

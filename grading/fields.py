@@ -106,11 +106,24 @@ OVERRIDE_FIELDS: tuple[InputField, ...] = (
     _f("until", "有效期至", "date", "到期日", "截止日期", "失效日期", "Valid Until"),
 )
 
+# The 评审 columns at the end of the main table of an earlier output (issue 13: review round trip).
+REVIEW_FIELDS: tuple[InputField, ...] = (
+    _f("customer_code", "客户编码", "code", "客户代码", "客户编号"),
+    _f("customer_name", "客户名称", "text"),
+    _f("grade", "建议等级", "code"),
+    _f("reason", "理由", "text", "评审理由"),
+    _f("by", "审批人", "text"),
+    _f("approved_on", "审批日期", "date"),
+    _f("until", "有效至", "date"),
+    _f("status", "状态", "text", "评审状态"),
+)
+
 SOURCE_FIELDS: dict[str, tuple[InputField, ...]] = {
     "sales": SALES_FIELDS,
     "receivables": RECEIVABLE_FIELDS,
     "customers": CUSTOMER_FIELDS,
     "overrides": OVERRIDE_FIELDS,
+    "reviews": REVIEW_FIELDS,
 }
 
 # Fields a source cannot do without (customer_code may be satisfied by customer_name).
@@ -119,10 +132,11 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "receivables": ("customer_code",),
     "customers": ("customer_code",),
     "overrides": ("customer_code", "grade", "reason", "by"),
+    "reviews": ("customer_code", "status"),
 }
 
 SOURCE_LABELS = {"sales": "销售明细", "receivables": "应收账款余额表", "customers": "客户档案",
-                 "overrides": "人工指定等级表"}
+                 "overrides": "人工指定等级表", "reviews": "评审表"}
 
 MetricKind = Literal["money", "count", "ratio", "days", "months", "date", "score"]
 

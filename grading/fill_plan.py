@@ -19,6 +19,7 @@ from .describe import describe_rules
 from .grade import grade_rank
 from .plan_types import Block as Block, Column as Column, FillPlan as FillPlan, SheetPlan as SheetPlan
 from .problems import Problem
+from .reviews import review_columns
 
 SHEET_MAIN = "客户分级管理表"
 SHEET_SUMMARY = "分级汇总"
@@ -109,6 +110,7 @@ def _main_block(g: pd.DataFrame, colours: tuple[tuple[str, str], ...]) -> Block:
         _col("信用政策", g["credit_terms"], "账期"),
         _col("分级依据", g["reason"]),
         _col("距上一等级", g["next_gap"]),
+        *(_col(header, values) for header, values in review_columns(g).items()),  # 评审, filled by managers
     )
     return Block(("客户编码", "客户名称", "等级"), cols, n, colours=colours)
 

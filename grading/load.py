@@ -84,7 +84,7 @@ def load_sources(config: Config, problems: list[Problem], progress: Progress,
     """Every configured source; files the tool wrote itself (`own_output`) are skipped with a note."""
     errors: list[InputError] = []
     out: dict[str, SourceData] = {}
-    configured = [(n, getattr(config.sources, n)) for n in ("sales", "receivables", "customers", "overrides")]
+    configured = [(n, getattr(config.sources, n)) for n in ("sales", "receivables", "customers", "overrides", "reviews")]
     active = [(n, s) for n, s in configured if s is not None]
     for i, (name, source) in enumerate(active):
         progress(f"读取{SOURCE_LABELS[name]}", i / len(active))
@@ -95,12 +95,12 @@ def load_sources(config: Config, problems: list[Problem], progress: Progress,
         except InputError as exc:
             errors.append(exc)
             continue
-        if name != "overrides" and len(errors) == errors_before and len(out[name].frame) == 0:
+        if name not in ("overrides", "reviews") and len(errors) == errors_before and len(out[name].frame) == 0:
             errors.append(_empty(out[name], _dropped(problems) - counts_before))
     if errors:
         raise InputErrors(errors)
     problems.extend(code_findings(
-        (CodeUse(SOURCE_LABELS[n], d.frame) for n, d in out.items() if n != "overrides"),
+        (CodeUse(SOURCE_LABELS[n], d.frame) for n, d in out.items() if n not in ("overrides", "reviews")),
         frozenset(SOURCE_LABELS[n] for n, d in out.items() if d.names_as_codes)))
     return out
 
@@ -150,7 +150,8 @@ def _load_one(name: str, source: SourceConfig, config: Config, problems: list[Pr
             "（或在无 Excel 的命令行中运行）。请把导出数据粘贴到该工作表，或在 config.yaml 中配置 files。"
         )
     skipped: list[Path] = []
-    for path in expand_globs(source.files, config.base_dir, SOURCE_LABELS[name], own_output, skipped):
+    skip = None if name == "reviews" else own_output  # reviews are read from this tool's own workbooks
+    for path in expand_globs(source.files, config.base_dir, SOURCE_LABELS[name], skip, skipped):
         started = time.perf_counter()
         try:
             sheets = read_file(path, source.sheet)
@@ -214,5 +215,5 @@ def _sheet_frame(sheet: RawSheet, name: str, source: SourceConfig, config: Confi
         line = period_line(sheet.rows[: max(0, layout.header_index - layout.header_rows + 1)])
         if line is not None:
             data.periods.append(PeriodLine(where, *line))
-    optional_dates = ("until",) if name == "overrides" else ("date",) if name == "receivables" else ()
+    optional_dates = {"overrides": ("until",), "receivables": ("date",), "reviews": ("until", "approved_on")}.get(name, ())
     return drop_invalid(frame, layout, required, problems, optional_dates, amount_key=target)

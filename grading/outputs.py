@@ -104,21 +104,20 @@ def check_targets(config: Config, output: Path) -> None:
                 "请把 output.file（或命令行 -o）改到另一个文件，例如 output/客户分级管理表_{period}.xlsx。")
 
 
-def check_export_target(config: Config, target: Path, example: str) -> None:
-    """Refuse a CSV export (`history customer -o`) over a file the tool reads or writes: the exports,
-    config.yaml, the template, the output workbook and the history database."""
-    output = config.output_path()
-    protected = _inputs(config, own_output_check(config, output))
-    protected.append(("output.file", output))
-    db = config.history_path(output)
+def check_export_target(config: Config, target: Path) -> None:
+    """An exported file (history customer -o) must not replace an input, the config, the template, the
+    output workbook or the history database."""
+    protected = _inputs(config, own_output_check(config, target))
+    protected.append(("output.file", config.output_path()))
+    db = config.history_path()
     if db is not None:
         protected.append(("history.database", db))
     for what, source in protected:
         if _same(target, source):
             raise OutputOverInput(
-                config.source_file, "history customer -o",
-                f"输出路径 {target} 与本次运行要读取的文件相同（{what}：{source}），写入会覆盖它，已停止，未修改任何文件。"
-                f"请把 -o 改到另一个文件，例如 {example}。")
+                config.source_file, "-o",
+                f"输出路径 {target} 是要保留的文件（{what}：{source}），写入会覆盖它，已停止，未修改任何文件。"
+                "请用 -o 指定另一个文件名，例如 C00001.csv。")
 
 
 def write_csv_atomically(target: Path, rows: Iterable[Sequence[object]]) -> None:

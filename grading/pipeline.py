@@ -31,6 +31,7 @@ from .outputs import check_targets, own_output_check, reconcile, write_problems_
 from .modifiers import pins_from_frame
 from .problems import DropSummary, Problem, ProblemLog, drop_summary
 from .rules.provides import check_loaded
+from .reviews import pins_from_reviews, with_carried_reviews, with_pin_audit
 from .write_xlsx import write_workbook
 
 Progress = Callable[[str, float], None]
@@ -92,7 +93,11 @@ def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.da
     t = time.perf_counter()
     progress("分级", 0.7)
     overrides = sources["overrides"].frame if "overrides" in sources else None
-    graded = grade_customers(config, metrics.table, problems, pins_from_frame(overrides, problems), previous)
+    reviews = sources["reviews"].frame if "reviews" in sources else None
+    today = (generated_at or dt.datetime.now()).date()
+    pins = [*pins_from_frame(overrides, problems), *pins_from_reviews(reviews, config, problems, today)]
+    graded = with_pin_audit(config, grade_customers(config, metrics.table, problems, pins, previous), pins)
+    graded = with_carried_reviews(graded, reviews, config.period.as_of)
     graded, comparison = compare(config, graded, previous)
     timings["grade"] = time.perf_counter() - t
 
@@ -204,8 +209,13 @@ def run_pipeline(config: Config, sink: Sink, history: Path | None, progress: Pro
     (through `sink`) → record (in `history`, unless it is None or `record` is False; the previous
     period is read from `history` either way)."""
     started = started or dt.datetime.now().replace(microsecond=0)
-    previous = (previous_period(history, config.period.as_of, config.period.label, config.digest)
-                if history else None)
+    try:
+        previous = (previous_period(history, config.period.as_of, config.period.label, config.digest)
+                    if history else None)
+    except (sqlite3.OperationalError, pd.errors.DatabaseError) as exc:
+        if history is not None and is_busy(exc):  # another program is writing: busy, not damaged
+            raise busy_error(history) from None
+        raise
     result = grade_data(config, progress, generated_at, previous, sheet_reader, own_output)
     t = time.perf_counter()
     progress("写入工作簿", 0.8)
@@ -217,7 +227,7 @@ def run_pipeline(config: Config, sink: Sink, history: Path | None, progress: Pro
             return
         inputs = [Path(p) for files in result.files.values() for p in files if Path(p).is_file()]
         run = RunRecord(config.period.label, config.period.as_of, started, config.digest, sink.target, inputs,
-                        sink.source)
+                        sink.source, config_text=config.source_text)
         started_db = time.perf_counter()
         with closing(connect(history)) as conn:
             try:

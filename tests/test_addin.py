@@ -75,7 +75,7 @@ def test_inputs_from_a_pasted_sheet(tmp_path) -> None:  # type: ignore[no-untype
     source_reads = [a for s, a in fake.log.reads if s == "ERP导出"]
     assert len(source_reads) == 1  # one bulk read of the export
     main_writes = [a for s, a in fake.log.writes if s == "客户分级管理表"]
-    assert main_writes[0] == (5, 1, 8, 30)  # one write: 4 customers × the template's 30 columns
+    assert main_writes[0] == (5, 1, 8, 36)  # one write: 4 customers × the template's 36 columns (30 + 6 评审)
     problems = fake.grids["数据问题"]
     assert any(v == "合计/小计行，不计入客户数据" for v in problems.cells.values())
     fake.app.alert.assert_called_once()
@@ -95,7 +95,7 @@ def test_inputs_from_files(tmp_path, demo) -> None:  # type: ignore[no-untyped-d
     assert len(_main_rows(fake)) == len(outcome.result.graded) == 300
     assert not [s for s, _ in fake.log.reads if s == "ERP导出"]
     writes = [a for s, a in fake.log.writes if s == "客户分级管理表"]
-    assert writes[0] == (5, 1, 304, 30)
+    assert writes[0] == (5, 1, 304, 36)
     summary_writes = [a for s, a in fake.log.writes if s == "分级汇总"]
     # grade table, Pareto table, migration matrix, plus the title cells with placeholders
     assert len([a for a in summary_writes if a[0] >= 4]) == 3
@@ -132,7 +132,7 @@ def test_second_run_with_fewer_customers_clears_stale_rows(tmp_path) -> None:  #
     assert [r["客户编码"] for r in rows] == ["C001", "C002"]
     grid = fake.grids["客户分级管理表"]
     assert not any((r, c) in grid.cells for r in range(7, 10) for c in range(1, 30))
-    assert ("客户分级管理表", (7, 1, 8, 30)) in fake.log.clears
+    assert ("客户分级管理表", (7, 1, 8, 36)) in fake.log.clears
     assert grid.cells[(3, 31)] == "用户的备注"
 
 

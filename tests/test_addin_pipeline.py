@@ -176,7 +176,7 @@ def test_tables_and_charts_follow_the_number_of_grades(tmp_path) -> None:  # typ
     assert run(fake.book).ok
     assert fake.table_areas["等级汇总表"] == [4, 1, 8, 8]  # four grades; 合计 just below the table
     assert fake.grids["分级汇总"].cells[(9, 1)] == "合计"
-    assert fake.table_areas["客户分级表"] == [4, 1, 8, 30] and fake.table_areas["帕累托表"] == [4, 10, 14, 16]
+    assert fake.table_areas["客户分级表"] == [4, 1, 8, 36] and fake.table_areas["帕累托表"] == [4, 10, 14, 16]
     [grade_chart, pareto_chart] = [c for c in fake.charts]
     assert {tuple(r) for r in grade_chart.refs} == {("分级汇总", 5, 1, 8, 1), ("分级汇总", 5, 4, 8, 4),
                                                     ("分级汇总", 5, 6, 8, 6)}
@@ -197,7 +197,7 @@ def test_a_note_under_a_table_survives_a_shorter_run(tmp_path) -> None:  # type:
     assert [r["客户编码"] for r in _rows(fake)][:2] == ["000123", "123456789012345678"]
     assert not any((r, c) in grid.cells for r in (7, 8) for c in range(1, 31))
     assert grid.cells[(9, 2)] == "备注：3 月起由张三跟进" and grid.cells[(12, 3)] == "用户的合计"
-    assert fake.table_areas["客户分级表"] == [4, 1, 6, 30]
+    assert fake.table_areas["客户分级表"] == [4, 1, 6, 36]
 
 
 def test_an_open_template_is_used_and_left_open(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -230,7 +230,7 @@ def test_excel_row_limit_keeps_what_fits_with_a_note_and_the_full_csv(tmp_path, 
     with open(tmp_path / "客户分级_客户分级管理表.csv", encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.reader(fh))
     assert len(rows) == n + 1 and [r[1] for r in rows[1:]] == list(outcome.result.graded.index)
-    assert fake.table_areas["客户分级表"] == [4, 1, 40, 30]
+    assert fake.table_areas["客户分级表"] == [4, 1, 40, 36]
 
 
 @settings(max_examples=300, deadline=None)

@@ -23,9 +23,9 @@ def test_history_customer_csv_over_the_config_is_refused(tmp_path, capsys) -> No
     for target in ("config.yaml", "exports/sales.csv", "templates/客户分级管理表.xlsx", str(DB), str(OUTPUT)):
         assert main(["history", "-c", str(cfg), "customer", "C001", "-o", str(tmp_path / target)]) == EXIT_CONFIG
         err = capsys.readouterr().err
-        assert err.startswith(f"[E106] 配置文件有 1 处错误，请修改后重试：\n  - config.yaml history customer -o: 输出路径 "
-                              f"{tmp_path / target} 与本次运行要读取的文件相同（"), err
-        assert "写入会覆盖它，已停止，未修改任何文件。请把 -o 改到另一个文件，例如 C001.csv。" in err
+        assert err.startswith(f"[E106] 配置文件有 1 处错误，请修改后重试：\n  - config.yaml -o: 输出路径 "
+                              f"{tmp_path / target} 是要保留的文件（"), err
+        assert "写入会覆盖它，已停止，未修改任何文件。请用 -o 指定另一个文件名，例如 C00001.csv。" in err
     assert hashes(tmp_path) == before
 
 

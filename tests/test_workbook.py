@@ -78,7 +78,7 @@ def test_template_parts_survive_and_template_is_untouched(demo, write_config) ->
         assert "<tableParts" in main  # the template's tables are Excel Tables: ref and autoFilter stretched
         tables = {re.search(r'name="([^"]+)"', o.read(x).decode()).group(1): o.read(x).decode()  # type: ignore[union-attr]
                   for x in o.namelist() if x.startswith("xl/tables/")}
-        assert f'ref="A4:AD{4 + n}"' in tables["客户分级表"] and f'<autoFilter ref="A4:AD{4 + n}"/>' in tables["客户分级表"]
+        assert f'ref="A4:AJ{4 + n}"' in tables["客户分级表"] and f'<autoFilter ref="A4:AJ{4 + n}"/>' in tables["客户分级表"]
         # the grade table holds the 4 grades its chart plots; the 合计 row sits just below it
         assert 'ref="A4:H8"' in tables["等级汇总表"] and '<autoFilter ref="A4:H8"/>' in tables["等级汇总表"]
         assert 'ref="J4:P14"' in tables["帕累托表"]

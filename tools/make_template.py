@@ -81,7 +81,8 @@ def build(path: Path = OUT) -> Path:
     ws.write_string(1, 0, "统计期间：{{期间}}　　客户数：{{客户数}}　　生成时间：{{生成时间}}", f["sub"])
     ws.set_row(0, 28)
     ws.set_row(3, 30)
-    add_table_block(ws, "客户分级表", 3, 0, MAIN_COLUMNS, f)
+    review = add_review_columns(wb, ws, len(MAIN_COLUMNS), base, cell, f)
+    add_table_block(ws, "客户分级表", 3, 0, MAIN_COLUMNS + review, f)
     ws.freeze_panes(4, 3)
     grade_col = next(i for i, (h, _, _) in enumerate(MAIN_COLUMNS) if h == "等级")
     for grade, colour in GRADE_COLOURS.items():
@@ -193,6 +194,35 @@ def build(path: Path = OUT) -> Path:
     ws.activate()
     wb.close()
     return path
+
+
+REVIEW_COLUMNS = [
+    # 评审 (issue 13): filled by managers in the review meeting; a later run with this workbook as the
+    # `reviews` source turns rows with 状态 = 通过 into pins
+    ("建议等级", 8, "grade"), ("理由", 30, "text"), ("审批人", 9, "text"), ("审批日期", 11, "date"),
+    ("有效至", 11, "date"), ("状态", 7, "status"),
+]
+
+
+def add_review_columns(wb: xlsxwriter.Workbook, ws: Any, first: int, base: dict[str, object],
+                       cell: dict[str, object], f: dict[str, Any]) -> list[tuple[str, int, str]]:
+    """The 评审 columns, part of the main table right after its columns: their sample-row formats
+    (light fill: cells for the meeting), a note above them and a drop-down 待审/通过/驳回 on 状态.
+    Returns the column specs to append to the main table."""
+    fill = {**cell, "bg_color": "#FFF2CC"}
+    f.update({
+        "review_grade": wb.add_format({**fill, "bold": True, "align": "center"}),
+        "review_text": wb.add_format(fill),
+        "review_date": wb.add_format({**fill, "num_format": "yyyy-mm-dd"}),
+        "review_status": wb.add_format({**fill, "align": "center"}),
+    })
+    ws.write_string(2, first, "评审（会上填写；状态选“通过”的行在下次运行时生效）",
+                    wb.add_format({**base, "font_color": "#C65911", "bold": True}))
+    status = first + len(REVIEW_COLUMNS) - 1
+    ws.data_validation(4, status, 1_048_575, status, {
+        "validate": "list", "source": ["待审", "通过", "驳回"],
+        "error_title": "评审状态", "error_message": "请选择 待审、通过 或 驳回"})
+    return [(header, width, f"review_{fmt}") for header, width, fmt in REVIEW_COLUMNS]
 
 
 if __name__ == "__main__":

@@ -73,6 +73,7 @@ def grade_customers(config: Config, table: pd.DataFrame, problems: list[Problem]
             assert_never(stage)
     config_pins = [PinRow(p, config.source_file, "grading.pins", None) for p in config.grading.pins]
     change, pinned = apply_pins([*config_pins, *pins], grade, config.period.as_of, config, problems)
+    out["pin_rule_grade"] = grade.astype(str)  # the rules' grade a pin overrides (pin audit in the history)
     grade = change.grade
     append(change.notes)
     rule_grade = grade.astype(str)
