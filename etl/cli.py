@@ -10,7 +10,6 @@ Exit codes: 0 ok · 1 internal error · 2 config error · 3 input error ·
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import os
 import shutil
@@ -26,7 +25,7 @@ from grading.defaults import SHIPPED, shipped
 from grading.describe import describe_rules
 from grading.errors import ConfigError, GradingError, HistoryBusy, InitError, InputError, OutputLocked, TemplateError
 from grading.history import customer_timeline, list_runs
-from grading.outputs import check_export_target
+from grading.outputs import check_export_target, write_csv_atomically
 from grading.pipeline import GradingResult, prepare_output, run_to_file
 from grading.problems import Problem, ProblemLog, summarise
 from grading.template_check import check_template
@@ -300,13 +299,12 @@ def _history(args: argparse.Namespace, say: Say) -> int:
             say(f"历史中没有客户 {args.code} 的记录。")
             return EXIT_INPUT
         if args.output:
-            check_export_target(config, Path(args.output))
-            with open(args.output, "w", encoding="utf-8-sig", newline="") as fh:
-                w = csv.writer(fh)
-                w.writerow(["期间", "截止日期", "等级", "规则等级", "综合得分", "净销售额", "人工指定", "分级依据"])
-                for r in rows:
-                    w.writerow([csv_safe(r[k]) for k in ("period", "as_of", "grade", "rule_grade", "score",
-                                                           "net_sales", "pinned", "explanation")])
+            target = Path(args.output)
+            check_export_target(config, target)
+            write_csv_atomically(target, [
+                ["期间", "截止日期", "等级", "规则等级", "综合得分", "净销售额", "人工指定", "分级依据"],
+                *([csv_safe(r[k]) for k in ("period", "as_of", "grade", "rule_grade", "score",
+                                            "net_sales", "pinned", "explanation")] for r in rows)])
             say(f"已导出 {len(rows)} 期记录：{args.output}")
         else:
             for r in rows:

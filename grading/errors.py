@@ -207,6 +207,14 @@ class InitError(OutputError):
     code = "E420"
 
 
+# ---- campaign after issues 9–12 (reliability, E405–E409)
+
+class OutputIsFolder(OutputError):
+    """output.file / -o names an existing folder."""
+
+    code = "E405"
+
+
 # ---- issue 13: rule previews, period diffs, reviews
 
 class PreviewTargetError(OutputError):

@@ -143,6 +143,13 @@ def connect(path: Path) -> sqlite3.Connection:
         if version > len(MIGRATIONS):
             conn.close()
             raise HistoryError(f"历史数据库 {path} 由更新版本的程序创建（结构版本 {version}），请升级本程序。")
+        tables = [r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        if version == 0 and tables:
+            conn.close()
+            raise HistoryError(
+                f"历史数据库 {path} 是另一个程序的 SQLite 数据库（已有表：{'、'.join(tables[:5])}），不是本程序的历史记录，"
+                "未做任何修改。请在 config.yaml 的 history.database 改用一个新的文件名（如 output/客户分级历史.sqlite）。")
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             with conn:
                 conn.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
