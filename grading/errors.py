@@ -135,6 +135,12 @@ class OutputOverInput(ConfigError):
         super().__init__(file_name, [ConfigIssue(key, None, message)])
 
 
+class DemoOnOwnData(GradingError):
+    """`grade-etl demo` with a config that reads files outside the demo folder (the user's exports)."""
+
+    code = "E107"
+
+
 class EmptyData(InputError):
     """Every data row of a required source is missing or was dropped."""
 
