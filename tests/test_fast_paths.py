@@ -43,3 +43,76 @@ def test_concat_frames_mixed_columns_kept() -> None:
     assert out["c"].cat.categories.tolist() == ["x", "y", "z"]
     assert out["c"].astype(object).where(out["c"].notna(), None).tolist() == ["x", "y", "y", None, "z"]
     assert np.isnan(out["n"].to_numpy(dtype=float)[2:]).all()
+
+
+# code cells: the bulk path against the per-value rule it stands for
+
+import grading.codes  # noqa: E402
+from grading.codes import normalise_code, normalise_codes  # noqa: E402
+from grading.normalise import _categorical, _codes, _take  # noqa: E402
+
+_CELL_TEXT = st.one_of(
+    st.text(alphabet="AZaz09", max_size=6),
+    st.text(alphabet="AZ09 -.+\u3000\u200b\ufeff\u00adＡ１\t", max_size=6),
+    st.sampled_from(["", " ", "17850.0", "+12.00", "00123", "客户甲", " 客户甲 ", "C00001 小计", "ß", "Ⅻ"]),
+)
+_CELL = st.one_of(_CELL_TEXT, st.none(), st.booleans(), st.integers(-10**6, 10**6),
+                  st.floats(allow_nan=True, allow_infinity=False, width=32))
+
+
+def _distinct(values: list[object]) -> np.ndarray:
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values
+    return pd.factorize(arr, use_na_sentinel=True)[1]
+
+
+def _column(values: list[object]) -> np.ndarray:
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values
+    return arr
+
+
+def _same_categorical(got: pd.Categorical, want: pd.Categorical) -> None:
+    assert got.categories.dtype == want.categories.dtype == object
+    assert got.categories.tolist() == want.categories.tolist()
+    assert [type(c) for c in got.categories] == [type(c) for c in want.categories]
+    assert got.codes.tolist() == want.codes.tolist()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_CELL, _CELL_TEXT), max_size=30))
+def test_normalise_codes_matches_normalise_code(values: list[object]) -> None:
+    uniques = _distinct(values)
+    want = [normalise_code(u) for u in uniques]
+    block = grading.codes._BLOCK
+    try:
+        for size in (block, 3):  # small blocks: values in passing and in failing blocks
+            grading.codes._BLOCK = size
+            texts, fixes = normalise_codes(uniques)
+            assert [(t, f) for t, f in zip(texts.tolist(), fixes.tolist())] == want
+            assert all(type(t) is str for t in texts.tolist())
+    finally:
+        grading.codes._BLOCK = block
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_CELL, _CELL_TEXT), max_size=12))
+def test_codes_column_matches_the_per_value_rule(values: list[object]) -> None:
+    column = _column(values)
+    got, got_fixes = _codes(column)
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    pairs = [normalise_code(u) for u in uniques]
+    texts = np.empty(len(pairs), dtype=object)
+    fixes = np.empty(len(pairs), dtype=object)
+    texts[:] = [t for t, _ in pairs]
+    fixes[:] = [f for _, f in pairs]
+    _same_categorical(got, _categorical(texts, codes))
+    assert got_fixes.tolist() == _take(fixes, codes, "").tolist()
+
+
+def test_plain_code_column_fast_path() -> None:
+    column = _column(["C001", None, "C002", "C001", "", "XSCK2025"])
+    cat, fixes = _codes(column)
+    assert cat.categories.tolist() == ["C001", "C002", "", "XSCK2025"]
+    assert list(cat.astype(object)) == ["C001", "", "C002", "C001", "", "XSCK2025"]
+    assert fixes.tolist() == [""] * 6
