@@ -116,3 +116,36 @@ def test_plain_code_column_fast_path() -> None:
     assert cat.categories.tolist() == ["C001", "C002", "", "XSCK2025"]
     assert list(cat.astype(object)) == ["C001", "", "C002", "C001", "", "XSCK2025"]
     assert fixes.tolist() == [""] * 6
+
+
+# sheet columns: cut from one 2-D array of the rows, against a pass over the rows
+
+import datetime as dt  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import grading.read  # noqa: E402
+from grading.read import RawSheet  # noqa: E402
+
+_SHEET_CELL = st.one_of(st.none(), st.text(max_size=3), st.floats(allow_nan=True), st.integers(), st.booleans(),
+                        st.just(dt.datetime(2026, 5, 3, 16, 17)), st.just(dt.date(2026, 5, 3)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 4), st.lists(st.lists(_SHEET_CELL, min_size=0, max_size=5), max_size=12), st.booleans(),
+       st.integers(0, 6), st.integers(0, 14))
+def test_sheet_columns_match_a_pass_over_the_rows(width: int, rows: list[list[object]], rectangular: bool,
+                                                   col: int, start: int) -> None:
+    if rectangular:
+        rows = [(r + [None] * width)[:width] for r in rows]
+    want = [r[col] if col < len(r) else None for r in rows[start:]]
+    limit = grading.read.GRID_ROWS
+    try:
+        grading.read.GRID_ROWS = 1  # the 2-D path from the first row on
+        sheet = RawSheet(Path("x.xlsx"), "S", rows)
+        got = [sheet.column(c, start) for c in (col, col)]  # the second call uses the cached grid
+    finally:
+        grading.read.GRID_ROWS = limit
+    for values in got:
+        assert values.dtype == object and values.ndim == 1
+        assert len(values) == len(want)
+        assert all(a is b or (a == b and type(a) is type(b)) for a, b in zip(values.tolist(), want))
