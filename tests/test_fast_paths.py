@@ -149,3 +149,27 @@ def test_sheet_columns_match_a_pass_over_the_rows(width: int, rows: list[list[ob
         assert values.dtype == object and values.ndim == 1
         assert len(values) == len(want)
         assert all(a is b or (a == b and type(a) is type(b)) for a, b in zip(values.tolist(), want))
+
+
+# history rows: numeric columns in bulk, against the per-value _clean
+
+from grading.history import _clean, column_values  # noqa: E402
+
+_NUMERIC_COLUMN = st.one_of(
+    st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=8).map(lambda v: pd.Series(v, dtype=float)),
+    st.lists(st.floats(allow_nan=True, width=32), max_size=8).map(lambda v: pd.Series(v, dtype=np.float32)),
+    st.lists(st.integers(-2**62, 2**62), max_size=8).map(lambda v: pd.Series(v, dtype=np.int64)),
+    st.lists(st.booleans(), max_size=8).map(lambda v: pd.Series(v, dtype=bool)),
+    st.lists(st.one_of(st.none(), st.floats(allow_nan=True), st.text(max_size=2), st.integers()), max_size=8)
+    .map(lambda v: pd.Series(v, dtype=object)),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_NUMERIC_COLUMN)
+def test_history_column_values_match_clean(column: pd.Series) -> None:
+    got = column_values(column)
+    want = [_clean(v) for v in column.tolist()]
+    assert len(got) == len(want)
+    assert all((a is None and b is None) or (a == b and type(a) is type(b)) or (a != a and b != b)
+               for a, b in zip(got, want))
