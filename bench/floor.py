@@ -128,9 +128,18 @@ def output_tables(workbook: Path) -> list[Table]:
     return out
 
 
-def write_floor(tables: list[Table], target: Path) -> tuple[float, int]:
+def side_files(workbook: Path) -> list[Path]:
+    """The CSV lists the project writes beside its workbook (full problem list, tables past the row limit)."""
+    return sorted(workbook.parent.glob(f"{workbook.stem}_*.csv"))
+
+
+def write_floor(tables: list[Table], target: Path, csvs: list[tuple[str, pl.DataFrame]] = ()) -> tuple[float, int]:  # type: ignore[assignment]
+    """The workbook's cells as plain sheets, plus the same CSV lists beside it (polars' CSV writer)."""
     started = time.perf_counter()
     cells = write_plain_xlsx(str(target), [(name, iter_rows_xml(frame, placements, 1)) for name, frame, placements in tables])
+    for name, frame in csvs:
+        frame.write_csv(target.with_name(f"floor_{name}"), include_bom=True)
+        cells += frame.width * frame.height
     return time.perf_counter() - started, cells
 
 
@@ -146,6 +155,23 @@ def save_tables(tables: list[Table], folder: Path) -> None:
         frame.write_parquet(folder / f"{k}.parquet")
         index.append({"name": name, "columns": [p.column for p in placements]})
     (folder / "index.json").write_text(json.dumps(index, ensure_ascii=False), encoding="utf-8")
+
+
+def save_csvs(files: list[Path], folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for k, path in enumerate(files):
+        pl.read_csv(path, infer_schema=False, encoding="utf8-lossy").write_parquet(folder / f"csv_{k}.parquet")
+    (folder / "csvs.json").write_text(__import__("json").dumps([p.name for p in files], ensure_ascii=False),
+                                      encoding="utf-8")
+
+
+def load_csvs(folder: Path) -> list[tuple[str, pl.DataFrame]]:
+    import json
+
+    if not (folder / "csvs.json").exists():
+        return []
+    names = json.loads((folder / "csvs.json").read_text(encoding="utf-8"))
+    return [(name, pl.read_parquet(folder / f"csv_{k}.parquet")) for k, name in enumerate(names)]
 
 
 def load_tables(folder: Path) -> list[Table]:

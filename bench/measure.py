@@ -115,6 +115,7 @@ def floor_prep(folder: Path, sampler: RssSampler) -> dict[str, Any]:
     from bench import floor as fl
 
     fl.save_tables(fl.output_tables(folder / "output.xlsx"), folder / "floor_cells")
+    fl.save_csvs(fl.side_files(folder / "output.xlsx"), folder / "floor_cells")
     return {}
 
 
@@ -126,7 +127,7 @@ def floor(folder: Path, sampler: RssSampler) -> dict[str, Any]:
     sampler.mark("read")
     read_s, cells_in = fl.read_floor(files)
     sampler.mark("write")
-    write_s, cells_out = fl.write_floor(tables, folder / "floor.xlsx")
+    write_s, cells_out = fl.write_floor(tables, folder / "floor.xlsx", fl.load_csvs(folder / "floor_cells"))
     return {"timings": {"read": read_s, "write": write_s}, "total": read_s + write_s, "cells_in": cells_in,
             "cells_out": cells_out, "input_mb": sum(p.stat().st_size for p in files) / 1e6}
 

@@ -31,6 +31,7 @@ from bench.polars_read import PROBLEM_SCHEMA, as_problems, clean, read_any
 from bench.xmlcells import Placement, iter_rows_xml, join_rows, row_cells, write_member
 
 Stage = Callable[[str], None]
+KEEP_PER_REASON = 1000  # problem rows per (action, reason) in the workbook, as the project lists them
 GRADES = ("A", "B", "C")  # the score stage's grades, best first (the adjust ladder)
 
 
@@ -111,7 +112,7 @@ def drop_summaries(problems: pl.DataFrame, total_abs: float) -> pl.DataFrame:
         else:
             unpriced = f"（另有 {n - priced:,} 行金额无法读取）" if priced < n else ""
             text = f"{reason}：{n:,} 行，金额 {amt:,.2f}{unpriced}，占全部金额 {absolute / total_abs:.1%}"
-        rows.append({"file": "（汇总）", "sheet": "", "row": None, "column": "", "value": "", "reason": f"已跳过 {text}",
+        rows.append({"file": "（汇总）", "sheet": "", "row": None, "column": "", "value": "", "reason": f"已跳过的销售明细 {text}",
                      "action": "提示", "amount": round(amt, 2) if priced else None})
     return pl.DataFrame(rows, schema=PROBLEM_SCHEMA)
 
@@ -445,8 +446,19 @@ def run(config_path: Path, output: Path, stage: Stage = lambda s: None) -> dict[
     timings["grade"] = time.perf_counter() - t
     stage("write")
     t = time.perf_counter()
+    # like the project: the workbook lists the first KEEP rows per kind (summary rows first), the CSV beside all
+    detail = problems.slice(summary.height)
+    first = detail.filter(pl.int_range(pl.len()).over(["action", "reason"]) < KEEP_PER_REASON)
+    listed = pl.concat([summary, first])
+    if first.height < detail.height:
+        safe = [pl.when(pl.col(c).str.contains(r"^[=+\-@]")).then(pl.concat_str([pl.lit("'"), pl.col(c)])).otherwise(pl.col(c))
+                .alias(c) for c in ("file", "sheet", "column", "value", "reason")]
+        detail.with_row_index("序号", offset=1).with_columns(safe).select(
+            "序号", pl.col("file").alias("文件"), pl.col("sheet").alias("工作表"), pl.col("row").alias("行号"),
+            pl.col("column").alias("列"), pl.col("value").alias("值"), pl.col("reason").alias("问题"),
+            pl.col("action").alias("处理")).write_csv(output.with_name(f"{output.stem}_数据问题.csv"), include_bom=True)
     sheets = {"客户分级管理表": [_numbered(graded, MAIN)], "分级汇总": [by_grade, pareto],
-              "数据问题": [_numbered(problems, PROBLEMS)],
+              "数据问题": [_numbered(listed, PROBLEMS)],
               "分级规则": [pl.DataFrame({"项目": [str(k) for k in config], "内容": [json.dumps(v, ensure_ascii=False, default=str)
                                                                                for v in config.values()]})]}
     if changes.height:

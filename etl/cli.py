@@ -26,11 +26,13 @@ from grading.defaults import SHIPPED, shipped
 from grading.describe import describe_rules
 from grading.errors import ConfigError, GradingError, HistoryBusy, InitError, InputError, OutputLocked, TemplateError
 from grading.history import customer_timeline, list_runs
+from grading.outputs import check_export_target
 from grading.pipeline import GradingResult, prepare_output, run_to_file
 from grading.problems import Problem, ProblemLog, summarise
 from grading.template_check import check_template
 from grading.write_xlsx import csv_safe
 
+from . import preview_cmd
 from .lock import RunLock, RunLocked
 
 EXIT_OK, EXIT_INTERNAL, EXIT_CONFIG, EXIT_INPUT, EXIT_OUTPUT, EXIT_LOCKED, EXIT_BUSY = 0, 1, 2, 3, 4, 5, 6
@@ -76,6 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("workbook", help="以前的输出工作簿 .xlsx")
     seed.add_argument("--period", required=True, help="该期的期间名称，如 2025H2")
     seed.add_argument("--as-of", type=_date, help="该期截止日期（默认从工作簿的“统计期间”读取）")
+    preview_cmd.add_preview_parser(sub, common, _date)  # issue 13: preview, history diff
+    preview_cmd.add_diff_parser(hsub, inner)
     return p
 
 
@@ -103,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "history":
             return _history(args, say)
+        if args.command == "preview":
+            return preview_cmd.preview(args, say, _progress(quiet, None))
         config = load_config(args.config, as_of=getattr(args, "as_of", None), period=getattr(args, "period", None))
         check_template(config)  # a missing sheet or header is reported before any data is read
         output = config.resolve(args.output) if args.output else config.output_path()
@@ -277,6 +283,8 @@ def _history(args: argparse.Namespace, say: Say) -> int:
     if db is None:
         print("config.yaml 中 history.enabled 为 false，没有历史记录。", file=sys.stderr)
         return EXIT_CONFIG
+    if args.action == "diff":
+        return preview_cmd.history_diff(args, config, db, say)
     if args.action == "list":
         runs = list_runs(db)
         if not runs:
@@ -292,6 +300,7 @@ def _history(args: argparse.Namespace, say: Say) -> int:
             say(f"历史中没有客户 {args.code} 的记录。")
             return EXIT_INPUT
         if args.output:
+            check_export_target(config, Path(args.output))
             with open(args.output, "w", encoding="utf-8-sig", newline="") as fh:
                 w = csv.writer(fh)
                 w.writerow(["期间", "截止日期", "等级", "规则等级", "综合得分", "净销售额", "人工指定", "分级依据"])

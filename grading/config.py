@@ -96,6 +96,7 @@ def parse_config(text: str, base_dir: Path, name: str, as_of: dt.date | None = N
     data["base_dir"] = base_dir
     data["source_file"] = name
     data["digest"] = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    data["source_text"] = text  # stored with each run in the history (rule previews against the last run)
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:

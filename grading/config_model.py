@@ -26,11 +26,14 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
+from .config_views import CreditLimitRule, ViewsConfig, check_visits, visit_range
 from .dates import DateFormat, parse_date_format
 from .fields import METRICS, SOURCE_FIELDS, resolve_metric
 from .units import format_amount, parse_amount
 
 from .rules import (  # noqa: F401  (re-exported: the stage specs live in grading/rules/)
+    ASSIGNING_TYPES,
+    MODIFYING_TYPES,
     AdjustStage,
     AssigningSpec,
     Axis,
@@ -109,10 +112,11 @@ class SourcesConfig(_Model):
     receivables: SourceConfig | None = None
     customers: SourceConfig | None = None
     overrides: SourceConfig | None = None
+    reviews: SourceConfig | None = None  # a previous output whose 评审 columns were filled in
 
     @model_validator(mode="after")
     def _known_columns(self) -> SourcesConfig:
-        for name in ("sales", "receivables", "customers", "overrides"):
+        for name in ("sales", "receivables", "customers", "overrides", "reviews"):
             source = getattr(self, name)
             if source is None:
                 continue
@@ -195,8 +199,8 @@ class GradingConfig(_Model):
     @model_validator(mode="after")
     def _first_assigns(self) -> GradingConfig:
         if not isinstance(self.stages[0], AssigningSpec):
-            raise ValueError("第一个阶段必须是分级类型（thresholds、quantile、pareto、score、grid、rfm），"
-                             "adjust、provisional、lapsed 只能放在后面")
+            raise ValueError(f"第一个阶段必须是分级类型（{'、'.join(ASSIGNING_TYPES)}），"
+                             f"{'、'.join(MODIFYING_TYPES)} 只能放在后面")
         return self
 
 
@@ -204,11 +208,19 @@ class GradePolicy(_Model):
     """What a grade means to the business: label and service policy."""
 
     label: str
-    visits_per_month: Text = ""
+    visits_per_month: Annotated[str, BeforeValidator(check_visits),
+                                WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "number"}],
+                                                "description": "每月拜访次数：2 或范围 4-6"})] = ""
     service: str = ""
     discount: Text = ""
     credit_terms: Text = ""
+    credit_limit: CreditLimitRule | None = None
     colour: str | None = Field(default=None, pattern=r"^#[0-9A-Fa-f]{6}$")
+
+    @property
+    def visit_range(self) -> tuple[float, float]:
+        """Visits per month as numbers (min, max): `4-6` → (4, 6); checked when the config is read."""
+        return visit_range(self.visits_per_month) or (0.0, 0.0)
 
 
 class OutputConfig(_Model):
@@ -243,10 +255,12 @@ class Config(_Model):
     grades: dict[Annotated[str, BeforeValidator(_as_text)], GradePolicy] = Field(min_length=1)
     output: OutputConfig = OutputConfig()
     history: HistoryConfig = HistoryConfig()
+    views: ViewsConfig = ViewsConfig()
     checks: ChecksConfig = ChecksConfig()
     base_dir: SkipJsonSchema[Path] = Path(".")
     source_file: SkipJsonSchema[str] = "config.yaml"
     digest: SkipJsonSchema[str] = ""
+    source_text: SkipJsonSchema[str] = ""
 
     def reference_issues(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Grades used by rules but not defined under grades, and values no configured source can

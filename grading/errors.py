@@ -205,3 +205,31 @@ class InitError(OutputError):
     """`grade-etl init` cannot create the starter files in the folder."""
 
     code = "E420"
+
+
+# ---- issue 13: rule previews, period diffs, reviews
+
+class PreviewTargetError(OutputError):
+    """The preview would write over a file a run owns (output, history, template, config, input)."""
+
+    code = "E250"
+
+
+class PeriodNotFound(InputError):
+    """A period named on the command line is not stored in the history database."""
+
+    code = "E251"
+
+
+class NoStoredRun(InputError):
+    """There is no stored run to compare with (no database, or it is empty)."""
+
+    code = "E252"
+
+
+# ---- issue 14: views (总览, 业务员与地区, 应收与信用)
+
+class BlocksOverlap(TemplateError):
+    """Two tables of a template sheet are stacked so that the upper one's rows reach the lower one's header."""
+
+    code = "E330"

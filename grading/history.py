@@ -58,6 +58,25 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX customer_grades_code ON customer_grades(customer_code);
     """,
+    # 2 (issue 13): the config text of each run (rule previews against the last run), each customer's
+    # salesperson (visit load per salesperson), and who/when/why of every pin that decided a grade
+    """
+    ALTER TABLE runs ADD COLUMN config_text TEXT;
+    ALTER TABLE customer_grades ADD COLUMN salesperson TEXT;
+    CREATE TABLE pin_audit (
+        run_id INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+        customer_code TEXT NOT NULL,
+        grade TEXT NOT NULL,
+        rule_grade TEXT NOT NULL,
+        approved_by TEXT NOT NULL,
+        approved_on TEXT,
+        reason TEXT NOT NULL,
+        valid_until TEXT,
+        origin TEXT NOT NULL,
+        source TEXT NOT NULL,
+        PRIMARY KEY (run_id, customer_code)
+    );
+    """,
 )
 
 METRIC_COLUMNS = ("net_sales", "order_count", "active_months", "recency_days", "tenure_months",
@@ -81,6 +100,7 @@ class RunRecord:
     output: str
     inputs: Sequence[Path]
     source: str = "run"
+    config_text: str = ""
 
 
 @dataclass(frozen=True)
@@ -103,7 +123,7 @@ BUSY_TIMEOUT = 30.0  # seconds to wait for another program's lock on the databas
 def is_busy(exc: BaseException) -> bool:
     """SQLite's 'database is locked' / 'busy': another program holds the database, nothing is damaged."""
     text = str(exc).lower()
-    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+    return isinstance(exc, (sqlite3.OperationalError, pd.errors.DatabaseError)) and ("locked" in text or "busy" in text)
 
 
 def busy_error(path: Path) -> HistoryBusy:
@@ -184,6 +204,27 @@ def previous_period(path: Path, as_of: dt.date, period: str, config_hash: str = 
     return PreviousPeriod(row[1], dt.date.fromisoformat(row[2]), frame.set_index("customer_code"), how)
 
 
+def year_before(path: Path, as_of: dt.date, tolerance_days: int = 7) -> PreviousPeriod | None:
+    """The stored period whose as-of date is one year before `as_of` (± a few days), for 同比."""
+    if not path.exists():
+        return None
+    try:
+        target = as_of.replace(year=as_of.year - 1)
+    except ValueError:  # 29 February
+        target = as_of.replace(year=as_of.year - 1, day=28)
+    low, high = target - dt.timedelta(days=tolerance_days), target + dt.timedelta(days=tolerance_days)
+    with closing(connect(path)) as conn:
+        row = conn.execute("SELECT run_id, period, as_of FROM runs WHERE as_of BETWEEN ? AND ? "
+                           "ORDER BY abs(julianday(as_of) - julianday(?)), run_id DESC LIMIT 1",
+                           (low.isoformat(), high.isoformat(), target.isoformat())).fetchone()
+        if row is None:
+            return None
+        frame = pd.read_sql_query(
+            "SELECT customer_code, customer_name, grade, rule_grade, score, net_sales, below_streak "
+            "FROM customer_grades WHERE run_id = ?", conn, params=(row[0],))
+    return PreviousPeriod(row[1], dt.date.fromisoformat(row[2]), frame.set_index("customer_code"))
+
+
 def _clean(v: object) -> object:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return None
@@ -211,10 +252,10 @@ def record_run(conn: sqlite3.Connection, run: RunRecord, graded: pd.DataFrame) -
     """Replace the run's period with this run; call inside `with conn:` (one transaction)."""
     conn.execute("DELETE FROM runs WHERE period = ?", (run.period,))
     cur = conn.execute(
-        "INSERT INTO runs (period, as_of, started_at, config_hash, customers, output, source) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO runs (period, as_of, started_at, config_hash, customers, output, source, config_text) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (run.period, run.as_of.isoformat(), run.started_at.isoformat(timespec="seconds"), run.config_hash,
-         len(graded), run.output, run.source))
+         len(graded), run.output, run.source, run.config_text or None))
     run_id = int(cur.lastrowid or 0)
     conn.executemany("INSERT INTO run_inputs (run_id, path, size, sha256) VALUES (?, ?, ?, ?)",
                      [(run_id, str(p), *file_digest(p)) for p in run.inputs])
@@ -233,11 +274,22 @@ def record_run(conn: sqlite3.Connection, run: RunRecord, graded: pd.DataFrame) -
     pinned = [int(bool(v)) for v in col("pinned", "")]
     streaks = [int(v) if isinstance(v, (int, float)) else 0 for v in col("below_streak", 0)]
     reasons = [str(v or "") for v in col("reason", "")]
-    rows = list(zip([run_id] * n, [str(c) for c in graded.index.tolist()], names, rule_grades, grades,
-                    col("score"), col("net_sales"), pinned, streaks, reasons, metrics))
+    codes = [str(c) for c in graded.index.tolist()]
+    salespeople = [None if v is None else str(v) for v in col("salesperson")]
+    rows = list(zip([run_id] * n, codes, names, rule_grades, grades,
+                    col("score"), col("net_sales"), pinned, streaks, reasons, metrics, salespeople))
     conn.executemany(
         "INSERT INTO customer_grades (run_id, customer_code, customer_name, rule_grade, grade, score, net_sales, "
-        "pinned, below_streak, explanation, metrics) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        "pinned, below_streak, explanation, metrics, salesperson) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    if "pin_by" in graded:
+        audit = [(run_id, code, grade, rule, by, on or None, why, until or None, origin, where)
+                 for code, grade, rule, by, on, why, until, origin, where in zip(
+                     codes, grades, col("pin_rule_grade", ""), *(col(c, "") for c in (
+                         "pin_by", "pin_on", "pin_reason", "pin_until", "pin_origin", "pin_source")))
+                 if by]
+        conn.executemany(
+            "INSERT INTO pin_audit (run_id, customer_code, grade, rule_grade, approved_by, approved_on, reason, "
+            "valid_until, origin, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", audit)
     return run_id
 
 

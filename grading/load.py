@@ -84,6 +84,19 @@ def amount_field(config: Config) -> str:
     return "amount" if config.metrics.amount_basis == "含税" else "amount_excl_tax"
 
 
+REVIEW_SHEET = "客户分级管理表"  # an output opens on 总览: its 评审 columns are on the main sheet
+
+
+def _read_source_file(path: Path, name: str, sheet: str | None) -> list[RawSheet]:
+    """The configured sheet; for 评审 without one, the output's main sheet when the workbook has it."""
+    if name == "reviews" and sheet is None:
+        try:
+            return read_file(path, REVIEW_SHEET)
+        except InputError:
+            pass  # another workbook: its first visible sheet, as for every source
+    return read_file(path, sheet)
+
+
 def required_fields(source: str, config: Config) -> tuple[str, ...]:
     req = REQUIRED_FIELDS[source]
     if source == "sales":
@@ -97,7 +110,7 @@ def load_sources(config: Config, problems: list[Problem], progress: Progress,
     """Every configured source; files the tool wrote itself (`own_output`) are skipped with a note."""
     errors: list[InputError] = []
     out: dict[str, SourceData] = {}
-    configured = [(n, getattr(config.sources, n)) for n in ("sales", "receivables", "customers", "overrides")]
+    configured = [(n, getattr(config.sources, n)) for n in ("sales", "receivables", "customers", "overrides", "reviews")]
     active = [(n, s) for n, s in configured if s is not None]
     for i, (name, source) in enumerate(active):
         progress(f"读取{SOURCE_LABELS[name]}", i / len(active))
@@ -108,12 +121,12 @@ def load_sources(config: Config, problems: list[Problem], progress: Progress,
         except InputError as exc:
             errors.append(exc)
             continue
-        if name != "overrides" and len(errors) == errors_before and len(out[name].frame) == 0:
+        if name not in ("overrides", "reviews") and len(errors) == errors_before and len(out[name].frame) == 0:
             errors.append(_empty(out[name], _dropped(problems) - counts_before))
     if errors:
         raise InputErrors(errors)
     problems.extend(code_findings(
-        (CodeUse(SOURCE_LABELS[n], d.frame) for n, d in out.items() if n != "overrides"),
+        (CodeUse(SOURCE_LABELS[n], d.frame) for n, d in out.items() if n not in ("overrides", "reviews")),
         frozenset(SOURCE_LABELS[n] for n, d in out.items() if d.names_as_codes)))
     return out
 
@@ -163,10 +176,11 @@ def _load_one(name: str, source: SourceConfig, config: Config, problems: list[Pr
             "（或在无 Excel 的命令行中运行）。请把导出数据粘贴到该工作表，或在 config.yaml 中配置 files。"
         )
     skipped: list[Path] = []
-    for path in expand_globs(source.files, config.base_dir, SOURCE_LABELS[name], own_output, skipped):
+    skip = None if name == "reviews" else own_output  # reviews are read from this tool's own workbooks
+    for path in expand_globs(source.files, config.base_dir, SOURCE_LABELS[name], skip, skipped):
         started = time.perf_counter()
         try:
-            sheets = read_file(path, source.sheet)
+            sheets = _read_source_file(path, name, source.sheet)
         except InputError as exc:
             errors.append(exc)
             continue
@@ -227,5 +241,5 @@ def _sheet_frame(sheet: RawSheet, name: str, source: SourceConfig, config: Confi
         line = period_line(sheet.rows[: max(0, layout.header_index - layout.header_rows + 1)])
         if line is not None:
             data.periods.append(PeriodLine(where, *line))
-    optional_dates = ("until",) if name == "overrides" else ("date",) if name == "receivables" else ()
+    optional_dates = {"overrides": ("until",), "receivables": ("date",), "reviews": ("until", "approved_on")}.get(name, ())
     return drop_invalid(frame, layout, required, problems, optional_dates, amount_key=target)

@@ -100,6 +100,21 @@ def check_targets(config: Config, output: Path) -> None:
                 "请把 output.file（或命令行 -o）改到另一个文件，例如 output/客户分级管理表_{period}.xlsx。")
 
 
+def check_export_target(config: Config, target: Path) -> None:
+    """An exported file (history customer -o) must not replace an input, the config, the template or the
+    history database."""
+    protected = _inputs(config, own_output_check(config, target))
+    db = config.history_path()
+    if db is not None:
+        protected.append(("history.database", db))
+    for what, source in protected:
+        if _same(target, source):
+            raise OutputOverInput(
+                config.source_file, "-o",
+                f"输出路径 {target} 是要保留的文件（{what}：{source}），写入会覆盖它，已停止，未修改任何文件。"
+                "请用 -o 指定另一个文件名，例如 C00001.csv。")
+
+
 def is_our_workbook(path: Path) -> bool:
     """A workbook this tool wrote: an xlsx package whose sheets include 客户分级管理表 and 数据问题."""
     try:

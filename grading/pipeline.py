@@ -21,7 +21,7 @@ import pandas as pd
 from .changes import Comparison, compare
 from .config_model import Config
 from .history import (PreviousPeriod, RunRecord, busy_error, connect, is_busy, previous_period, record_run,
-                      run_committed)
+                      run_committed, year_before)
 from .fill_plan import FillPlan, build_plan
 from .grade import grade_customers
 from .crosscheck import partial_cost, receivables_coverage
@@ -31,6 +31,8 @@ from .outputs import check_targets, own_output_check, reconcile, write_problems_
 from .modifiers import pins_from_frame
 from .problems import DropSummary, Problem, ProblemLog, drop_summary
 from .rules.provides import check_loaded
+from .reviews import pins_from_reviews, with_carried_reviews, with_pin_audit
+from .views.growth import add_growth
 from .write_xlsx import write_workbook
 
 Progress = Callable[[str, float], None]
@@ -69,8 +71,10 @@ class GradingResult:
 
 def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.datetime | None = None,
                previous: PreviousPeriod | None = None, sheet_reader: SheetReader | None = None,
-               own_output: Callable[[Path], bool] | None = None) -> GradingResult:
-    """Read the configured sources and grade (against `previous` if given); nothing is written."""
+               own_output: Callable[[Path], bool] | None = None,
+               year_ago: PreviousPeriod | None = None) -> GradingResult:
+    """Read the configured sources and grade (against `previous` if given; growth against `previous`
+    and `year_ago`); nothing is written."""
     timings: dict[str, float] = {}
     problems: list[Problem] = ProblemLog()  # columnar and bounded: 1 M bad rows are not 1 M objects
     t = time.perf_counter()
@@ -92,14 +96,21 @@ def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.da
     t = time.perf_counter()
     progress("分级", 0.7)
     overrides = sources["overrides"].frame if "overrides" in sources else None
-    graded = grade_customers(config, metrics.table, problems, pins_from_frame(overrides, problems), previous)
+    reviews = sources["reviews"].frame if "reviews" in sources else None
+    today = (generated_at or dt.datetime.now()).date()
+    pins = [*pins_from_frame(overrides, problems), *pins_from_reviews(reviews, config, problems, today)]
+    graded = with_pin_audit(config, grade_customers(config, metrics.table, problems, pins, previous), pins)
+    graded = with_carried_reviews(graded, reviews, config.period.as_of)
     graded, comparison = compare(config, graded, previous)
+    if config.views.growth:
+        graded = add_growth(graded, previous, year_ago)
     timings["grade"] = time.perf_counter() - t
 
     t = time.perf_counter()
     shown = problems.for_workbook(PROBLEMS_CSV_NOTE) if isinstance(problems, ProblemLog) else problems
     plan = build_plan(config, graded, [*notes, *shown],
-                      generated_at or dt.datetime.now().replace(microsecond=0), comparison)
+                      generated_at or dt.datetime.now().replace(microsecond=0), comparison,
+                      year_ago.period if year_ago is not None else None)
     timings["fill plan"] = time.perf_counter() - t
     return GradingResult(
         graded, problems, plan,
@@ -204,9 +215,15 @@ def run_pipeline(config: Config, sink: Sink, history: Path | None, progress: Pro
     (through `sink`) → record (in `history`, unless it is None or `record` is False; the previous
     period is read from `history` either way)."""
     started = started or dt.datetime.now().replace(microsecond=0)
-    previous = (previous_period(history, config.period.as_of, config.period.label, config.digest)
-                if history else None)
-    result = grade_data(config, progress, generated_at, previous, sheet_reader, own_output)
+    try:
+        previous = (previous_period(history, config.period.as_of, config.period.label, config.digest)
+                    if history else None)
+        year_ago = year_before(history, config.period.as_of) if history else None
+    except (sqlite3.OperationalError, pd.errors.DatabaseError) as exc:
+        if history is not None and is_busy(exc):  # another program is writing: busy, not damaged
+            raise busy_error(history) from None
+        raise
+    result = grade_data(config, progress, generated_at, previous, sheet_reader, own_output, year_ago)
     t = time.perf_counter()
     progress("写入工作簿", 0.8)
 
@@ -217,7 +234,7 @@ def run_pipeline(config: Config, sink: Sink, history: Path | None, progress: Pro
             return
         inputs = [Path(p) for files in result.files.values() for p in files if Path(p).is_file()]
         run = RunRecord(config.period.label, config.period.as_of, started, config.digest, sink.target, inputs,
-                        sink.source)
+                        sink.source, config_text=config.source_text)
         started_db = time.perf_counter()
         with closing(connect(history)) as conn:
             try:

@@ -47,11 +47,14 @@ def check_template(config: Config, template: Path | None = None) -> tuple[Path, 
         strings = shared_strings(zf)
         for sp in empty_plan(config).sheets:
             if sp.name not in index:
-                problems.append(f"缺少工作表「{sp.name}」")
+                if not sp.optional:  # the views' sheets may be deleted: they are skipped
+                    problems.append(f"缺少工作表「{sp.name}」")
                 continue
             ts = load_sheet(zf, sp.name, index[sp.name], strings)
             cells = {k: c.text for k, c in ts.cells.items()}
             for block in sp.blocks:
+                if block.optional:  # a deleted view table is skipped, not an error
+                    continue
                 try:
                     match_block(cells, block, sp.name, path.name)
                 except TemplateError:

@@ -111,8 +111,8 @@ def test_check_config_checks_the_template(write_config, tmp_path, capsys) -> Non
 
     write_config(tmp_path)
     assert main(["check-config", "-c", str(tmp_path / "config.yaml")]) == EXIT_OK
-    assert (f"模板 {tmp_path / 'templates' / '客户分级管理表.xlsx'} 检查通过（工作表：客户分级管理表、分级汇总、等级变动、"
-            "数据问题、分级规则）。") in capsys.readouterr().out
+    assert (f"模板 {tmp_path / 'templates' / '客户分级管理表.xlsx'} 检查通过（工作表：总览、客户分级管理表、分级汇总、"
+            "业务员与地区、应收与信用、等级变动、数据问题、分级规则）。") in capsys.readouterr().out
     template = tmp_path / "templates" / "客户分级管理表.xlsx"
     wb = openpyxl.load_workbook(template)
     del wb["等级变动"]

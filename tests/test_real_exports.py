@@ -437,6 +437,8 @@ def test_addin_alert_shows_the_warnings_first(tmp_path: Path) -> None:
     at = lines.index("请注意（2 条）：")
     assert lines[at + 1].startswith("  ！被跳过的销售明细「客户编码为空」")
     assert lines[at + 2] == "  ！shop.csv / shop：没有金额列，金额按 数量 × 单价 计算"
+    skipped = next(line for line in lines if line.startswith("  [已跳过] 销售明细 客户编码为空："))
+    assert "行，金额 " in skipped and "占全部金额 " in skipped
 
 
 def test_pinned_customer_codes_follow_the_code_rule() -> None:

@@ -100,6 +100,16 @@ def test_history_database_over_an_input_is_refused(tmp_path, capsys) -> None:  #
     assert hashes(tmp_path) == before
 
 
+def test_history_export_over_the_config_is_refused(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    cfg = project(tmp_path)
+    assert run("-c", str(cfg), "-q") == EXIT_OK
+    before = hashes(tmp_path)
+    assert main(["history", "customer", "C001", "-c", str(cfg), "-o", str(cfg)]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert err.startswith(f"[E106] 配置文件有 1 处错误，请修改后重试：\n  - config.yaml -o: 输出路径 {cfg} 是要保留的文件（配置文件：")
+    assert hashes(tmp_path) == before
+
+
 def test_busy_history_keeps_previous_output_and_history(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     cfg = project(tmp_path)
     assert run("-c", str(cfg), "-q") == EXIT_OK
@@ -116,6 +126,23 @@ def test_busy_history_keeps_previous_output_and_history(tmp_path, capsys, monkey
     assert err.startswith(f"[E403] 历史数据库 {tmp_path / DB} 正被另一个程序占用（数据库忙），等待 0.2 秒后仍未释放。"
                           "数据库没有损坏：请关闭正在打开它的程序（如 DB Browser）后重试；上一次的输出文件和历史记录保持不变。\n")
     assert "损坏或不是数据库" not in err
+    assert hashes(tmp_path) == before
+
+
+def test_history_locked_by_a_writer_at_start_is_busy(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    cfg = project(tmp_path)
+    assert run("-c", str(cfg), "-q") == EXIT_OK
+    before = hashes(tmp_path)
+    monkeypatch.setattr(history, "BUSY_TIMEOUT", 0.2)
+    writer = sqlite3.connect(tmp_path / DB)
+    try:
+        writer.execute("BEGIN EXCLUSIVE")  # another program is writing: even reading must wait
+        assert run("-c", str(cfg), "-q", "--as-of", "2026-07-31", "--period", "2026M7") == EXIT_BUSY
+    finally:
+        writer.rollback()
+        writer.close()
+    err = capsys.readouterr().err
+    assert err.startswith(f"[E403] 历史数据库 {tmp_path / DB} 正被另一个程序占用（数据库忙）")
     assert hashes(tmp_path) == before
 
 
@@ -138,6 +165,39 @@ def test_killed_run_between_move_and_commit_is_undone_next_run(tmp_path, capsys)
     assert "已清除上次中断的运行留下的 1 个临时文件。" in out
     assert output.read_bytes() == previous
     assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".~")) == []
+
+
+KILL_AFTER_MOVE = """
+import os, signal, sys
+from grading import outputs
+from etl.cli import main
+real = outputs._replace
+def replace_then_die(src, dst):
+    real(src, dst)
+    if str(dst).endswith(".xlsx"):  # the new workbook is in place, the history not yet committed
+        os.kill(os.getpid(), signal.SIGKILL)
+outputs._replace = replace_then_die
+sys.exit(main(["run", "-c", sys.argv[1], "-q", "--as-of", "2026-05-31"]))
+"""
+
+
+def test_run_killed_after_the_move_is_undone_by_the_next_run(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import signal
+
+    cfg = project(tmp_path)
+    assert run("-c", str(cfg), "-q") == EXIT_OK
+    before = hashes(tmp_path)
+    proc = subprocess.run([sys.executable, "-c", KILL_AFTER_MOVE, str(cfg)], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert hashes(tmp_path)[str(OUTPUT)] != before[str(OUTPUT)]  # what the user would see without the fix
+    (tmp_path / "exports" / "sales.csv").write_text("bad", encoding="utf-8")  # the next run fails on input
+    assert run("-c", str(cfg)) == EXIT_INPUT
+    out = capsys.readouterr().out
+    assert f"上次运行在写入输出后、记录历史前中断，已恢复之前的输出 {OUTPUT.name}（与历史记录一致）。" in out
+    after = hashes(tmp_path)  # SQLite may leave its own (empty) rollback journal: its file, not ours
+    assert {k: v for k, v in after.items() if not k.startswith("exports") and not k.endswith("-journal")} == \
+        {k: v for k, v in before.items() if not k.startswith("exports")}
 
 
 def test_killed_run_after_commit_keeps_its_output(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -528,9 +588,12 @@ def test_200k_bad_rows_stay_within_memory(tmp_path) -> None:  # type: ignore[no-
 TABLE = {  # README class → tests of this module (each parametrised case counts)
     "输出覆盖输入": ("test_output_over_an_input_is_refused_before_reading",
                  "test_output_file_with_period_over_the_config_is_refused",
-                 "test_history_database_over_an_input_is_refused"),
+                 "test_history_database_over_an_input_is_refused",
+                 "test_history_export_over_the_config_is_refused"),
     "输出与历史同步": ("test_busy_history_keeps_previous_output_and_history",
+                  "test_history_locked_by_a_writer_at_start_is_busy",
                   "test_killed_run_between_move_and_commit_is_undone_next_run",
+                  "test_run_killed_after_the_move_is_undone_by_the_next_run",
                   "test_killed_run_after_commit_keeps_its_output"),
     "文件权限": ("test_output_permissions_follow_umask",),
     "自身输出不作输入": ("test_glob_matching_own_outputs_skips_them",),

@@ -174,3 +174,54 @@ def test_readme_quotes_error_texts_that_xlwings_really_prints() -> None:
     for text, source in quoted.items():
         assert text in readme and text in source, text
     assert "version mismatch" not in readme  # xlwings prints no such text
+
+
+def _macros(path: Path) -> dict[str, str]:
+    from oletools.olevba import VBA_Parser
+
+    parser = VBA_Parser(str(path))
+    try:
+        return {name: code for _, _, name, code in parser.extract_macros()}
+    finally:
+        parser.close()
+
+
+def test_preview_button_reaches_main_preview() -> None:
+    with zipfile.ZipFile(TARGET) as zf:
+        buttons = ET.fromstring(zf.read("customUI/customUI.xml")).findall(f".//{UI}button")
+    assert [(b.get("label"), b.get("onAction")) for b in buttons] == [
+        ("Grade (分级)", "RibbonMyAddin.RunMain"), ("预览", "RibbonMyAddin.RunPreview")]
+    body = _macros(TARGET)["RibbonMyAddin.bas"]
+    sub = body.split("Sub RunPreview(control As IRibbonControl)", 1)[1].split("End Sub", 1)[0]
+    assert 'mymodule = Left(ThisWorkbook.Name, (InStrRev(ThisWorkbook.Name, ".", -1, vbTextCompare) - 1))' in sub
+    assert 'RunPython "import " & mymodule & ";" & mymodule & ".main_preview()"' in sub
+    import xlplugin
+
+    assert callable(xlplugin.main_preview)
+
+
+def test_vba_modules_other_than_the_ribbon_module_are_unchanged() -> None:
+    import xlwings as xw
+
+    shipped = _macros(Path(xw.__file__).parent / "quickstart_addin_ribbon.xlam")
+    ours = _macros(TARGET)
+    assert set(ours) == set(shipped)
+    for name in shipped:
+        if name != "RibbonMyAddin.bas":
+            assert ours[name] == shipped[name], name
+    assert ours["RibbonMyAddin.bas"].startswith(shipped["RibbonMyAddin.bas"].rstrip("\r\n"))
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.binary(min_size=1, max_size=9000) | st.text("ab =\r\n", min_size=1, max_size=6000).map(str.encode))
+def test_vba_compression_round_trips(data: bytes) -> None:
+    from xlplugin.vba_patch import compress, decompress, literal_container
+
+    assert decompress(compress(data))[0] == data
+    assert decompress(compress(data, 5, len(data) // 2))[0] == data
+    if len(data) <= 4096:
+        assert decompress(literal_container(data))[0] == data

@@ -185,6 +185,7 @@ class FakeWorkbook:
         sheets.__iter__.side_effect = lambda: iter(list(self.sheets.values()))
         sheets.__len__.side_effect = lambda: len(self.sheets)
         sheets.__getitem__.side_effect = self._get_sheet
+        sheets.add.side_effect = lambda name=None, before=None, after=None: self.add_sheet(str(name))
         self.book.sheets = sheets
         self.book.close.side_effect = self._close
         self.book._fake = self  # lets Sheet.copy(after=...) find the target workbook

@@ -116,7 +116,11 @@ def success_message(result: GradingResult, config: Config) -> str:
         lines += [f"  ！{text}" for text in result.warnings[:6]]
     if result.problems:
         lines.append(f"数据问题 {len(result.problems)} 条，详见工作表「数据问题」：")
-        lines += [f"  [{a}] {r}：{n} 条" for a, r, n in summarise(result.problems)[:6]]
+        drops = {d.reason: d for d in result.drops}
+        for a, r, n in summarise(result.problems)[:6]:
+            drop = drops.get(r) if a == "已跳过" else None
+            lines.append(f"  [{a}] 销售明细 {drop.render()}" if drop is not None and drop.lines == n
+                         else f"  [{a}] {r}：{n} 条")
     else:
         lines.append("没有数据问题。")
     lines += [f"注意：{note}" for note in result.overflows]

@@ -4,9 +4,11 @@
 
 What `xlwings quickstart NAME --addin --ribbon` copies is quickstart_addin_ribbon.xlam; its VBA
 `RunMain` runs `import <file name>; <file name>.main()`, so the file is named xlplugin.xlam. This
-script rewrites two parts of that package and copies everything else (the VBA project included)
-byte for byte:
+script rewrites three parts of that package and copies everything else byte for byte:
   - customUI/customUI.xml: a tab 客户分级 with a large Grade (分级) button → RibbonMyAddin.RunMain
+    and a 预览 button → RibbonMyAddin.RunPreview;
+  - xl/vbaProject.bin: the Sub RunPreview added to the RibbonMyAddin module (vba_patch.py; the other
+    modules and streams unchanged);
   - the conf sheet: renamed from `_myaddin.conf` (inactive) to `myaddin.conf` (the VBA's PROJECT_NAME
     is "myaddin"), with the keys the VBA reads, defaulting to the virtual environment the README creates,
     and ADD_WORKBOOK_TO_PYTHONPATH false (OneDrive/SharePoint workbooks).
@@ -21,6 +23,8 @@ import sys
 import zipfile
 from pathlib import Path
 from xml.sax.saxutils import escape
+
+from .vba_patch import add_to_module
 
 XLWINGS_VERSION = "0.37.8"
 TARGET = Path(__file__).resolve().parent / "xlplugin.xlam"
@@ -49,11 +53,22 @@ CUSTOM_UI = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
                     <button id="gradeButton" label="Grade (分级)" size="large" onAction="RibbonMyAddin.RunMain"
                             imageMso="MacroPlay" screentip="分级"
                             supertip="读取 ERP 导出数据，按 config.yaml 的规则分级，并填写本工作簿的客户分级管理表。" />
+                    <button id="previewButton" label="预览" size="large" onAction="RibbonMyAddin.RunPreview"
+                            imageMso="FilePrintPreview" screentip="规则预览"
+                            supertip="用本工作簿的 config.yaml（或配置文件）的规则与上次运行的规则分别分级，把差异写入工作表“规则预览”；不写历史记录。" />
                 </group>
             </tab>
         </tabs>
     </ribbon>
 </customUI>
+"""
+
+
+# The 预览 button's callback, added to the ribbon module of xlwings' VBA (see vba_patch.py)
+PREVIEW_SUB = """Sub RunPreview(control As IRibbonControl)
+    mymodule = Left(ThisWorkbook.Name, (InStrRev(ThisWorkbook.Name, ".", -1, vbTextCompare) - 1))
+    RunPython "import " & mymodule & ";" & mymodule & ".main_preview()"
+End Sub
 """
 
 
@@ -90,6 +105,8 @@ def build(target: Path = TARGET, force: bool = False) -> Path:
                 data = CUSTOM_UI.encode("utf-8")
             elif info.filename == "xl/workbook.xml":
                 data = data.replace(b'name="_myaddin.conf"', f'name="{CONF_SHEET}"'.encode())
+            elif info.filename == "xl/vbaProject.bin":
+                data = add_to_module(data, "RibbonMyAddin", PREVIEW_SUB)
             elif info.filename == "xl/worksheets/sheet1.xml":
                 data = _conf_sheet(data.decode("utf-8")).encode("utf-8")
             zi = zipfile.ZipInfo(info.filename, date_time=info.date_time)

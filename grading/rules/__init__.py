@@ -9,7 +9,7 @@ and the engine's dispatch is exhaustive (`assert_never`).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, get_args
 
 from pydantic import Field
 
@@ -29,11 +29,20 @@ AssigningStage = ThresholdStage | QuantileStage | ParetoStage | ScoreStage | Gri
 ModifyingStage = AdjustStage | ProvisionalStage | LapsedStage
 Stage = Annotated[AssigningStage | ModifyingStage, Field(discriminator="type")]
 
+
+def type_names(kinds: object) -> list[str]:
+    """The `type:` names of the stage specs in a union, in order (for messages)."""
+    return [t.model_fields["type"].annotation.__args__[0] for t in get_args(kinds)]
+
+
+ASSIGNING_TYPES = type_names(AssigningStage)
+MODIFYING_TYPES = type_names(ModifyingStage)
+
 __all__ = [
     "AdjustStage", "AssigningRule", "AssigningSpec", "AssigningStage", "Axis", "AxisRule", "Change", "Condition",
     "Gap", "GridStage", "Indicator", "LapsedStage", "LinearScale", "ModifyContext", "ModifyingRule",
     "ModifyingSpec", "ModifyingStage", "ParetoBand", "ParetoStage", "PointBand", "ProvisionalStage",
     "QuantileBand", "QuantileStage", "RfmAxis", "RfmStage", "ScoreBand", "ScoreStage", "Stage", "StageOutcome",
-    "ThresholdBand", "ThresholdStage", "column_values", "condition_mask", "format_value", "indicator_points",
+    "ThresholdBand", "ThresholdStage", "ASSIGNING_TYPES", "MODIFYING_TYPES", "column_values", "condition_mask", "format_value", "indicator_points",
     "label_of", "numeric_values",
 ]

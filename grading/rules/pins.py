@@ -50,6 +50,7 @@ class PinRow:
     source: str
     sheet: str
     row: int | None
+    approved_on: dt.date | None = None  # a review meeting's approval (评审): shown as who/when/why
 
 
 def apply_pins(pins: Sequence[PinRow], grades: pd.Series, as_of: dt.date, config: Config,
@@ -76,7 +77,9 @@ def apply_pins(pins: Sequence[PinRow], grades: pd.Series, as_of: dt.date, config
                                     "同一客户有多条人工指定，以最后一条为准", "提示"))
         until = f"，有效期至 {pin.until:%Y-%m-%d}" if pin.until else ""
         notes[pin.customer] = (f"人工指定 {pin.grade}（{pin.by}：{pin.reason}{until}；"
-                               f"按规则为 {grades.at[pin.customer]}）")
+                               f"按规则为 {grades.at[pin.customer]}）") if p.approved_on is None else (
+            f"人工指定：{pin.by} {p.approved_on:%Y-%m-%d} 通过，理由 {pin.reason} → {pin.grade}"
+            f"（评审{until}；按规则为 {grades.at[pin.customer]}）")
         new.at[pin.customer] = pin.grade
         pinned.add(pin.customer)
     return Change(new, notes), pinned
