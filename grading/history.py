@@ -18,6 +18,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .errors import GradingError, HistoryBusy
@@ -241,6 +242,19 @@ def _clean(v: object) -> object:
     return v
 
 
+def column_values(column: pd.Series) -> list[object]:
+    """[_clean(v) for v in column.tolist()], in bulk for numpy number and bool columns: their tolist()
+    gives Python floats, ints and bools, which _clean keeps, except NaN, which becomes None."""
+    dtype = column.dtype
+    if not isinstance(dtype, np.dtype) or dtype.kind not in "fiub":
+        return [_clean(v) for v in column.tolist()]
+    values: list[object] = column.tolist()
+    if dtype.kind == "f":
+        for i in np.flatnonzero(np.isnan(column.to_numpy())).tolist():
+            values[i] = None
+    return values
+
+
 def record_run(conn: sqlite3.Connection, run: RunRecord, graded: pd.DataFrame) -> int:
     """Replace the run's period with this run; call inside `with conn:` (one transaction)."""
     conn.execute("DELETE FROM runs WHERE period = ?", (run.period,))
@@ -255,7 +269,7 @@ def record_run(conn: sqlite3.Connection, run: RunRecord, graded: pd.DataFrame) -
     n = len(graded)
 
     def col(name: str, default: object = None) -> list[object]:
-        return [_clean(v) for v in graded[name].tolist()] if name in graded else [default] * n
+        return column_values(graded[name]) if name in graded else [default] * n
 
     metric_names = [c for c in METRIC_COLUMNS if c in graded]
     metric_values = [col(c) for c in metric_names]

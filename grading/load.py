@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import union_categoricals
 
 from .codes import CodeUse, code_findings
 from .config_model import Config, SourceConfig
@@ -58,12 +57,26 @@ def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
     for col in columns:
         parts = [f[col] if col in f else pd.Series([None] * len(f)) for f in frames]
         if all(isinstance(p.dtype, pd.CategoricalDtype) for p in parts):
-            out[col] = union_categoricals([p.astype(pd.CategoricalDtype(p.cat.categories.astype(object)))
-                                           for p in parts], ignore_order=True)
+            out[col] = _union_categoricals(parts)
         else:
             out[col] = pd.concat([p.astype(object) if isinstance(p.dtype, pd.CategoricalDtype) else p
                                   for p in parts], ignore_index=True)
     return pd.DataFrame(out)
+
+
+def _union_categoricals(parts: list[pd.Series]) -> pd.Categorical:
+    """The parts one after the other as one categorical with object categories in order of first
+    appearance (what union_categoricals(ignore_order=True) gives), hashing every category once:
+    the union's ids of each part's categories come from one factorize of all categories."""
+    cats = [np.asarray(p.cat.categories, dtype=object) for p in parts]
+    ids, union = pd.factorize(np.concatenate(cats), use_na_sentinel=True)
+    codes: list[np.ndarray] = []
+    offset = 0
+    for part, part_cats in zip(parts, cats):
+        to_union = np.append(ids[offset: offset + len(part_cats)], -1)  # code -1 (missing) stays -1
+        codes.append(to_union[part.cat.codes.to_numpy()])
+        offset += len(part_cats)
+    return pd.Categorical.from_codes(np.concatenate(codes), categories=pd.Index(union, dtype=object))
 
 
 def amount_field(config: Config) -> str:

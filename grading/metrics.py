@@ -50,6 +50,7 @@ def compute_metrics(config: Config, sales: pd.DataFrame, receivables: pd.DataFra
 
     if customers is not None and len(customers):
         master = customers.drop_duplicates("customer_code", keep="last").set_index("customer_code")
+        master.index = _plain_index(master.index)  # reindexed once per column below
         for attr in ATTRIBUTES:
             if attr in master:
                 known = master[attr].replace("", np.nan).reindex(table.index)
@@ -65,6 +66,15 @@ def compute_metrics(config: Config, sales: pd.DataFrame, receivables: pd.DataFra
     table.index.name = "customer_code"
     table = table.sort_index()
     return MetricsResult(table, in_window, lines_before, lines_after)
+
+
+def _plain_index(index: pd.Index) -> pd.Index:
+    """The same labels as a plain object index: reindexing by a categorical index compares and recodes
+    its categories on every call (pandas), by an object index it only looks the labels up."""
+    if not isinstance(index, pd.CategoricalIndex):
+        return index
+    plain: pd.Index = pd.Index(np.asarray(index, dtype=object), dtype=object, name=index.name)
+    return plain
 
 
 def _codes_of(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
@@ -164,6 +174,7 @@ def _add_receivables(table: pd.DataFrame, rec: pd.DataFrame, config: Config) -> 
     cols = [c for c in ("opening", "billed", "received", "closing", *RECEIVABLE_EXTRAS) if c in rec]
     grouped = rec.groupby("customer_code")
     sums = grouped[cols].sum(min_count=1).round(2)  # money at cent precision
+    sums.index = _plain_index(sums.index)  # reindexed once per column below
     if "overdue_days" in rec:
         sums["overdue_days"] = grouped["overdue_days"].max()
     if "aging_days" in rec:  # the balance's age (账龄), for the aging buckets

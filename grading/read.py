@@ -32,6 +32,7 @@ from .xlsx_extent import MAX_CELLS, inflates_beyond, shared_strings_part, sheet_
 
 
 HEAD_ROWS = 200  # rows kept as lists when a sheet is read column-wise (header search, messages)
+GRID_ROWS = 1000  # from this many rows, columns are cut from one 2-D array of the rows (RawSheet._grid)
 
 
 @dataclass
@@ -47,6 +48,7 @@ class RawSheet:
     first_row: int = 1
     notes: list[str] = field(default_factory=list)
     table: pd.DataFrame | None = None
+    _grid_cache: np.ndarray | bool | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def where(self) -> str:
@@ -61,12 +63,30 @@ class RawSheet:
             return list(self.table.iloc[index])
         return self.rows[index]
 
+    def _grid(self) -> np.ndarray | None:
+        """The rows as one 2-D object array, built once, when they are many and all of one width
+        (calamine's are): every column is then a strided copy instead of a pass over all rows."""
+        if self._grid_cache is None and len(self.rows) >= GRID_ROWS:
+            widths = set(map(len, self.rows))
+            if len(widths) == 1:
+                grid = np.empty((len(self.rows), widths.pop()), dtype=object)
+                grid[:] = self.rows
+                self._grid_cache = grid
+            else:
+                self._grid_cache = False
+        return self._grid_cache if isinstance(self._grid_cache, np.ndarray) else None
+
     def column(self, col: int, start: int) -> np.ndarray:
         """Values of column `col` from row index `start` on, as an object array (None past a short row)."""
         if self.table is not None:
             if col >= self.table.shape[1]:
                 return np.full(len(self.table) - start, None, dtype=object)
             return np.asarray(self.table.iloc[start:, col].to_numpy(dtype=object))
+        grid = self._grid()
+        if grid is not None:
+            if col >= grid.shape[1]:
+                return np.full(max(len(self.rows) - start, 0), None, dtype=object)
+            return grid[start:, col].copy()
         data = self.rows[start:]
         try:
             values = list(map(itemgetter(col), data))
