@@ -123,7 +123,9 @@ def test_missing_template_sheets_are_copied_in(tmp_path) -> None:  # type: ignor
     assert outcome.copied_sheets == ("总览", "客户分级管理表", "分级汇总", "业务员与地区", "应收与信用", "等级变动",
                                      "数据问题", "分级规则")
     fake.app.books.open.assert_called_once()
-    assert list(fake.sheets)[:2] == ["ERP导出", "我的备注"]
+    # 总览 goes first and is shown after the click (the sheet the workbook opens on); the user's sheets follow
+    assert list(fake.sheets)[:3] == ["总览", "ERP导出", "我的备注"]
+    fake.sheets["总览"].activate.assert_called()
     assert fake.grids["我的备注"].cells == {(1, 1): "不要动"}
     assert len(_main_rows(fake)) == 4
     title = fake.grids["客户分级管理表"].cells[(2, 1)]

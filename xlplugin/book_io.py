@@ -119,8 +119,12 @@ def ensure_sheets(book: xw.Book, plan: FillPlan, template: Path) -> list[str]:
         if absent:
             raise TemplateError(f"模板 {template.name} 缺少工作表：{'、'.join(absent)}。"
                                 "请使用默认模板（grade-etl init 可复制一份），或把缺少的工作表加回去。")
+        first = plan.sheets[0].name  # 总览 when enabled: it goes in front, as in the template
         for name in missing:
-            source.sheets[name].copy(after=book.sheets[len(book.sheets) - 1])
+            if name == first:
+                source.sheets[name].copy(before=book.sheets[0])
+            else:
+                source.sheets[name].copy(after=book.sheets[len(book.sheets) - 1])
     finally:
         if opened:
             source.close()
@@ -264,6 +268,8 @@ class BookSink:
             write_overflow_csv(o, self.csv_base)
         with commit():  # the history records the period once the workbook is filled
             pass
+        if plan.sheets and plan.sheets[0].name in sheet_names(self.book):
+            self.book.sheets[plan.sheets[0].name].activate()  # show the first screen (总览) after the click
         return [o.message for o in overflows]
 
 
