@@ -10,7 +10,6 @@ Exit codes: 0 ok · 1 internal error · 2 config error · 3 input error ·
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import os
 import shutil
@@ -24,9 +23,9 @@ from typing import TextIO
 from grading.config import Config, load_config
 from grading.defaults import SHIPPED, shipped
 from grading.describe import describe_rules
-from grading.errors import ConfigError, GradingError, HistoryBusy, InitError, InputError, OutputLocked, TemplateError
+from grading.errors import ConfigError, DemoOnOwnData, GradingError, HistoryBusy, InitError, InputError, OutputLocked, TemplateError
 from grading.history import customer_timeline, list_runs
-from grading.outputs import check_export_target
+from grading.outputs import check_export_target, write_csv_atomically
 from grading.pipeline import GradingResult, prepare_output, run_to_file
 from grading.problems import Problem, ProblemLog, summarise
 from grading.template_check import check_template
@@ -110,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "preview":
             return preview_cmd.preview(args, say, _progress(quiet, None))
         config = load_config(args.config, as_of=getattr(args, "as_of", None), period=getattr(args, "period", None))
+        if args.command == "demo":
+            check_demo_config(config, config.resolve(args.folder), args.config)
         check_template(config)  # a missing sheet or header is reported before any data is read
         output = config.resolve(args.output) if args.output else config.output_path()
         with RunLock(output) as lock:
@@ -132,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if log is not None:
                 tee(f"日志：{log.name}")
         return EXIT_OK
-    except ConfigError as exc:
+    except (ConfigError, DemoOnOwnData) as exc:
         return _fail(log, str(exc), EXIT_CONFIG)
     except InputError as exc:
         return _fail(log, f"{exc}\n上一次的输出文件保持不变。", EXIT_INPUT)
@@ -154,6 +155,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if log is not None:
             log.close()
+
+
+def check_demo_config(config: Config, folder: Path, config_name: str) -> None:
+    """The demo grades only the data it generates: a config that reads other files (the user's own
+    exports) would grade those and record the demo's period in the user's history."""
+    root = folder.resolve()
+    for name in ("sales", "receivables", "customers", "overrides", "reviews"):
+        source = getattr(config.sources, name)
+        for pattern in source.files if source is not None else ():
+            path = config.resolve(pattern).resolve()
+            if path != root and root not in path.parents:
+                raise DemoOnOwnData(
+                    f"grade-etl demo 只用演示数据运行，但 {config_name} 的 sources.{name}.files 读取 {pattern}"
+                    f"（不在演示数据文件夹 {root} 中）：演示会用你的数据分级，并把演示期间写进你的输出和分级历史，已停止，"
+                    "未生成也未修改任何文件。请在一个空文件夹中先运行 grade-etl init 再运行 grade-etl demo，"
+                    "或用 grade-etl run 处理你自己的数据。")
 
 
 def _fail(log: TextIO | None, text: str, code: int) -> int:
@@ -300,13 +317,12 @@ def _history(args: argparse.Namespace, say: Say) -> int:
             say(f"历史中没有客户 {args.code} 的记录。")
             return EXIT_INPUT
         if args.output:
-            check_export_target(config, Path(args.output))
-            with open(args.output, "w", encoding="utf-8-sig", newline="") as fh:
-                w = csv.writer(fh)
-                w.writerow(["期间", "截止日期", "等级", "规则等级", "综合得分", "净销售额", "人工指定", "分级依据"])
-                for r in rows:
-                    w.writerow([csv_safe(r[k]) for k in ("period", "as_of", "grade", "rule_grade", "score",
-                                                           "net_sales", "pinned", "explanation")])
+            target = Path(args.output)
+            check_export_target(config, target)
+            write_csv_atomically(target, [
+                ["期间", "截止日期", "等级", "规则等级", "综合得分", "净销售额", "人工指定", "分级依据"],
+                *([csv_safe(r[k]) for k in ("period", "as_of", "grade", "rule_grade", "score",
+                                            "net_sales", "pinned", "explanation")] for r in rows)])
             say(f"已导出 {len(rows)} 期记录：{args.output}")
         else:
             for r in rows:

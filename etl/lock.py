@@ -10,11 +10,13 @@ import json
 import os
 import socket
 import sys
+import time
 from pathlib import Path
 from types import TracebackType
 
 from grading.errors import GradingError, OutputFolderNotWritable
 
+WRITING_SECONDS = 10.0  # an empty lock younger than this belongs to a run that is starting
 STALE_AFTER = dt.timedelta(hours=12)  # a lock from another host older than this is considered stale
 
 
@@ -62,6 +64,12 @@ class RunLock:
         except (OSError, ValueError):
             return None
 
+    def _age(self) -> float:
+        try:
+            return time.time() - self.path.stat().st_mtime
+        except OSError:
+            return 0.0
+
     def _is_stale(self, owner: dict[str, object] | None) -> bool:
         if owner is None:
             return True  # unreadable or half-written by a killed process
@@ -91,6 +99,9 @@ class RunLock:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 owner = self._owner()
+                if owner is None and self._age() < WRITING_SECONDS:  # created by a starting run, not written yet
+                    raise RunLocked(f"另一个分级任务正在启动（锁文件 {self.path} 刚刚创建），本次运行已退出，未做任何修改。"
+                                    "请稍后重试。") from None
                 if not self._is_stale(owner):
                     raise RunLocked(
                         f"另一个分级任务正在运行（进程 {owner.get('pid') if owner else '?'}，"

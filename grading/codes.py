@@ -64,6 +64,42 @@ def normalise_code(value: object) -> tuple[str, CodeFix]:
     return text, fix
 
 
+_BLOCK = 1024
+
+
+def normalise_codes(uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """normalise_code of every value of `uniques` (distinct values, as pandas.factorize gives them):
+    (texts, fixes) as object arrays. Fast path for the common case, text codes of ASCII letters and
+    digits only (one string test over all of them, else one per value): such a code is its own text,
+    unrepaired, exactly as normalise_code says. Every other value goes through normalise_code. When
+    every text equals its value (all are text codes as written), `uniques` itself is returned as the texts."""
+    n = len(uniques)
+    fixes = np.empty(n, dtype=object)
+    strs = uniques.tolist()
+    if n and set(map(type, strs)) == {str}:
+        plain = np.empty(n, dtype=bool)
+        for a in range(0, n, _BLOCK):  # a block of plain codes passes as one string ("" passes as well)
+            joined = "".join(strs[a: a + _BLOCK])
+            if joined.isascii() and (joined.isalnum() or not joined):
+                plain[a: a + _BLOCK] = True
+            else:
+                plain[a: a + _BLOCK] = [(u.isascii() and u.isalnum()) or not u for u in strs[a: a + _BLOCK]]
+        if plain.all():
+            fixes[:] = ""
+            return uniques, fixes
+    else:
+        plain = np.zeros(n, dtype=bool)
+    texts = np.empty(n, dtype=object)
+    texts[plain] = uniques[plain]
+    fixes[plain] = ""
+    as_written = True
+    for i in np.flatnonzero(~plain).tolist():
+        u = uniques[i]
+        texts[i], fixes[i] = normalise_code(u)
+        as_written = as_written and type(u) is str and texts[i] == u
+    return (uniques if as_written else texts), fixes
+
+
 FIX_REASONS = {
     "space": "编码含空格或全角字符，已规范化",
     "invisible": "编码含不可见字符（如零宽空格），已删除",

@@ -56,6 +56,15 @@ METRIC_COLUMNS: tuple[ColumnSpec, ...] = _specs(
     ("collection_rate", "float", "回款率"), ("overdue_days", "float", "逾期天数（最大）"),
     ("customer_name", "text", "客户名称"), ("salesperson", "text", "业务员"), ("department", "text", "部门"),
     ("region", "text", "地区"), ("category", "text", "客户分类"),
+    ("profit_base", "float", "有成本的明细的收入，元：毛利率的分母（无成本为空）"),
+)
+
+# Present only when the receivables export has them (summed per customer): 逾期金额 and the aging buckets.
+OPTIONAL_METRIC_COLUMNS: tuple[ColumnSpec, ...] = _specs(
+    ("overdue_amount", "float", "逾期金额，元"), ("aging_days", "float", "账龄天数（最大）"),
+    ("aging_0_30", "float", "账龄 0-30 天，元"),
+    ("aging_31_60", "float", "账龄 31-60 天，元"), ("aging_61_90", "float", "账龄 61-90 天，元"),
+    ("aging_91_180", "float", "账龄 91-180 天，元"), ("aging_over_180", "float", "账龄 180 天以上，元"),
 )
 
 GRADED_COLUMNS: tuple[ColumnSpec, ...] = _specs(
@@ -70,6 +79,13 @@ GRADED_COLUMNS: tuple[ColumnSpec, ...] = _specs(
     ("next_gap_ratio", "float", "差距 / 界值（不适用为空）"),
     ("reason", "text", "分级依据"),
     ("prev_grade", "text", "上期等级（无上期为空）"), ("change", "text", "变动：升级、降级、不变、新增、转为暂定 …"),
+    ("adjusted_down", "text", "把等级调低的调整规则，如 回款调整（回款率 < 80%）：A → B；未调低为空"),
+)
+
+# Added after grading from the stored history (views.growth).
+GROWTH_COLUMNS: tuple[ColumnSpec, ...] = _specs(
+    ("prev_sales", "float", "上期净销售额，元（历史中没有为空）"), ("growth", "float", "增长率（上期 ≤ 0 为空）"),
+    ("yoy_sales", "float", "一年前同期净销售额，元"), ("yoy_growth", "float", "同比增长率"),
 )
 
 _KINDS = {"text": "object", "float": "float64", "int": "int64", "datetime": "datetime64", "bool": "bool"}

@@ -63,8 +63,10 @@ def load_config(path: str | Path, as_of: dt.date | None = None, period: str | No
         raise ConfigError(name, [ConfigIssue("", None, f"无法读取配置文件 {path}：{exc.strerror}")])
     try:
         text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ConfigError(name, [ConfigIssue("", None, "配置文件必须保存为 UTF-8 编码")])
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(name, [ConfigIssue("", None, (
+            f"配置文件必须保存为 UTF-8 编码（第 {line} 行起不是 UTF-8）：在记事本中“另存为”，编码选 UTF-8 后保存"))]) from None
     return parse_config(text, path.resolve().parent, name, as_of, period)
 
 
@@ -83,7 +85,14 @@ def parse_config(text: str, base_dir: Path, name: str, as_of: dt.date | None = N
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
+        if "'\\t'" in problem and mark is not None:
+            raise ConfigError(name, [ConfigIssue("", line, (
+                f"第 {mark.column + 1} 列是制表符（Tab）：YAML 只能用空格缩进，请把 Tab 换成空格"
+                "（在编辑器中把“用 Tab 缩进”改为“用空格缩进”）"))]) from None
         raise ConfigError(name, [ConfigIssue("", line, f"YAML 格式错误：{problem}（检查缩进和冒号）")])
+    if data is None:
+        raise ConfigError(name, [ConfigIssue("", None, (
+            "配置文件是空的（没有任何设置）。新建一份带注释的配置：grade-etl init 新文件夹，再把其中的 config.yaml 复制过来修改"))])
     if not isinstance(data, dict):
         raise ConfigError(name, [ConfigIssue("", None, "配置文件应为键值表（sources、period、grading、grades …）")])
     section = data.get("period")

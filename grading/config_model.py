@@ -26,6 +26,7 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
+from .config_views import CreditLimitRule, ViewsConfig, check_visits, visit_range
 from .dates import DateFormat, parse_date_format
 from .fields import METRICS, SOURCE_FIELDS, resolve_metric
 from .units import format_amount, parse_amount
@@ -207,11 +208,19 @@ class GradePolicy(_Model):
     """What a grade means to the business: label and service policy."""
 
     label: str
-    visits_per_month: Text = ""
+    visits_per_month: Annotated[str, BeforeValidator(check_visits),
+                                WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "number"}],
+                                                "description": "每月拜访次数：2 或范围 4-6"})] = ""
     service: str = ""
     discount: Text = ""
     credit_terms: Text = ""
+    credit_limit: CreditLimitRule | None = None
     colour: str | None = Field(default=None, pattern=r"^#[0-9A-Fa-f]{6}$")
+
+    @property
+    def visit_range(self) -> tuple[float, float]:
+        """Visits per month as numbers (min, max): `4-6` → (4, 6); checked when the config is read."""
+        return visit_range(self.visits_per_month) or (0.0, 0.0)
 
 
 class OutputConfig(_Model):
@@ -246,6 +255,7 @@ class Config(_Model):
     grades: dict[Annotated[str, BeforeValidator(_as_text)], GradePolicy] = Field(min_length=1)
     output: OutputConfig = OutputConfig()
     history: HistoryConfig = HistoryConfig()
+    views: ViewsConfig = ViewsConfig()
     checks: ChecksConfig = ChecksConfig()
     base_dir: SkipJsonSchema[Path] = Path(".")
     source_file: SkipJsonSchema[str] = "config.yaml"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from .config_model import Config
+from .units import format_amount, format_ratio
 
 
 def describe_rules(config: Config) -> list[tuple[str, str]]:
@@ -37,6 +38,18 @@ def describe_rules(config: Config) -> list[tuple[str, str]]:
         detail = "；".join(x for x in (
             f"拜访 {pol.visits_per_month} 次/月" if pol.visits_per_month else "",
             pol.service, f"折扣 {pol.discount}" if pol.discount else "",
-            f"信用 {pol.credit_terms}" if pol.credit_terms else "") if x)
+            f"信用 {pol.credit_terms}" if pol.credit_terms else "",
+            (f"信用额度 月均净销售额 × {pol.credit_limit.months_of_sales:g}"
+             + (f"，最高 {format_amount(pol.credit_limit.cap)}" if pol.credit_limit.cap is not None else ""))
+            if pol.credit_limit else "") if x)
         rows.append((f"等级 {code}", f"{pol.label}" + (f"：{detail}" if detail else "")))
+    v = config.views
+    shown = [name for name, on in (("总览", v.overview), ("业务员与地区", v.owners), ("应收与信用", v.credit),
+                                   ("增长率", v.growth), ("毛利", v.profit), ("九宫格矩阵", v.grid_matrix)) if on]
+    rows.append(("附加视图", "、".join(shown) if shown else "（全部关闭）"))
+    if v.visit_capacity_per_month is not None:
+        rows.append(("业务员拜访能力", f"每人每月 {v.visit_capacity_per_month:g} 次"))
+    w = v.watch
+    rows.append(("关注清单", f"大客户 = 净销售额前 {format_ratio(w.large_top)}；接近上一等级 = 差距 ≤ 分界值的 "
+                 f"{format_ratio(w.near_boundary)}；大客户 {w.quiet_days} 天未下单；人工指定 {w.pin_expiry_days} 天内到期"))
     return rows

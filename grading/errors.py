@@ -135,6 +135,12 @@ class OutputOverInput(ConfigError):
         super().__init__(file_name, [ConfigIssue(key, None, message)])
 
 
+class DemoOnOwnData(GradingError):
+    """`grade-etl demo` with a config that reads files outside the demo folder (the user's exports)."""
+
+    code = "E107"
+
+
 class EmptyData(InputError):
     """Every data row of a required source is missing or was dropped."""
 
@@ -207,6 +213,14 @@ class InitError(OutputError):
     code = "E420"
 
 
+# ---- campaign after issues 9–12 (reliability, E405–E409)
+
+class OutputIsFolder(OutputError):
+    """output.file / -o names an existing folder."""
+
+    code = "E405"
+
+
 # ---- issue 13: rule previews, period diffs, reviews
 
 class PreviewTargetError(OutputError):
@@ -225,3 +239,11 @@ class NoStoredRun(InputError):
     """There is no stored run to compare with (no database, or it is empty)."""
 
     code = "E252"
+
+
+# ---- issue 14: views (总览, 业务员与地区, 应收与信用)
+
+class BlocksOverlap(TemplateError):
+    """Two tables of a template sheet are stacked so that the upper one's rows reach the lower one's header."""
+
+    code = "E330"

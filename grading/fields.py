@@ -84,7 +84,24 @@ RECEIVABLE_FIELDS: tuple[InputField, ...] = (
        "Balance", "Balance Due"),
     _f("overdue_days", "逾期天数", "number", "最长逾期天数", "最大逾期天数", "超期天数", "账龄天数",
        "Days Overdue", "Overdue Days", "Days Past Due"),
+    _f("aging_days", "账龄", "number", "账龄(天)", "最长账龄", "账龄天数(最长)", "Aging Days", "Age (Days)"),
     _f("date", "日期", "date", "单据日期", "业务日期", "Date", "Posting Date", "Document Date"),
+    _f("overdue_amount", "逾期金额", "number", "超期金额", "逾期应收", "已逾期金额", "逾期余额", "Overdue Amount",
+       "Past Due Amount"),
+    # an aging export: the balance split into age buckets (账龄分析表)
+    _f("aging_0_30", "0-30天", "number", "1-30天", "0~30天", "0至30天", "30天以内", "30天内", "1个月以内",
+       "账龄0-30天", "0-30 Days", "1-30 Days"),
+    _f("aging_31_60", "31-60天", "number", "30-60天", "31~60天", "31至60天", "1-2个月", "账龄31-60天", "31-60 Days"),
+    _f("aging_61_90", "61-90天", "number", "60-90天", "61~90天", "61至90天", "2-3个月", "账龄61-90天", "61-90 Days"),
+    _f("aging_91_180", "91-180天", "number", "90-180天", "91~180天", "91至180天", "3-6个月", "账龄91-180天",
+       "91-180 Days"),
+    _f("aging_over_180", "180天以上", "number", "181天以上", ">180天", "180天以上(含)", "6个月以上", "半年以上",
+       "账龄180天以上", "超过180天", "Over 180 Days", "180+ Days"),
+)
+
+AGING_BUCKETS: tuple[tuple[str, str, float], ...] = (  # field, label, upper bound in days
+    ("aging_0_30", "0-30天", 30), ("aging_31_60", "31-60天", 60), ("aging_61_90", "61-90天", 90),
+    ("aging_91_180", "91-180天", 180), ("aging_over_180", "180天以上", float("inf")),
 )
 
 CUSTOMER_FIELDS: tuple[InputField, ...] = (

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -34,7 +35,10 @@ def _col(header: str, values: Sequence[object] | pd.Series | pd.Index | np.ndarr
 
 
 def build_plan(config: Config, graded: pd.DataFrame, problems: Sequence[Problem],
-               generated_at: dt.datetime, comparison: Comparison | None = None) -> FillPlan:
+               generated_at: dt.datetime, comparison: Comparison | None = None,
+               year_ago: str | None = None) -> FillPlan:
+    from .views.credit import aging_basis
+
     period = config.period
     placeholders = {
         "{{期间}}": f"{period.start:%Y-%m-%d} 至 {period.as_of:%Y-%m-%d}",
@@ -44,11 +48,16 @@ def build_plan(config: Config, graded: pd.DataFrame, problems: Sequence[Problem]
         "{{客户数}}": str(len(graded)),
         "{{上期}}": ((comparison.chosen or comparison.previous) if comparison and comparison.previous
                    else "无（首次运行）"),
+        "{{同比期间}}": year_ago or "无（历史中没有一年前的期间）",
+        "{{账龄口径}}": aging_basis(graded),
     }
     return FillPlan(
         (
-            SheetPlan(SHEET_MAIN, (_main_block(graded, grade_colours(config, graded)),)),
-            SheetPlan(SHEET_SUMMARY, (*_summary_blocks(config, graded), _matrix_block(comparison))),
+            *_view_sheets(config, graded, comparison, first=True),
+            SheetPlan(SHEET_MAIN, (_main_block(config, graded, grade_colours(config, graded)),)),
+            SheetPlan(SHEET_SUMMARY, (*_summary_blocks(config, graded), _matrix_block(comparison),
+                                      *_grid_blocks(config, graded))),
+            *_view_sheets(config, graded, comparison, first=False),
             SheetPlan(SHEET_CHANGES, (_changes_block(comparison),)),
             SheetPlan(SHEET_PROBLEMS, (_problem_block(problems),)),
             SheetPlan(SHEET_RULES, (_rules_block(config),)),
@@ -71,48 +80,90 @@ def grade_colours(config: Config, graded: pd.DataFrame) -> tuple[tuple[str, str]
     return tuple(out)
 
 
-def _main_block(g: pd.DataFrame, colours: tuple[tuple[str, str], ...]) -> Block:
+@dataclass(frozen=True)
+class MainColumn:
+    """A column of 客户分级管理表: header, the graded frame's column, template width and format."""
+
+    header: str
+    key: str
+    width: float = 10
+    fmt: str = "text"
+    aliases: tuple[str, ...] = ()
+    in_template: bool = True
+
+
+# The one list of the main table's columns, in the default template's order (tools/make_template.py
+# builds the template from it): who and which grade first, so 等级 and 客户类别 are on the first screen.
+MAIN_COLUMNS: tuple[MainColumn, ...] = (
+    MainColumn("序号", "#", 6, "int"),
+    MainColumn("客户编码", "@code", 12),
+    MainColumn("客户名称", "customer_name", 26),
+    MainColumn("等级", "grade", 6, "grade", ("客户等级",)),
+    MainColumn("客户类别", "grade_label", 12, "text", ("等级名称",)),
+    MainColumn("变动", "change", 7, "change", ("等级变动",)),
+    MainColumn("上期等级", "prev_grade", 8, "grade"),
+    MainColumn("距上一等级", "next_gap", 16),
+    MainColumn("业务员", "salesperson", 9, "text", ("销售员",)),
+    MainColumn("部门", "department", in_template=False),
+    MainColumn("地区", "region", 8, "text", ("区域",)),
+    MainColumn("客户分类", "category", in_template=False),
+    MainColumn("净销售额", "net_sales", 14, "money", ("销售额", "净销售额(元)")),
+    MainColumn("上期净销售额", "prev_sales", 14, "money"),
+    MainColumn("增长率", "growth", 8, "pct"),
+    MainColumn("同比增长率", "yoy_growth", 9, "pct", ("同比",)),
+    MainColumn("退货额", "returns", 11, "money"),
+    MainColumn("订单数", "order_count", 8, "int"),
+    MainColumn("明细行数", "line_count", in_template=False),
+    MainColumn("活跃月数", "active_months", 8, "int"),
+    MainColumn("平均订单金额", "avg_order_value", in_template=False),
+    MainColumn("首次下单日期", "first_order_date", 12, "date"),
+    MainColumn("最近下单日期", "last_order_date", 12, "date"),
+    MainColumn("未下单天数", "recency_days", 9, "int"),
+    MainColumn("合作月数", "tenure_months", 8, "int"),
+    MainColumn("毛利", "gross_profit", 13, "money"),
+    MainColumn("毛利率", "margin", 8, "pct"),
+    MainColumn("期初余额", "opening", in_template=False),
+    MainColumn("本期应收", "billed", 13, "money"),
+    MainColumn("本期收回", "received", 13, "money"),
+    MainColumn("回款率", "collection_rate", 8, "pct"),
+    MainColumn("期末余额", "closing", 13, "money"),
+    MainColumn("逾期金额", "@overdue", 13, "money"),
+    MainColumn("信用额度", "@credit_limit", 13, "money"),
+    MainColumn("综合得分", "score", 8, "score", ("得分",)),
+    MainColumn("人工指定", "pinned", 9),
+    MainColumn("拜访频率(次/月)", "visits_per_month", 10, "text", ("拜访频率",)),
+    MainColumn("服务策略", "service", 28),
+    MainColumn("折扣", "discount", 8),
+    MainColumn("信用政策", "credit_terms", 14, "text", ("账期",)),
+    MainColumn("分级依据", "reason", 60, "wrap"),
+)
+DATE_KEYS = ("first_order_date", "last_order_date")
+
+
+def _main_block(config: Config, g: pd.DataFrame, colours: tuple[tuple[str, str], ...]) -> Block:
+    from .views.credit import credit_limits, overdue_amount
+
     n = len(g)
-    cols = (
-        _col("序号", list(range(1, n + 1))),
-        _col("客户编码", g.index.astype(str)),
-        _col("客户名称", g["customer_name"]),
-        _col("业务员", g["salesperson"], "销售员"),
-        _col("部门", g["department"]),
-        _col("地区", g["region"], "区域"),
-        _col("客户分类", g["category"]),
-        _col("净销售额", g["net_sales"], "销售额", "净销售额(元)"),
-        _col("退货额", g["returns"]),
-        _col("订单数", g["order_count"]),
-        _col("明细行数", g["line_count"]),
-        _col("活跃月数", g["active_months"]),
-        _col("平均订单金额", g["avg_order_value"]),
-        _col("首次下单日期", _dates(g["first_order_date"])),
-        _col("最近下单日期", _dates(g["last_order_date"])),
-        _col("未下单天数", g["recency_days"]),
-        _col("合作月数", g["tenure_months"]),
-        _col("毛利", g["gross_profit"]),
-        _col("毛利率", g["margin"]),
-        _col("期初余额", g["opening"]),
-        _col("本期应收", g["billed"]),
-        _col("本期收回", g["received"]),
-        _col("期末余额", g["closing"]),
-        _col("回款率", g["collection_rate"]),
-        _col("综合得分", g["score"], "得分"),
-        _col("等级", g["grade"], "客户等级"),
-        _col("人工指定", g["pinned"]),
-        _col("上期等级", g["prev_grade"]),
-        _col("变动", g["change"], "等级变动"),
-        _col("客户类别", g["grade_label"], "等级名称"),
-        _col("拜访频率(次/月)", g["visits_per_month"], "拜访频率"),
-        _col("服务策略", g["service"]),
-        _col("折扣", g["discount"]),
-        _col("信用政策", g["credit_terms"], "账期"),
-        _col("分级依据", g["reason"]),
-        _col("距上一等级", g["next_gap"]),
-        *(_col(header, values) for header, values in review_columns(g).items()),  # 评审, filled by managers
-    )
-    return Block(("客户编码", "客户名称", "等级"), cols, n, colours=colours)
+    computed: dict[str, Sequence[object]] = {
+        "#": list(range(1, n + 1)),
+        "@code": g.index.astype(str).tolist(),
+        "@overdue": overdue_amount(g).tolist(),
+        "@credit_limit": credit_limits(config, g).tolist(),
+    }
+    cols = []
+    for spec in MAIN_COLUMNS:
+        if spec.key in computed:
+            values: Sequence[object] = computed[spec.key]
+        elif spec.key not in g:
+            values = [""] * n
+        elif spec.key in DATE_KEYS:
+            values = _dates(g[spec.key])
+        else:
+            values = g[spec.key].tolist()
+        cols.append(Column(spec.header, values, spec.aliases))
+    # 评审 (issue 13): filled by managers, right after the columns above
+    cols.extend(_col(header, values) for header, values in review_columns(g).items())
+    return Block(("客户编码", "客户名称", "等级"), tuple(cols), n, colours=colours)
 
 
 def grade_summary(config: Config, graded: pd.DataFrame) -> pd.DataFrame:
@@ -136,8 +187,20 @@ def grade_summary(config: Config, graded: pd.DataFrame) -> pd.DataFrame:
             if share_base else 0.0,
             "avg_sales": sales / len(sel) if len(sel) else 0.0,
             "visits": policy.visits_per_month,
+            **_profit(sel, graded),
         })
     return pd.DataFrame(rows)
+
+
+def _profit(sel: pd.DataFrame, graded: pd.DataFrame) -> dict[str, float]:
+    """毛利, its share of all customers' 毛利, and 毛利率 (毛利 / revenue of the lines with a cost)."""
+    if "gross_profit" not in graded or graded["gross_profit"].isna().all():
+        return {"profit": float("nan"), "profit_share": float("nan"), "profit_margin": float("nan")}
+    profit = float(sel["gross_profit"].sum())
+    total = float(graded["gross_profit"].sum())
+    base = float(sel["profit_base"].sum()) if "profit_base" in sel else 0.0
+    return {"profit": round(profit, 2), "profit_share": profit / total if total > 0 else float("nan"),
+            "profit_margin": profit / base if base > 0 else float("nan")}
 
 
 def pareto_table(graded: pd.DataFrame, steps: int = 10) -> pd.DataFrame:
@@ -169,8 +232,11 @@ def _summary_blocks(config: Config, graded: pd.DataFrame) -> tuple[Block, ...]:
     total_row = {"grade": "合计", "label": "", "customers": int(s["customers"].sum()),
                  "customer_share": 1.0 if len(graded) else 0.0, "sales": float(s["sales"].sum()),
                  "sales_share": 1.0 if s["sales"].sum() else 0.0,
-                 "avg_sales": float(s["sales"].sum()) / len(graded) if len(graded) else 0.0, "visits": ""}
+                 "avg_sales": float(s["sales"].sum()) / len(graded) if len(graded) else 0.0, "visits": "",
+                 **_profit(graded, graded)}
     s = pd.concat([s, pd.DataFrame([total_row])], ignore_index=True)
+    profit = (_col("毛利", s["profit"]), _col("毛利占比", s["profit_share"]), _col("毛利率", s["profit_margin"])) \
+        if config.views.profit else ()
     grades = Block(("等级",), (
         _col("等级", s["grade"]),
         _col("客户类别", s["label"], "等级名称"),
@@ -179,6 +245,7 @@ def _summary_blocks(config: Config, graded: pd.DataFrame) -> tuple[Block, ...]:
         _col("净销售额", s["sales"], "销售额"),
         _col("销售占比", s["sales_share"]),
         _col("平均销售额", s["avg_sales"]),
+        *profit,
         _col("拜访频率(次/月)", s["visits"], "拜访频率"),
     ), len(s), chart_rows=len(s) - 1, colours=grade_colours(config, graded))
     p = pareto_table(graded)
@@ -206,6 +273,44 @@ def _matrix_block(comparison: Comparison | None) -> Block:
         cols.append(_col(str(c), [str(c), *m[c].tolist(), int(m[c].sum())]))
     cols.append(_col("合计", ["合计", *total.tolist(), int(total.sum())]))
     return Block((anchor,), tuple(cols), len(m) + 2, positional=True)
+
+
+GRID_ANCHOR = "九宫格矩阵"
+
+
+def _grid_blocks(config: Config, graded: pd.DataFrame) -> tuple[Block, ...]:
+    """For a grid method: first axis × the other axes, customers and net sales (a cell per code)."""
+    from .views.grid import grid_matrix
+
+    if not config.views.grid_matrix:
+        return ()
+    rows = grid_matrix(config, graded)
+    if rows is None:
+        rows = [["（本次分级方法不是九宫格/多轴代码）"]]
+    rows = [[GRID_ANCHOR], *rows]  # the anchor row stays as in the template; the sections follow
+    width = max(len(r) for r in rows)
+    cols = tuple(_col(GRID_ANCHOR if k == 0 else f"#{k}", [r[k] if k < len(r) else None for r in rows])
+                 for k in range(width))
+    return (Block((GRID_ANCHOR,), cols, len(rows), positional=True, optional=True),)
+
+
+def _view_sheets(config: Config, graded: pd.DataFrame, comparison: Comparison | None,
+                 first: bool) -> tuple[SheetPlan, ...]:
+    """总览 (before the main table) or 业务员与地区 and 应收与信用 (after 分级汇总), as switched on."""
+    from .views.credit import SHEET_CREDIT, credit_blocks
+    from .views.overview import SHEET_OVERVIEW, overview_blocks
+    from .views.owners import SHEET_OWNERS, owner_blocks
+
+    v = config.views
+    if first:
+        return (SheetPlan(SHEET_OVERVIEW, overview_blocks(config, graded, comparison), optional=True),) \
+            if v.overview else ()
+    out = []
+    if v.owners:
+        out.append(SheetPlan(SHEET_OWNERS, owner_blocks(config, graded), optional=True))
+    if v.credit:
+        out.append(SheetPlan(SHEET_CREDIT, credit_blocks(config, graded), optional=True))
+    return tuple(out)
 
 
 def _changes_block(comparison: Comparison | None) -> Block:

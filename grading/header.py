@@ -205,10 +205,11 @@ _BILINGUAL = (
 
 
 def _variants(header: str) -> list[str]:
-    """The header, its last part after '/', and each language of a bilingual header
+    """The header, its last part after '/', both parts joined (`本期/应收` → 本期应收: a two-level header
+    whose lower cells do not repeat the parent's words), and each language of a bilingual header
     (`客户编码 Customer Code`, `Customer Code（客户编码）`)."""
     parts = header.split("/")
-    out = [header, parts[-1]] if len(parts) > 1 else [header]
+    out = [header, parts[-1], parts[-2] + parts[-1]] if len(parts) > 1 else [header]
     for pattern in _BILINGUAL:
         m = pattern.match(header)
         if m:

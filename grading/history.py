@@ -18,6 +18,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .errors import GradingError, HistoryBusy
@@ -143,6 +144,13 @@ def connect(path: Path) -> sqlite3.Connection:
         if version > len(MIGRATIONS):
             conn.close()
             raise HistoryError(f"历史数据库 {path} 由更新版本的程序创建（结构版本 {version}），请升级本程序。")
+        tables = [r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        if version == 0 and tables:
+            conn.close()
+            raise HistoryError(
+                f"历史数据库 {path} 是另一个程序的 SQLite 数据库（已有表：{'、'.join(tables[:5])}），不是本程序的历史记录，"
+                "未做任何修改。请在 config.yaml 的 history.database 改用一个新的文件名（如 output/客户分级历史.sqlite）。")
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             with conn:
                 conn.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
@@ -203,6 +211,27 @@ def previous_period(path: Path, as_of: dt.date, period: str, config_hash: str = 
     return PreviousPeriod(row[1], dt.date.fromisoformat(row[2]), frame.set_index("customer_code"), how)
 
 
+def year_before(path: Path, as_of: dt.date, tolerance_days: int = 7) -> PreviousPeriod | None:
+    """The stored period whose as-of date is one year before `as_of` (± a few days), for 同比."""
+    if not path.exists():
+        return None
+    try:
+        target = as_of.replace(year=as_of.year - 1)
+    except ValueError:  # 29 February
+        target = as_of.replace(year=as_of.year - 1, day=28)
+    low, high = target - dt.timedelta(days=tolerance_days), target + dt.timedelta(days=tolerance_days)
+    with closing(connect(path)) as conn:
+        row = conn.execute("SELECT run_id, period, as_of FROM runs WHERE as_of BETWEEN ? AND ? "
+                           "ORDER BY abs(julianday(as_of) - julianday(?)), run_id DESC LIMIT 1",
+                           (low.isoformat(), high.isoformat(), target.isoformat())).fetchone()
+        if row is None:
+            return None
+        frame = pd.read_sql_query(
+            "SELECT customer_code, customer_name, grade, rule_grade, score, net_sales, below_streak "
+            "FROM customer_grades WHERE run_id = ?", conn, params=(row[0],))
+    return PreviousPeriod(row[1], dt.date.fromisoformat(row[2]), frame.set_index("customer_code"))
+
+
 def _clean(v: object) -> object:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return None
@@ -211,6 +240,19 @@ def _clean(v: object) -> object:
     if hasattr(v, "item"):
         return v.item()  # numpy scalar
     return v
+
+
+def column_values(column: pd.Series) -> list[object]:
+    """[_clean(v) for v in column.tolist()], in bulk for numpy number and bool columns: their tolist()
+    gives Python floats, ints and bools, which _clean keeps, except NaN, which becomes None."""
+    dtype = column.dtype
+    if not isinstance(dtype, np.dtype) or dtype.kind not in "fiub":
+        return [_clean(v) for v in column.tolist()]
+    values: list[object] = column.tolist()
+    if dtype.kind == "f":
+        for i in np.flatnonzero(np.isnan(column.to_numpy())).tolist():
+            values[i] = None
+    return values
 
 
 def record_run(conn: sqlite3.Connection, run: RunRecord, graded: pd.DataFrame) -> int:
@@ -227,7 +269,7 @@ def record_run(conn: sqlite3.Connection, run: RunRecord, graded: pd.DataFrame) -
     n = len(graded)
 
     def col(name: str, default: object = None) -> list[object]:
-        return [_clean(v) for v in graded[name].tolist()] if name in graded else [default] * n
+        return column_values(graded[name]) if name in graded else [default] * n
 
     metric_names = [c for c in METRIC_COLUMNS if c in graded]
     metric_values = [col(c) for c in metric_names]

@@ -34,9 +34,20 @@ class BlockMatch:
         return self.header_row + 1
 
 
-def match_block(cells: Cells, block: Block, sheet: str, template: str) -> BlockMatch:
+def find_anchor(cells: Cells, block: Block) -> tuple[int, int] | None:
+    """The first cell (by row, then column) holding one of the block's anchor headers."""
     anchors = {norm_header(a) for a in block.anchors}
-    hit = next(((r, c) for (r, c), text in sorted(cells.items()) if norm_header(text) in anchors), None)
+    return next(((r, c) for (r, c), text in sorted(cells.items()) if norm_header(text) in anchors), None)
+
+
+def match_blocks(cells: Cells, blocks: tuple[Block, ...], sheet: str, template: str) -> list[BlockMatch]:
+    """Every block found in the sheet; an optional block whose header is absent is skipped."""
+    return [match_block(cells, b, sheet, template) for b in blocks
+            if not (b.optional and find_anchor(cells, b) is None)]
+
+
+def match_block(cells: Cells, block: Block, sheet: str, template: str) -> BlockMatch:
+    hit = find_anchor(cells, block)
     if hit is None:
         raise TemplateError(
             f"模板 {template} 的工作表 {sheet} 中找不到表头「{'」或「'.join(block.anchors)}」。"

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import union_categoricals
 
 from .codes import CodeUse, code_findings
 from .config_model import Config, SourceConfig
@@ -58,17 +57,44 @@ def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
     for col in columns:
         parts = [f[col] if col in f else pd.Series([None] * len(f)) for f in frames]
         if all(isinstance(p.dtype, pd.CategoricalDtype) for p in parts):
-            out[col] = union_categoricals([p.astype(pd.CategoricalDtype(p.cat.categories.astype(object)))
-                                           for p in parts], ignore_order=True)
+            out[col] = _union_categoricals(parts)
         else:
             out[col] = pd.concat([p.astype(object) if isinstance(p.dtype, pd.CategoricalDtype) else p
                                   for p in parts], ignore_index=True)
     return pd.DataFrame(out)
 
 
+def _union_categoricals(parts: list[pd.Series]) -> pd.Categorical:
+    """The parts one after the other as one categorical with object categories in order of first
+    appearance (what union_categoricals(ignore_order=True) gives), hashing every category once:
+    the union's ids of each part's categories come from one factorize of all categories."""
+    cats = [np.asarray(p.cat.categories, dtype=object) for p in parts]
+    ids, union = pd.factorize(np.concatenate(cats), use_na_sentinel=True)
+    codes: list[np.ndarray] = []
+    offset = 0
+    for part, part_cats in zip(parts, cats):
+        to_union = np.append(ids[offset: offset + len(part_cats)], -1)  # code -1 (missing) stays -1
+        codes.append(to_union[part.cat.codes.to_numpy()])
+        offset += len(part_cats)
+    return pd.Categorical.from_codes(np.concatenate(codes), categories=pd.Index(union, dtype=object))
+
+
 def amount_field(config: Config) -> str:
     """The sales field that holds the amount of the configured basis (含税 / 不含税)."""
     return "amount" if config.metrics.amount_basis == "含税" else "amount_excl_tax"
+
+
+REVIEW_SHEET = "客户分级管理表"  # an output opens on 总览: its 评审 columns are on the main sheet
+
+
+def _read_source_file(path: Path, name: str, sheet: str | None) -> list[RawSheet]:
+    """The configured sheet; for 评审 without one, the output's main sheet when the workbook has it."""
+    if name == "reviews" and sheet is None:
+        try:
+            return read_file(path, REVIEW_SHEET)
+        except InputError:
+            pass  # another workbook: its first visible sheet, as for every source
+    return read_file(path, sheet)
 
 
 def required_fields(source: str, config: Config) -> tuple[str, ...]:
@@ -154,7 +180,7 @@ def _load_one(name: str, source: SourceConfig, config: Config, problems: list[Pr
     for path in expand_globs(source.files, config.base_dir, SOURCE_LABELS[name], skip, skipped):
         started = time.perf_counter()
         try:
-            sheets = read_file(path, source.sheet)
+            sheets = _read_source_file(path, name, source.sheet)
         except InputError as exc:
             errors.append(exc)
             continue

@@ -13,7 +13,9 @@ import numpy as np
 import pandas as pd
 
 from .config_model import Config
+from .fields import AGING_BUCKETS
 
+RECEIVABLE_EXTRAS = ("overdue_amount", *(f for f, _, _ in AGING_BUCKETS))  # summed when the export has them
 ATTRIBUTES = ("customer_name", "salesperson", "department", "region", "category")
 
 
@@ -48,6 +50,7 @@ def compute_metrics(config: Config, sales: pd.DataFrame, receivables: pd.DataFra
 
     if customers is not None and len(customers):
         master = customers.drop_duplicates("customer_code", keep="last").set_index("customer_code")
+        master.index = _plain_index(master.index)  # reindexed once per column below
         for attr in ATTRIBUTES:
             if attr in master:
                 known = master[attr].replace("", np.nan).reindex(table.index)
@@ -63,6 +66,15 @@ def compute_metrics(config: Config, sales: pd.DataFrame, receivables: pd.DataFra
     table.index.name = "customer_code"
     table = table.sort_index()
     return MetricsResult(table, in_window, lines_before, lines_after)
+
+
+def _plain_index(index: pd.Index) -> pd.Index:
+    """The same labels as a plain object index: reindexing by a categorical index compares and recodes
+    its categories on every call (pandas), by an object index it only looks the labels up."""
+    if not isinstance(index, pd.CategoricalIndex):
+        return index
+    plain: pd.Index = pd.Index(np.asarray(index, dtype=object), dtype=object, name=index.name)
+    return plain
 
 
 def _codes_of(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
@@ -138,10 +150,12 @@ def _sales_metrics(sales: pd.DataFrame, amount_col: str, start: np.datetime64,
         revenue = np.bincount(cid[costed], weights=base_c, minlength=k) / 100.0
         has_cost = np.bincount(cid[costed], minlength=k) > 0
         table["gross_profit"] = np.where(has_cost, profit, np.nan)
+        table["profit_base"] = np.where(has_cost, revenue, np.nan)  # revenue of the costed lines: margin's base
         with np.errstate(invalid="ignore", divide="ignore"):
             table["margin"] = np.where(has_cost & (revenue != 0), profit / revenue, np.nan)
     else:
         table["gross_profit"] = np.nan
+        table["profit_base"] = np.nan
         table["margin"] = np.nan
     for attr in ("customer_name", "salesperson", "department", "region"):
         if attr in sales:
@@ -157,11 +171,14 @@ def _sales_metrics(sales: pd.DataFrame, amount_col: str, start: np.datetime64,
 
 
 def _add_receivables(table: pd.DataFrame, rec: pd.DataFrame, config: Config) -> pd.DataFrame:
-    cols = [c for c in ("opening", "billed", "received", "closing") if c in rec]
+    cols = [c for c in ("opening", "billed", "received", "closing", *RECEIVABLE_EXTRAS) if c in rec]
     grouped = rec.groupby("customer_code")
     sums = grouped[cols].sum(min_count=1).round(2)  # money at cent precision
+    sums.index = _plain_index(sums.index)  # reindexed once per column below
     if "overdue_days" in rec:
         sums["overdue_days"] = grouped["overdue_days"].max()
+    if "aging_days" in rec:  # the balance's age (账龄), for the aging buckets
+        sums["aging_days"] = grouped["aging_days"].max()
     names = rec.loc[rec.get("customer_name", pd.Series("", index=rec.index)).ne("")] \
         if "customer_name" in rec else None
     index = table.index.union(sums.index)
@@ -172,6 +189,9 @@ def _add_receivables(table: pd.DataFrame, rec: pd.DataFrame, config: Config) -> 
         table[col] = table[col].fillna(0).astype("int64")
     for col in ("opening", "billed", "received", "closing", "overdue_days"):
         table[col] = sums[col].reindex(index) if col in sums else np.nan
+    for col in (*RECEIVABLE_EXTRAS, "aging_days"):
+        if col in sums:
+            table[col] = sums[col].reindex(index)
     if config.metrics.collection_rate == "收回/应收":
         denominator = table["billed"]
     else:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .amounts import parse_amount, parse_amounts
-from .codes import FIX_REASONS, FLOAT_NOTE, normalise_code
+from .codes import FIX_REASONS, FLOAT_NOTE, normalise_codes
 from .dates import DateFormat, order_note, parse_dates
 from .derive import UNDERIVABLE
 from .fields import InputField
@@ -268,14 +268,24 @@ def _categorical(mapped: np.ndarray, codes: np.ndarray) -> pd.Categorical:
     return pd.Categorical.from_codes(fine[codes], categories=pd.Index(categories, dtype=object))
 
 
+def _distinct_categorical(uniques: np.ndarray, codes: np.ndarray) -> pd.Categorical:
+    """_categorical(uniques, codes) when the values are factorize's distinct uniques, unchanged (so none
+    merge): the categories are the uniques, then "" if it is not one of them; no second factorize."""
+    empty = np.flatnonzero(uniques == "")
+    missing = int(empty[0]) if len(empty) else len(uniques)
+    categories = uniques if len(empty) else np.append(uniques, "")
+    return pd.Categorical.from_codes(np.where(codes >= 0, codes, missing),
+                                     categories=pd.Index(categories, dtype=object))
+
+
 def _codes(values: np.ndarray) -> tuple[pd.Categorical, np.ndarray]:
     """Codes by the one rule of grading.codes; the repair kind per row ("" when as written)."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    texts = np.empty(len(uniques), dtype=object)
-    fixed = np.empty(len(uniques), dtype=object)
-    for i, u in enumerate(uniques):
-        texts[i], fixed[i] = normalise_code(u)
-    return _categorical(texts, codes), _take(fixed, codes, "")
+    texts, fixed = normalise_codes(uniques)
+    # every code as written (the common case): the distinct values are the categories already
+    cat = _distinct_categorical(uniques, codes) if texts is uniques else _categorical(texts, codes)
+    unrepaired = bool((fixed == "").all())
+    return cat, np.full(len(codes), "", dtype=object) if unrepaired else _take(fixed, codes, "")
 
 
 def _number(v: object) -> tuple[float, bool, bool]:

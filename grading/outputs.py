@@ -23,7 +23,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from .config_model import Config
-from .errors import OutputFolderNotWritable, OutputLocked, OutputOverInput
+from .errors import OutputFolderNotWritable, OutputIsFolder, OutputLocked, OutputOverInput
 from .problems import Problem, ProblemLog
 
 OUTPUT_SHEETS = ("客户分级管理表", "数据问题", "等级变动", "分级汇总", "分级规则")
@@ -83,7 +83,11 @@ def _inputs(config: Config, own: Callable[[Path], bool]) -> list[tuple[str, Path
 
 
 def check_targets(config: Config, output: Path) -> None:
-    """Refuse (before anything is read) an output or history database that is one of the run's inputs."""
+    """Refuse (before anything is read) an output or history database that is one of the run's inputs,
+    and an output that is an existing folder (it would be moved aside as the previous output)."""
+    if output.is_dir():
+        raise OutputIsFolder(f"输出路径 {output} 是一个文件夹，不能写成工作簿；未读取也未修改任何文件。"
+                             "请把 output.file（或命令行 -o）改成文件名，例如 output/客户分级管理表_{period}.xlsx。")
     protected = _inputs(config, own_output_check(config, output))
     db = config.history_path(output)
     targets: list[tuple[str, Path]] = [("output.file（或 -o）", output)]
@@ -101,9 +105,10 @@ def check_targets(config: Config, output: Path) -> None:
 
 
 def check_export_target(config: Config, target: Path) -> None:
-    """An exported file (history customer -o) must not replace an input, the config, the template or the
-    history database."""
+    """An exported file (history customer -o) must not replace an input, the config, the template, the
+    output workbook or the history database."""
     protected = _inputs(config, own_output_check(config, target))
+    protected.append(("output.file", config.output_path()))
     db = config.history_path()
     if db is not None:
         protected.append(("history.database", db))
@@ -113,6 +118,28 @@ def check_export_target(config: Config, target: Path) -> None:
                 config.source_file, "-o",
                 f"输出路径 {target} 是要保留的文件（{what}：{source}），写入会覆盖它，已停止，未修改任何文件。"
                 "请用 -o 指定另一个文件名，例如 C00001.csv。")
+
+
+def write_csv_atomically(target: Path, rows: Iterable[Sequence[object]]) -> None:
+    """A CSV (UTF-8 with BOM) written to a temp file beside `target` and moved into place."""
+    if not target.parent.is_dir():
+        raise OutputFolderNotWritable(f"无法写入文件夹 {target.parent}（文件夹不存在）。"
+                                      "请先创建该文件夹，或把 -o 改到已有的文件夹。")
+    if target.is_dir():
+        raise OutputIsFolder(f"输出路径 {target} 是一个文件夹，请把 -o 改成文件名。")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target), suffix=".csv.tmp", dir=target.parent)
+    except OSError as exc:
+        raise OutputFolderNotWritable(f"无法在文件夹 {target.parent} 中创建文件：{exc.strerror}。"
+                                      "请检查文件夹是否可写。") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as fh:
+            csv.writer(fh).writerows(rows)
+        os.chmod(tmp, file_mode())
+        _replace(tmp, target)
+    except BaseException:
+        _unlink(Path(tmp))
+        raise
 
 
 def is_our_workbook(path: Path) -> bool:

@@ -21,7 +21,7 @@ import pandas as pd
 from .changes import Comparison, compare
 from .config_model import Config
 from .history import (PreviousPeriod, RunRecord, busy_error, connect, is_busy, previous_period, record_run,
-                      run_committed)
+                      run_committed, year_before)
 from .fill_plan import FillPlan, build_plan
 from .grade import grade_customers
 from .crosscheck import partial_cost, receivables_coverage
@@ -32,6 +32,7 @@ from .modifiers import pins_from_frame
 from .problems import DropSummary, Problem, ProblemLog, drop_summary
 from .rules.provides import check_loaded
 from .reviews import pins_from_reviews, with_carried_reviews, with_pin_audit
+from .views.growth import add_growth
 from .write_xlsx import write_workbook
 
 Progress = Callable[[str, float], None]
@@ -70,8 +71,10 @@ class GradingResult:
 
 def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.datetime | None = None,
                previous: PreviousPeriod | None = None, sheet_reader: SheetReader | None = None,
-               own_output: Callable[[Path], bool] | None = None) -> GradingResult:
-    """Read the configured sources and grade (against `previous` if given); nothing is written."""
+               own_output: Callable[[Path], bool] | None = None,
+               year_ago: PreviousPeriod | None = None) -> GradingResult:
+    """Read the configured sources and grade (against `previous` if given; growth against `previous`
+    and `year_ago`); nothing is written."""
     timings: dict[str, float] = {}
     problems: list[Problem] = ProblemLog()  # columnar and bounded: 1 M bad rows are not 1 M objects
     t = time.perf_counter()
@@ -99,12 +102,15 @@ def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.da
     graded = with_pin_audit(config, grade_customers(config, metrics.table, problems, pins, previous), pins)
     graded = with_carried_reviews(graded, reviews, config.period.as_of)
     graded, comparison = compare(config, graded, previous)
+    if config.views.growth:
+        graded = add_growth(graded, previous, year_ago)
     timings["grade"] = time.perf_counter() - t
 
     t = time.perf_counter()
     shown = problems.for_workbook(PROBLEMS_CSV_NOTE) if isinstance(problems, ProblemLog) else problems
     plan = build_plan(config, graded, [*notes, *shown],
-                      generated_at or dt.datetime.now().replace(microsecond=0), comparison)
+                      generated_at or dt.datetime.now().replace(microsecond=0), comparison,
+                      year_ago.period if year_ago is not None else None)
     timings["fill plan"] = time.perf_counter() - t
     return GradingResult(
         graded, problems, plan,
@@ -212,11 +218,12 @@ def run_pipeline(config: Config, sink: Sink, history: Path | None, progress: Pro
     try:
         previous = (previous_period(history, config.period.as_of, config.period.label, config.digest)
                     if history else None)
+        year_ago = year_before(history, config.period.as_of) if history else None
     except (sqlite3.OperationalError, pd.errors.DatabaseError) as exc:
         if history is not None and is_busy(exc):  # another program is writing: busy, not damaged
             raise busy_error(history) from None
         raise
-    result = grade_data(config, progress, generated_at, previous, sheet_reader, own_output)
+    result = grade_data(config, progress, generated_at, previous, sheet_reader, own_output, year_ago)
     t = time.perf_counter()
     progress("写入工作簿", 0.8)
 

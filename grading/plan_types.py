@@ -27,12 +27,14 @@ class Block:
     chart_rows: int | None = None
     colours: tuple[tuple[str, str], ...] = ()  # (grade, "#RRGGBB"): fill of the 等级 column's cells
     positional: bool = False  # a matrix: columns by position from the anchor cell, first row = labels
+    optional: bool = False  # a template without this block (the user deleted it) is filled without it
 
 
 @dataclass(frozen=True)
 class SheetPlan:
     name: str
     blocks: tuple[Block, ...]
+    optional: bool = False  # a template without this sheet is filled without it
 
 
 @dataclass(frozen=True)

@@ -26,11 +26,13 @@ from python_calamine import CalamineWorkbook
 from .errors import BadTextLine, EmptySheet, InputFileMissing, SheetTooLarge, UnreadableFile
 from .read_markup import SpanTooLarge, read_html_tables, read_xml_spreadsheet
 from .text_checks import check_mixed, check_text_bytes, line_of
-from .xlsx_extent import MAX_CELLS, sheet_part, wide_extent
+from . import xlsx_extent
+from .xlsx_extent import MAX_CELLS, inflates_beyond, shared_strings_part, sheet_part, wide_extent
 
 
 
 HEAD_ROWS = 200  # rows kept as lists when a sheet is read column-wise (header search, messages)
+GRID_ROWS = 1000  # from this many rows, columns are cut from one 2-D array of the rows (RawSheet._grid)
 
 
 @dataclass
@@ -46,6 +48,7 @@ class RawSheet:
     first_row: int = 1
     notes: list[str] = field(default_factory=list)
     table: pd.DataFrame | None = None
+    _grid_cache: np.ndarray | bool | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def where(self) -> str:
@@ -60,12 +63,30 @@ class RawSheet:
             return list(self.table.iloc[index])
         return self.rows[index]
 
+    def _grid(self) -> np.ndarray | None:
+        """The rows as one 2-D object array, built once, when they are many and all of one width
+        (calamine's are): every column is then a strided copy instead of a pass over all rows."""
+        if self._grid_cache is None and len(self.rows) >= GRID_ROWS:
+            widths = set(map(len, self.rows))
+            if len(widths) == 1:
+                grid = np.empty((len(self.rows), widths.pop()), dtype=object)
+                grid[:] = self.rows
+                self._grid_cache = grid
+            else:
+                self._grid_cache = False
+        return self._grid_cache if isinstance(self._grid_cache, np.ndarray) else None
+
     def column(self, col: int, start: int) -> np.ndarray:
         """Values of column `col` from row index `start` on, as an object array (None past a short row)."""
         if self.table is not None:
             if col >= self.table.shape[1]:
                 return np.full(len(self.table) - start, None, dtype=object)
             return np.asarray(self.table.iloc[start:, col].to_numpy(dtype=object))
+        grid = self._grid()
+        if grid is not None:
+            if col >= grid.shape[1]:
+                return np.full(max(len(self.rows) - start, 0), None, dtype=object)
+            return grid[start:, col].copy()
         data = self.rows[start:]
         try:
             values = list(map(itemgetter(col), data))
@@ -117,8 +138,14 @@ def read_file(path: Path, sheet: str | None = None) -> list[RawSheet]:
     try:
         with path.open("rb") as fh:
             head = fh.read(512)
+    except FileNotFoundError:
+        raise InputFileMissing(f"找不到文件 {path}。请检查文件名和路径是否正确。") from None
+    except PermissionError:
+        raise UnreadableFile(f"无法打开文件 {path}：没有读取权限。请检查文件权限，或文件是否正被其他程序独占打开。") from None
+    except IsADirectoryError:
+        raise UnreadableFile(f"{path} 是一个文件夹，不是数据文件。请在 config.yaml 的 files 中写文件名或通配符（如 exports/*.xlsx）。") from None
     except OSError as exc:
-        raise UnreadableFile(f"无法打开文件 {path}：{exc.strerror}。文件是否被其他程序占用？") from None
+        raise UnreadableFile(f"无法打开文件 {path}（系统错误 {exc.errno}）。文件是否被其他程序占用？请关闭后重试。") from None
     if not head:
         raise EmptySheet(f"文件 {path.name} 是空文件（0 字节），请重新导出。")
     kind = sniff(head)
@@ -130,6 +157,8 @@ def read_file(path: Path, sheet: str | None = None) -> list[RawSheet]:
 
 
 def _read_calamine(path: Path, sheet: str | None, kind: str) -> RawSheet:
+    if kind == "zip":
+        _check_package(path)
     try:
         with path.open("rb") as fh:
             wb = CalamineWorkbook.from_filelike(fh)
@@ -161,6 +190,33 @@ def _read_calamine(path: Path, sheet: str | None, kind: str) -> RawSheet:
     rows = cast(list[list[object]], ws.to_python(skip_empty_area=True))
     start = ws.start[0] + 1 if ws.start else 1
     return _non_empty(RawSheet(path, name, rows, start))
+
+
+def _check_package(path: Path) -> None:
+    """Refuse an xlsx whose parts inflate beyond what can be held in memory, before calamine opens it:
+    the workbook index (read whole to find the sheets) and the shared strings (opening the workbook
+    loads every one of them). A few MB can inflate to gigabytes."""
+    limits = {part: xlsx_extent.MAX_INDEX_PART_BYTES for part in xlsx_extent.INDEX_PARTS}
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            if "xl/workbook.xml" not in names:
+                return  # xlsb, ods: not this layout
+            over = next((p for p, n in limits.items() if p in names and zf.getinfo(p).file_size > n), None)
+            if over is None:
+                part = shared_strings_part(zf)
+                if part is None or not inflates_beyond(zf, part, xlsx_extent.MAX_SHARED_STRINGS_BYTES):
+                    return
+                over, what, limit = part, "共享文本", xlsx_extent.MAX_SHARED_STRINGS_BYTES
+            else:
+                what, limit = "工作簿目录", limits[over]
+            packed = zf.getinfo(over).compress_size
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError, ET.ParseError):
+        return  # damaged: calamine reports it (it refuses parts larger than their declared size)
+    raise SheetTooLarge(
+        f"文件 {path.name} 的{what}（{over}）解压后超过 {limit >> 20:,} MB 的上限"
+        f"（压缩包内只有 {max(packed >> 10, 1):,} KB），可能是损坏或恶意构造的文件（压缩炸弹），为避免耗尽内存已停止读取。"
+        "请在 Excel 中打开后另存为 .xlsx，或从 ERP 重新导出。")
 
 
 def _check_extent(path: Path, sheet: str) -> None:

@@ -5,6 +5,7 @@ follows the plan as it grows). All problems are reported together."""
 from __future__ import annotations
 
 import datetime as dt
+import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
 
@@ -30,28 +31,40 @@ def empty_plan(config: Config) -> FillPlan:
     raise RuntimeError("fill plan keeps asking for columns")
 
 
+def not_a_workbook(path: Path) -> str:
+    return (f"模板文件 {path.name} 不是有效的 Excel 工作簿（.xlsx），可能已损坏或是改了扩展名的其他文件。"
+            f"请在 Excel 中打开后另存为 .xlsx，或运行 grade-etl init 新文件夹 取得默认模板，再把它复制到 {path}。")
+
+
 def check_template(config: Config, template: Path | None = None) -> tuple[Path, list[str]]:
     """The template used and its sheet names; raises TemplateError / TemplateMismatch listing every gap."""
     path = template or config.template_path()
     if not path.is_file():
         raise TemplateError(f"找不到模板文件 {path}。请检查 config.yaml 中 output.template 的路径，"
                             "或运行 grade-etl init 复制默认模板。")
+    plan = empty_plan(config)
     try:
-        zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise TemplateError(f"模板文件 {path.name} 不是有效的 .xlsx 文件（{exc}）。") from None
+        return _check_package(plan, path)
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError, ET.ParseError):
+        raise TemplateError(not_a_workbook(path)) from None
+
+
+def _check_package(plan: FillPlan, path: Path) -> tuple[Path, list[str]]:
     problems: list[str] = []
-    with zf:
+    with zipfile.ZipFile(path) as zf:
         sheets = workbook_sheets(zf)
-        index = dict(sheets)
         strings = shared_strings(zf)
-        for sp in empty_plan(config).sheets:
+        index = dict(sheets)
+        for sp in plan.sheets:
             if sp.name not in index:
-                problems.append(f"缺少工作表「{sp.name}」")
+                if not sp.optional:  # the views' sheets may be deleted: they are skipped
+                    problems.append(f"缺少工作表「{sp.name}」")
                 continue
             ts = load_sheet(zf, sp.name, index[sp.name], strings)
             cells = {k: c.text for k, c in ts.cells.items()}
             for block in sp.blocks:
+                if block.optional:  # a deleted view table is skipped, not an error
+                    continue
                 try:
                     match_block(cells, block, sp.name, path.name)
                 except TemplateError:

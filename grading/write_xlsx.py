@@ -26,8 +26,9 @@ from xml.sax.saxutils import escape
 from .errors import OutputError, OutputFolderNotWritable, TemplateError
 from .plan_types import Block, Column, FillPlan
 from .safe_text import csv_safe as csv_safe
-from .layout_match import match_block
+from .layout_match import find_anchor, match_block
 from .outputs import file_mode, publish, temp_prefix
+from .sheet_layout import check_overlaps, move_anchors_below
 from .xlsx_template import (
     TemplateSheet,
     col_index,
@@ -111,20 +112,23 @@ class Overflow:
                 f"工作簿中列出前 {self.written:,} 行，完整清单见 {self.csv.name}")
 
 
-def _truncated(p: Placed, sheet: str, output: Path) -> tuple[Block, Overflow | None]:
+def _truncated(p: Placed, sheet: str, output: Path, name: str | None = None) -> tuple[Block, Overflow | None]:
+    """`name`: the CSV's suffix when the sheet holds several tables (default: the sheet's name)."""
     leftmost = p.columns[min(p.columns)] if p.columns else (p.block.columns[0] if p.block.columns else None)
-    return truncate_block(p.block, p.first_row, leftmost, sheet, output)
+    return truncate_block(p.block, p.first_row, leftmost, sheet, output, name=name)
 
 
 def truncate_block(block: Block, first_row: int, leftmost: Column | None, sheet: str, output: Path,
-                   max_rows: int | None = None) -> tuple[Block, Overflow | None]:
+                   max_rows: int | None = None, name: str | None = None) -> tuple[Block, Overflow | None]:
     """What fits below `first_row` plus a note row (in the `leftmost` filled column); the overflow
-    names the CSV beside `output` that gets every row. Shared by the file writer and the add-in."""
+    names the CSV beside `output` that gets every row (`name`, default the sheet's, in the file name).
+    Shared by the file writer and the add-in."""
     capacity = (max_rows or EXCEL_MAX_ROWS) - first_row + 1
     if block.n_rows <= capacity:
         return block, None
     keep = capacity - 1  # the last row carries the note, in the leftmost filled column
-    overflow = Overflow(sheet, block, keep, output.with_name(f"{output.stem}_{sheet}.csv"))
+    suffix = re.sub(r'[\\/:*?"<>|]', "_", name or sheet)
+    overflow = Overflow(sheet, block, keep, output.with_name(f"{output.stem}_{suffix}.csv"))
     columns = tuple(
         Column(c.header, [*c.values[:keep], overflow.message if c is leftmost else None], c.aliases)
         for c in block.columns)
@@ -176,7 +180,7 @@ def _fill_parts(zf: zipfile.ZipFile, template: Path, plan: FillPlan, progress: C
     strings = shared_strings(zf)
     sheets = workbook_sheets(zf)
     index = dict(sheets)
-    missing = [sp.name for sp in plan.sheets if sp.name not in index]
+    missing = [sp.name for sp in plan.sheets if sp.name not in index and not sp.optional]
     if missing:
         raise TemplateError(
             f"模板 {template.name} 缺少工作表：{'、'.join(missing)}；模板中的工作表："
@@ -186,11 +190,19 @@ def _fill_parts(zf: zipfile.ZipFile, template: Path, plan: FillPlan, progress: C
     placed_by_sheet: dict[str, list[Placed]] = {}
     for k, sp in enumerate(plan.sheets):
         progress(f"写入工作表 {sp.name}", k / len(plan.sheets))
+        if sp.name not in index:
+            continue  # an optional sheet the user removed from the template
         path = index[sp.name]
         tsheet = load_sheet(zf, sp.name, path, strings)
-        placed = [_locate(tsheet, b, template.name) for b in sp.blocks]
+        texts = {key: cell.text for key, cell in tsheet.cells.items()}
+        placed = [_locate(tsheet, b, template.name) for b in sp.blocks
+                  if not (b.optional and find_anchor(texts, b) is None)]
+        if not placed:
+            continue
+        check_overlaps(placed, sp.name, template.name)
         for j, p in enumerate(placed):
-            block, overflow = _truncated(p, sp.name, output)
+            block, overflow = _truncated(p, sp.name, output,
+                                         None if len(placed) == 1 else f"{sp.name}_{p.block.anchors[0]}")
             if overflow is not None:
                 overflows.append(overflow)
                 swap = {id(old): new for old, new in zip(p.block.columns, block.columns)}
@@ -208,6 +220,8 @@ def _fill_parts(zf: zipfile.ZipFile, template: Path, plan: FillPlan, progress: C
         for rid, (kind, target) in rels_of(zf, path).items():
             if kind == "table":
                 parts[target] = _stretch_table(zf.read(target).decode("utf-8"), placed).encode("utf-8")
+            elif kind == "drawing" and target in zf.namelist():
+                parts[target] = move_anchors_below(zf.read(target).decode("utf-8"), placed).encode("utf-8")
 
     def fix(ref: str, chart: bool) -> str:
         return _stretch_ref(ref, placed_by_sheet, chart)
@@ -337,8 +351,8 @@ def _rebuild_sheet(xml: str, ts: TemplateSheet, placed: list[Placed]) -> tuple[s
         cells = {col_index(ref.group(1)): x for x in _CELL.findall(row_xml) if (ref := _CELL_COL.search(x))}
         template_rows[int(num.group(1))] = (attrs, cells)
 
-    def owned(r: int, c: int) -> bool:
-        return any(p.first_row <= r and p.span[0] <= c <= p.span[1] for p in placed)
+    def owned(r: int, c: int) -> bool:  # a block owns its rows (at least the sample row) in its columns
+        return any(p.first_row <= r <= p.last_row and p.span[0] <= c <= p.span[1] for p in placed)
 
     # cells are built column by column (one specialised loop per column), then joined per row
     written: dict[int, list[tuple[int, str]]] = {}

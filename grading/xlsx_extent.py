@@ -17,9 +17,16 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .xlsx_template import col_index, workbook_sheets
+from .xlsx_template import col_index, rels_of, workbook_sheets
 
 MAX_CELLS = 60_000_000  # a rectangle larger than this is refused before loading
+# calamine keeps every shared string of the workbook in memory (about its inflated size): a 3 MB
+# "zip bomb" can inflate to gigabytes. Exports of a million lines use well under 100 MB.
+MAX_SHARED_STRINGS_BYTES = 512 << 20
+# xl/workbook.xml and its relationships are read whole (and parsed) to find the sheets; 5,000 sheets
+# take well under 1 MB. Python's zipfile and calamine both stop at a part's declared size.
+MAX_INDEX_PART_BYTES = 64 << 20
+INDEX_PARTS = ("xl/workbook.xml", "xl/_rels/workbook.xml.rels")
 _CHUNK = 1 << 20
 _OVERLAP = 256
 # a reference in a column from BF (58) on; the tag around it is checked only for these few matches
@@ -47,6 +54,28 @@ def sheet_part(zf: zipfile.ZipFile, sheet: str) -> str | None:
         if name == sheet:
             return part
     return None
+
+
+def shared_strings_part(zf: zipfile.ZipFile) -> str | None:
+    """The shared-strings part named by the workbook's relationships (or at its usual place)."""
+    for kind, target in rels_of(zf, "xl/workbook.xml").values():
+        if kind.endswith("/sharedStrings") and target in zf.namelist():
+            return target
+    return "xl/sharedStrings.xml" if "xl/sharedStrings.xml" in zf.namelist() else None
+
+
+def inflates_beyond(zf: zipfile.ZipFile, part: str, limit: int) -> bool:
+    """Does `part` inflate to more than `limit` bytes? The declared size is checked first, then the
+    stream is counted (a declared size can lie to other readers; Python's stops at it and fails the CRC)."""
+    if zf.getinfo(part).file_size > limit:
+        return True
+    total = 0
+    with zf.open(part) as fh:
+        while block := fh.read(_CHUNK):
+            total += len(block)
+            if total > limit:
+                return True
+    return False
 
 
 def _chunks(zf: zipfile.ZipFile, part: str) -> Iterator[bytes]:

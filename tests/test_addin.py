@@ -13,11 +13,16 @@ from typing import Any
 import pytest
 import yaml
 
+from grading.fill_plan import MAIN_COLUMNS
+from grading.reviews import REVIEW_HEADERS
 from xlplugin import run
 from xlplugin.addin import find_config
 
 from .conftest import ROOT, TEMPLATE, base_config, copy_template
 from .xlfakes import FakeWorkbook, Formula, book_from_xlsx, link_books
+
+# the default template's main table columns, then the 评审 columns (issue 13)
+MAIN_WIDTH = sum(1 for c in MAIN_COLUMNS if c.in_template) + len(REVIEW_HEADERS)
 
 EXPORT = [
     ["销售出库单序时簿"],
@@ -52,7 +57,7 @@ def _book(folder: Path, with_template_sheets: bool = True) -> FakeWorkbook:
 
 def _main_rows(fake: FakeWorkbook) -> list[dict[str, Any]]:
     grid = fake.grids["客户分级管理表"]
-    header = {c: grid.cells[(4, c)] for c in range(1, 40) if (4, c) in grid.cells}
+    header = {c: grid.cells[(4, c)] for c in range(1, 60) if (4, c) in grid.cells}
     rows = []
     r = 5
     while (r, 2) in grid.cells:
@@ -75,7 +80,7 @@ def test_inputs_from_a_pasted_sheet(tmp_path) -> None:  # type: ignore[no-untype
     source_reads = [a for s, a in fake.log.reads if s == "ERP导出"]
     assert len(source_reads) == 1  # one bulk read of the export
     main_writes = [a for s, a in fake.log.writes if s == "客户分级管理表"]
-    assert main_writes[0] == (5, 1, 8, 36)  # one write: 4 customers × the template's 36 columns (30 + 6 评审)
+    assert main_writes[0] == (5, 1, 8, MAIN_WIDTH)  # one write: 4 customers × the template's columns
     problems = fake.grids["数据问题"]
     assert any(v == "合计/小计行，不计入客户数据" for v in problems.cells.values())
     fake.app.alert.assert_called_once()
@@ -95,10 +100,17 @@ def test_inputs_from_files(tmp_path, demo) -> None:  # type: ignore[no-untyped-d
     assert len(_main_rows(fake)) == len(outcome.result.graded) == 300
     assert not [s for s, _ in fake.log.reads if s == "ERP导出"]
     writes = [a for s, a in fake.log.writes if s == "客户分级管理表"]
-    assert writes[0] == (5, 1, 304, 36)
+    assert writes[0] == (5, 1, 304, MAIN_WIDTH)
     summary_writes = [a for s, a in fake.log.writes if s == "分级汇总"]
-    # grade table, Pareto table, migration matrix, plus the title cells with placeholders
-    assert len([a for a in summary_writes if a[0] >= 4]) == 3
+    # grade table, Pareto table, migration matrix, grid matrix, plus the title cells with placeholders
+    assert len([a for a in summary_writes if a[0] >= 4]) == 4
+    # the views' blocks are filled from the same plan: 总览's grade table and watch list, the visit load,
+    # the per-customer credit table (one row per customer)
+    views = [(s, a) for s, a in fake.log.writes if s in ("总览", "业务员与地区", "应收与信用") and a[0] >= 5]
+    n_grades = outcome.result.graded["grade"].nunique()
+    assert ("总览", (5, 1, 5 + n_grades, 6)) in views  # one row per grade and 合计
+    assert any(s == "业务员与地区" and a[1] == 1 for s, a in views)
+    assert ("应收与信用", (5, 22, 304, 36)) in views
 
 
 def test_missing_template_sheets_are_copied_in(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -108,9 +120,12 @@ def test_missing_template_sheets_are_copied_in(tmp_path) -> None:  # type: ignor
     fake.add_sheet("我的备注", [["不要动"]])
     outcome = run(fake.book)
     assert outcome.ok, outcome.message
-    assert outcome.copied_sheets == ("客户分级管理表", "分级汇总", "等级变动", "数据问题", "分级规则")
+    assert outcome.copied_sheets == ("总览", "客户分级管理表", "分级汇总", "业务员与地区", "应收与信用", "等级变动",
+                                     "数据问题", "分级规则")
     fake.app.books.open.assert_called_once()
-    assert list(fake.sheets)[:2] == ["ERP导出", "我的备注"]
+    # 总览 goes first and is shown after the click (the sheet the workbook opens on); the user's sheets follow
+    assert list(fake.sheets)[:3] == ["总览", "ERP导出", "我的备注"]
+    fake.sheets["总览"].activate.assert_called()
     assert fake.grids["我的备注"].cells == {(1, 1): "不要动"}
     assert len(_main_rows(fake)) == 4
     title = fake.grids["客户分级管理表"].cells[(2, 1)]
@@ -132,7 +147,7 @@ def test_second_run_with_fewer_customers_clears_stale_rows(tmp_path) -> None:  #
     assert [r["客户编码"] for r in rows] == ["C001", "C002"]
     grid = fake.grids["客户分级管理表"]
     assert not any((r, c) in grid.cells for r in range(7, 10) for c in range(1, 30))
-    assert ("客户分级管理表", (7, 1, 8, 36)) in fake.log.clears
+    assert ("客户分级管理表", (7, 1, 8, MAIN_WIDTH)) in fake.log.clears
     assert grid.cells[(3, 31)] == "用户的备注"
 
 

@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 
 from etl.cli import EXIT_OK, main
 from grading import write_xlsx
+from grading.fill_plan import MAIN_COLUMNS
+from grading.reviews import REVIEW_HEADERS
 from grading.history import list_runs
 from xlplugin import run
 from xlplugin.book_io import excel_text
@@ -28,6 +30,8 @@ from .conftest import TEMPLATE, base_config, copy_template
 from .xlfakes import ExcelError, Formula, Grid, book_from_xlsx, excel_parse, link_books
 
 MAIN = "客户分级管理表"
+# the default template's main table columns, then the 评审 columns (issue 13)
+MAIN_WIDTH = sum(1 for c in MAIN_COLUMNS if c.in_template) + len(REVIEW_HEADERS)
 
 
 def _project(folder: Path, demo_folder: Path, **history: Any) -> Path:
@@ -140,7 +144,7 @@ def _pasted(folder: Path, grades: dict[str, Any] | None = None, bands: list[dict
 
 def _rows(fake: Any, sheet: str = MAIN) -> list[dict[str, Any]]:
     grid = fake.grids[sheet]
-    header = {c: grid.cells[(4, c)] for c in range(1, 40) if (4, c) in grid.cells}
+    header = {c: grid.cells[(4, c)] for c in range(1, 60) if (4, c) in grid.cells}
     out, r = [], 5
     while (r, 2) in grid.cells:
         out.append({h: grid.cells.get((r, c)) for c, h in header.items()})
@@ -160,7 +164,7 @@ def test_text_stays_text_numbers_and_dates_keep_the_template_formats(tmp_path) -
     assert all(type(r["客户编码"]) is str and type(r["客户名称"]) is str for r in rows)
     assert rows[0]["净销售额"] == 6_000_000.0 and rows[0]["最近下单日期"] == dt.datetime(2026, 5, 3)
     grid = fake.grids[MAIN]
-    date_col = 1 + [grid.cells.get((4, c)) for c in range(1, 40)].index("最近下单日期")
+    date_col = 1 + [grid.cells.get((4, c)) for c in range(1, 60)].index("最近下单日期")
     assert {grid.formats.get((r, date_col)) for r in range(5, 9)} == {"yyyy-mm-dd"}
     summary = _rows(fake, "分级汇总")
     assert [r["拜访频率(次/月)"] for r in summary[:3]] == ["4-6", "2-4", "0-2"]
@@ -174,12 +178,14 @@ def test_tables_and_charts_follow_the_number_of_grades(tmp_path) -> None:  # typ
     fake = _book(tmp_path)
     fake.add_sheet("ERP导出", EXPORT_TEXTS)
     assert run(fake.book).ok
-    assert fake.table_areas["等级汇总表"] == [4, 1, 8, 8]  # four grades; 合计 just below the table
+    assert fake.table_areas["等级汇总表"] == [4, 1, 8, 11]  # four grades; 合计 just below the table
     assert fake.grids["分级汇总"].cells[(9, 1)] == "合计"
-    assert fake.table_areas["客户分级表"] == [4, 1, 8, 36] and fake.table_areas["帕累托表"] == [4, 10, 14, 16]
-    [grade_chart, pareto_chart] = [c for c in fake.charts]
+    assert fake.table_areas["客户分级表"] == [4, 1, 8, MAIN_WIDTH] and fake.table_areas["帕累托表"] == [4, 13, 14, 19]
+    [grade_chart, profit_chart, pareto_chart] = [c for c in fake.charts]
     assert {tuple(r) for r in grade_chart.refs} == {("分级汇总", 5, 1, 8, 1), ("分级汇总", 5, 4, 8, 4),
                                                     ("分级汇总", 5, 6, 8, 6)}
+    assert {tuple(r) for r in profit_chart.refs} == {("分级汇总", 5, 1, 8, 1), ("分级汇总", 5, 4, 8, 4),
+                                                     ("分级汇总", 5, 9, 8, 9)}  # 客户占比 vs 毛利占比
     assert {r[3] for r in pareto_chart.refs} == {14}
 
 
@@ -197,7 +203,7 @@ def test_a_note_under_a_table_survives_a_shorter_run(tmp_path) -> None:  # type:
     assert [r["客户编码"] for r in _rows(fake)][:2] == ["000123", "123456789012345678"]
     assert not any((r, c) in grid.cells for r in (7, 8) for c in range(1, 31))
     assert grid.cells[(9, 2)] == "备注：3 月起由张三跟进" and grid.cells[(12, 3)] == "用户的合计"
-    assert fake.table_areas["客户分级表"] == [4, 1, 6, 36]
+    assert fake.table_areas["客户分级表"] == [4, 1, 6, MAIN_WIDTH]
 
 
 def test_an_open_template_is_used_and_left_open(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -209,7 +215,7 @@ def test_an_open_template_is_used_and_left_open(tmp_path) -> None:  # type: igno
     template = book_from_xlsx(tmp_path / "templates" / TEMPLATE.name, tmp_path / "templates", TEMPLATE.name, fake.app)
     fake.add_sheet("ERP导出", EXPORT_TEXTS)
     outcome = run(fake.book)
-    assert outcome.ok and outcome.copied_sheets[0] == MAIN
+    assert outcome.ok and outcome.copied_sheets[:2] == ("总览", MAIN)
     assert not template.closed and template.book in list(fake.app.books)
     fake.app.books.open.assert_not_called()
     assert "客户分级表" in fake.table_areas  # the copied sheet brought its table
@@ -230,7 +236,7 @@ def test_excel_row_limit_keeps_what_fits_with_a_note_and_the_full_csv(tmp_path, 
     with open(tmp_path / "客户分级_客户分级管理表.csv", encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.reader(fh))
     assert len(rows) == n + 1 and [r[1] for r in rows[1:]] == list(outcome.result.graded.index)
-    assert fake.table_areas["客户分级表"] == [4, 1, 40, 36]
+    assert fake.table_areas["客户分级表"] == [4, 1, 40, MAIN_WIDTH]
 
 
 @settings(max_examples=300, deadline=None)

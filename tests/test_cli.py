@@ -111,8 +111,8 @@ def test_check_config_checks_the_template(write_config, tmp_path, capsys) -> Non
 
     write_config(tmp_path)
     assert main(["check-config", "-c", str(tmp_path / "config.yaml")]) == EXIT_OK
-    assert (f"模板 {tmp_path / 'templates' / '客户分级管理表.xlsx'} 检查通过（工作表：客户分级管理表、分级汇总、等级变动、"
-            "数据问题、分级规则）。") in capsys.readouterr().out
+    assert (f"模板 {tmp_path / 'templates' / '客户分级管理表.xlsx'} 检查通过（工作表：总览、客户分级管理表、分级汇总、"
+            "业务员与地区、应收与信用、等级变动、数据问题、分级规则）。") in capsys.readouterr().out
     template = tmp_path / "templates" / "客户分级管理表.xlsx"
     wb = openpyxl.load_workbook(template)
     del wb["等级变动"]
@@ -134,3 +134,20 @@ def test_default_template_is_used_when_the_configured_default_is_absent(write_co
     assert config.template_path() == default_template()
     root = Path(__file__).resolve().parents[1]
     assert default_template() == root / "templates" / "客户分级管理表.xlsx"  # a checkout uses the original
+
+
+def test_demo_refuses_a_config_that_reads_real_exports(write_config, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """`grade-etl demo` in a folder whose config.yaml reads the user's own exports would grade those and
+    record the demo's period in the user's history: it stops before writing anything."""
+    def own_exports(data: dict[str, Any]) -> None:
+        data["sources"]["sales"]["files"] = ["exports/*.xlsx"]
+
+    write_config(tmp_path, own_exports)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    code = main(["demo", "--config", str(tmp_path / "config.yaml")])
+    err = capsys.readouterr().err
+    assert code == EXIT_CONFIG
+    assert err.startswith("[E107] grade-etl demo 只用演示数据运行，但 ")
+    assert "sources.sales.files 读取 exports/*.xlsx（不在演示数据文件夹 " in err
+    assert "grade-etl init" in err
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before

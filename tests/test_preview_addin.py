@@ -94,7 +94,7 @@ def test_review_round_trip_inside_the_open_workbook(tmp_path: Path) -> None:
     first = run(fake.book)
     assert first.ok, first.message
     grid = fake.grids["客户分级管理表"]
-    header = {grid.cells[(4, c)]: c for c in range(1, 40) if (4, c) in grid.cells}
+    header = {grid.cells[(4, c)]: c for c in range(1, 60) if (4, c) in grid.cells}
     row = {r["客户编码"]: 5 + i for i, r in enumerate(_main_rows(fake))}
     for h, v in (("建议等级", "C"), ("理由", "回款差"), ("审批人", "王经理"), ("审批日期", dt.datetime(2026, 7, 2)),
                  ("状态", "通过")):

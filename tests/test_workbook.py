@@ -64,30 +64,32 @@ def test_template_parts_survive_and_template_is_untouched(demo, write_config) ->
     with zipfile.ZipFile(TEMPLATE) as t, zipfile.ZipFile(out) as o:
         names = set(o.namelist())
         assert set(t.namelist()) == names
-        for part in ("xl/theme/theme1.xml", "xl/drawings/drawing1.xml", "xl/worksheets/_rels/sheet2.xml.rels"):
+        # the drawing of 分级汇总 keeps its charts where they are (four grades fit above them)
+        for part in ("xl/theme/theme1.xml", "xl/drawings/drawing1.xml", "xl/worksheets/_rels/sheet3.xml.rels"):
             assert o.read(part) == t.read(part), part
         # styles are only extended: the template's own formats stay, grade colours from config are appended
         t_styles, o_styles = t.read("xl/styles.xml").decode(), o.read("xl/styles.xml").decode()
         assert o_styles.split("<dxfs")[0] == t_styles.split("<dxfs")[0]
-        assert o_styles.count("<dxf>") == t_styles.count("<dxf>") + 2 * 3  # A, B, C colours on two sheets
-        main = o.read("xl/worksheets/sheet1.xml").decode()
-        assert "<conditionalFormatting" in main and '<pane xSplit="3" ySplit="4"' in main
-        assert re.search(r'<conditionalFormatting sqref="U5:U1048576"><cfRule type="cellIs" dxfId="\d+" '
+        # A, B, C colours on the tables with a 等级 column: 总览, main, 分级汇总, two of 应收与信用
+        assert o_styles.count("<dxf>") == t_styles.count("<dxf>") + 5 * 3
+        main = o.read("xl/worksheets/sheet2.xml").decode()
+        assert "<conditionalFormatting" in main and '<pane xSplit="5" ySplit="4"' in main  # up to 客户类别
+        assert re.search(r'<conditionalFormatting sqref="D5:D1048576"><cfRule type="cellIs" dxfId="\d+" '
                          r'priority="1" operator="equal"><formula>"A"</formula></cfRule>', main)
         n = len(result.graded)
         assert "<tableParts" in main  # the template's tables are Excel Tables: ref and autoFilter stretched
         tables = {re.search(r'name="([^"]+)"', o.read(x).decode()).group(1): o.read(x).decode()  # type: ignore[union-attr]
                   for x in o.namelist() if x.startswith("xl/tables/")}
-        assert f'ref="A4:AJ{4 + n}"' in tables["客户分级表"] and f'<autoFilter ref="A4:AJ{4 + n}"/>' in tables["客户分级表"]
+        assert f'ref="A4:AP{4 + n}"' in tables["客户分级表"] and f'<autoFilter ref="A4:AP{4 + n}"/>' in tables["客户分级表"]
         # the grade table holds the 4 grades its chart plots; the 合计 row sits just below it
-        assert 'ref="A4:H8"' in tables["等级汇总表"] and '<autoFilter ref="A4:H8"/>' in tables["等级汇总表"]
-        assert 'ref="J4:P14"' in tables["帕累托表"]
+        assert 'ref="A4:K8"' in tables["等级汇总表"] and '<autoFilter ref="A4:K8"/>' in tables["等级汇总表"]
+        assert 'ref="M4:S14"' in tables["帕累托表"]
         chart = o.read("xl/charts/chart1.xml").decode()
         # four grades in config.yaml (A, B, C, 暂定): the template's 3-row ranges grow to 4 rows
         assert re.findall(r"<c:f>(.*?)</c:f>", chart) == ["分级汇总!$A$5:$A$8", "分级汇总!$D$5:$D$8",
                                                           "分级汇总!$A$5:$A$8", "分级汇总!$F$5:$F$8"]
         workbook = o.read("xl/workbook.xml").decode()
-        assert "客户分级管理表!$4:$4" in workbook and 'fullCalcOnLoad="1"' in workbook
+        assert "客户分级管理表!$1:$4" in workbook and 'fullCalcOnLoad="1"' in workbook
         strings = o.read("xl/sharedStrings.xml").decode()
         assert "{{期间}}" not in strings and "2025-07-01 至 2026-06-30" in strings
 
@@ -122,7 +124,7 @@ def test_reordered_and_dropped_columns_and_user_sheet(demo, write_config, tmp_pa
     wb = openpyxl.load_workbook(TEMPLATE)
     ws = wb["客户分级管理表"]
     ws["B4"], ws["C4"] = "客户名称", "客户编码"   # user swapped two columns
-    ws.delete_cols(7)                             # and dropped 退货额
+    ws.delete_cols([c.value for c in ws[4]].index("退货额") + 1)  # and dropped 退货额
     wb.create_sheet("我的备注")["A1"] = "请勿删除"
     custom = tmp_path / "my_template.xlsx"
     wb.save(custom)
@@ -165,12 +167,15 @@ def test_tables_longer_than_excel_allows_go_to_csv_with_a_note(demo, write_confi
     monkeypatch.setattr(write_xlsx, "EXCEL_MAX_ROWS", 40)  # stands for 1,048,576 rows
     result, out = _run(demo, write_config, output=tmp_path / "big.xlsx")
     n = len(result.graded)
-    assert result.overflows[0] == (f"工作表「客户分级管理表」共 {n:,} 行，超过 Excel 每个工作表 40 行的上限；"
-                                   "工作簿中列出前 35 行，完整清单见 big_客户分级管理表.csv")
+    main_note = next(m for m in result.overflows if m.startswith("工作表「客户分级管理表」"))
+    assert main_note == (f"工作表「客户分级管理表」共 {n:,} 行，超过 Excel 每个工作表 40 行的上限；"
+                         "工作簿中列出前 35 行，完整清单见 big_客户分级管理表.csv")
     assert any(m.startswith("工作表「数据问题」共 ") for m in result.overflows)
+    # a sheet with several tables names the table in the CSV's name
+    assert any(m.endswith("完整清单见 big_应收与信用_额度占用率.csv") for m in result.overflows)
     ws = openpyxl.load_workbook(out)["客户分级管理表"]
     assert ws.max_row == 40
-    assert ws.cell(40, 1).value == result.overflows[0]
+    assert ws.cell(40, 1).value == main_note
     assert ws.cell(39, 2).value == result.graded.index[34]
     with open(tmp_path / "big_客户分级管理表.csv", encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.reader(fh))

@@ -212,7 +212,7 @@ class FakeWorkbook:
         sheet.range.side_effect = lambda c1, c2=None: self._range(name, c1, c2)
         type(sheet).used_range = PropertyMock(side_effect=lambda: self._range(name, *self._used(name)))
         sheet.tables = self.tables.setdefault(name, [])
-        sheet.copy.side_effect = lambda before=None, after=None, name=None, _n=name: self._copy_sheet(_n, after)
+        sheet.copy.side_effect = lambda before=None, after=None, name=None, _n=name: self._copy_sheet(_n, after, before)
         self.sheets[name] = sheet
         return sheet
 
@@ -249,9 +249,13 @@ class FakeWorkbook:
         r1, c1, r2, c2 = self.grids[name].bounds()
         return (r1, c1), (r2, c2)
 
-    def _copy_sheet(self, name: str, after: Any) -> None:
-        target: FakeWorkbook = after.book._fake
+    def _copy_sheet(self, name: str, after: Any, before: Any = None) -> None:
+        target: FakeWorkbook = (after if after is not None else before).book._fake
         copied = target.add_sheet(name)
+        if after is None:  # Sheet.copy(before=…): the copy goes in front of that sheet, as in Excel
+            order = [n for n in target.sheets if n != name]
+            order.insert(order.index(before.name), name)
+            target.sheets = {n: target.sheets[n] for n in order}
         grid = self.grids[name]
         target.grids[name] = Grid(dict(grid.cells), dict(grid.formats), set(grid.prefixed))
         for table in self.tables.get(name, []):

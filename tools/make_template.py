@@ -15,22 +15,37 @@ from typing import Any
 import xlsxwriter
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from grading.fill_plan import MAIN_COLUMNS as FILL_COLUMNS  # noqa: E402
 OUT = ROOT / "templates" / "客户分级管理表.xlsx"
 
 GRADE_COLOURS = {"A": "#C6EFCE", "B": "#DDEBF7", "C": "#FFF2CC", "D": "#FCE4D6"}
 
-MAIN_COLUMNS = [
-    # header, width, format key
-    ("序号", 6, "int"), ("客户编码", 12, "text"), ("客户名称", 26, "text"), ("业务员", 9, "text"),
-    ("地区", 8, "text"), ("净销售额", 14, "money"), ("退货额", 11, "money"), ("订单数", 8, "int"),
-    ("活跃月数", 8, "int"), ("首次下单日期", 12, "date"), ("最近下单日期", 12, "date"),
-    ("未下单天数", 9, "int"), ("合作月数", 8, "int"), ("毛利", 13, "money"), ("毛利率", 8, "pct"),
-    ("本期应收", 13, "money"), ("本期收回", 13, "money"), ("回款率", 8, "pct"), ("期末余额", 13, "money"),
-    ("综合得分", 8, "score"), ("等级", 6, "grade"), ("人工指定", 9, "text"), ("上期等级", 8, "grade"),
-    ("变动", 7, "change"), ("客户类别", 10, "text"),
-    ("拜访频率(次/月)", 10, "text"), ("服务策略", 28, "text"), ("信用政策", 14, "text"),
-    ("分级依据", 60, "wrap"), ("距上一等级", 16, "text"),
-]
+# the main table's columns are defined once, in grading/fill_plan.py (MAIN_COLUMNS)
+MAIN_COLUMNS = [(c.header, int(c.width), c.fmt) for c in FILL_COLUMNS if c.in_template]
+MAIN_FROZEN = 1 + next(i for i, (h, _, _) in enumerate(MAIN_COLUMNS) if h == "客户类别")
+
+A4 = 9
+
+
+def printable(ws: Any, header_row: int = 3, freeze_cols: int = 0) -> None:
+    """Landscape A4, fit to one page wide, title and header rows repeated on every page, panes frozen below."""
+    ws.set_landscape()
+    ws.set_paper(A4)
+    ws.fit_to_pages(1, 0)
+    ws.repeat_rows(0, header_row)
+    ws.freeze_panes(header_row + 1, freeze_cols)
+
+
+def matrix(ws: Any, f: dict[str, Any], row: int, col: int, anchor: str, width: int = 8) -> None:
+    """A positional matrix (plain cells, not a table): the anchor cell, header-styled cells to its right,
+    sample cells below."""
+    ws.write_string(row, col, anchor, f["head"])
+    ws.write_blank(row + 1, col, None, f["head"])
+    for k in range(1, width):
+        ws.write_blank(row, col + k, None, f["head"])
+        ws.write_blank(row + 1, col + k, None, f["int"])
 
 
 def add_table_block(ws: Any, name: str, row: int, col: int, columns: list[tuple[str, int, str]],
@@ -74,6 +89,33 @@ def build(path: Path = OUT) -> Path:
         "note": wb.add_format({**base, "font_color": "#7F7F7F", "italic": True}),
     }
 
+    # ---- 总览: the first sheet, active on open; tables side by side (each grows downwards)
+    ov = wb.add_worksheet("总览")
+    ov.hide_gridlines(2)
+    ov.write_string(0, 0, "客户分级总览", f["title"])
+    ov.write_string(1, 0, "统计期间：{{期间}}　　截止日期：{{截止日期}}　　客户数：{{客户数}}　　上期：{{上期}}"
+                          "　　同比期间：{{同比期间}}", f["sub"])
+    ov.set_row(0, 28)
+    ov.write_string(2, 0, "各等级客户与销售", f["sub"])
+    add_table_block(ov, "总览等级表", 3, 0, [("等级", 7, "grade"), ("客户类别", 12, "text"), ("客户数", 8, "int"),
+                                        ("客户占比", 9, "pct"), ("净销售额", 15, "money"), ("销售占比", 9, "pct")], f)
+    ov.set_column(6, 6, 2)
+    ov.write_string(2, 7, "本期等级变动（与上期比较）", f["sub"])
+    add_table_block(ov, "总览变动表", 3, 7, [("变动类型", 14, "text"), ("客户数", 8, "int")], f)
+    ov.write_string(10, 7, "变动最大的客户（按净销售额变化）", f["sub"])
+    add_table_block(ov, "总览最大变动表", 11, 7, [("客户编码", 14, "text"), ("客户名称", 22, "text"),
+                                            ("上期等级", 8, "grade"), ("本期等级", 8, "grade"),
+                                            ("净销售额变化", 14, "money"), ("说明", 36, "text")], f)
+    ov.set_column(13, 13, 2)
+    ov.write_string(2, 14, "关注清单（每行写明客户和原因）", f["sub"])
+    add_table_block(ov, "关注清单表", 3, 14, [("序号", 5, "int"), ("关注类型", 14, "text"), ("客户编码", 11, "text"),
+                                         ("客户名称", 22, "text"), ("等级", 6, "grade"), ("净销售额", 14, "money"),
+                                         ("原因", 60, "text")], f)
+    for word, colour in (("升级", "#006100"), ("降级", "#9C0006"), ("新增", "#1F3864"), ("流失", "#7F7F7F")):
+        ov.conditional_format(4, 7, 9, 7, {"type": "cell", "criteria": "==", "value": f'"{word}"',
+                                           "format": wb.add_format({"font_color": colour, "bold": True})})
+    printable(ov)
+
     # ---- 客户分级管理表
     ws = wb.add_worksheet("客户分级管理表")
     ws.hide_gridlines(2)
@@ -83,7 +125,6 @@ def build(path: Path = OUT) -> Path:
     ws.set_row(3, 30)
     review = add_review_columns(wb, ws, len(MAIN_COLUMNS), base, cell, f)
     add_table_block(ws, "客户分级表", 3, 0, MAIN_COLUMNS + review, f)
-    ws.freeze_panes(4, 3)
     grade_col = next(i for i, (h, _, _) in enumerate(MAIN_COLUMNS) if h == "等级")
     for grade, colour in GRADE_COLOURS.items():
         fill = wb.add_format({"bg_color": colour})
@@ -97,10 +138,7 @@ def build(path: Path = OUT) -> Path:
     sales_col = next(i for i, (h, _, _) in enumerate(MAIN_COLUMNS) if h == "净销售额")
     ws.conditional_format(4, sales_col, 1_048_575, sales_col,
                           {"type": "data_bar", "bar_color": "#9DC3E6", "bar_solid": True})
-    ws.set_landscape()
-    ws.set_paper(9)
-    ws.fit_to_pages(1, 0)
-    ws.repeat_rows(3)
+    printable(ws, freeze_cols=MAIN_FROZEN)
 
     # ---- 分级汇总
     ss = wb.add_worksheet("分级汇总")
@@ -110,56 +148,115 @@ def build(path: Path = OUT) -> Path:
     ss.set_row(0, 28)
     summary = [("等级", 8, "grade"), ("客户类别", 12, "text"), ("客户数", 9, "int"), ("客户占比", 10, "pct"),
                ("净销售额", 16, "money"), ("销售占比", 10, "pct"), ("平均销售额", 14, "money"),
+               ("毛利", 14, "money"), ("毛利占比", 10, "pct"), ("毛利率", 9, "pct"),
                ("拜访频率(次/月)", 12, "text")]
-    # the table holds one row per grade (what the chart plots); the 合计 row is written just below it
+    # the table holds one row per grade (what the charts plot); the 合计 row is written just below it
     add_table_block(ss, "等级汇总表", 3, 0, summary, f)
-    ss.set_column(8, 8, 3)
+    col_of = {h: i for i, (h, _, _) in enumerate(summary)}
+    ss.set_column(len(summary), len(summary), 3)
+    px = len(summary) + 1  # Pareto's first column
     pareto = [("客户分段", 12, "text"), ("客户数", 9, "int"), ("累计客户数", 10, "int"),
               ("累计客户占比", 11, "pct"), ("分段销售额", 15, "money"), ("累计销售额", 15, "money"),
               ("累计销售占比", 11, "pct")]
-    add_table_block(ss, "帕累托表", 3, 9, pareto, f)
+    add_table_block(ss, "帕累托表", 3, px, pareto, f)
     ss.write_string(2, 0, "按等级", f["sub"])
-    ss.write_string(2, 9, "帕累托累计分布（客户按净销售额从高到低）", f["sub"])
+    ss.write_string(2, px, "帕累托累计分布（客户按净销售额从高到低）", f["sub"])
     for grade, colour in GRADE_COLOURS.items():
         fill = wb.add_format({"bg_color": colour})
         ss.conditional_format(4, 0, 200, 0, {"type": "cell", "criteria": "==", "value": f'"{grade}"', "format": fill})
+    # grid methods: the other axes (rows) × the last axis (columns), customers and net sales, under Pareto
+    ss.write_string(15, px, "九宫格矩阵（仅九宫格/多轴代码方法；列：最后一个轴）", f["sub"])
+    matrix(ss, f, 16, px, "九宫格矩阵", 7)
 
-    chart = wb.add_chart({"type": "column"})
-    chart.add_series({"name": "客户占比", "categories": ["分级汇总", 4, 0, 4, 0],
-                      "values": ["分级汇总", 4, 3, 4, 3], "fill": {"color": "#9DC3E6"},
-                      "data_labels": {"value": True, "num_format": "0%"}})
-    chart.add_series({"name": "销售占比", "categories": ["分级汇总", 4, 0, 4, 0],
-                      "values": ["分级汇总", 4, 5, 4, 5], "fill": {"color": "#1F3864"},
-                      "data_labels": {"value": True, "num_format": "0%"}})
-    chart.set_title({"name": "各等级客户占比与销售占比", "name_font": {"size": 12}})
-    chart.set_y_axis({"num_format": "0%", "max": 1, "major_gridlines": {"visible": True, "line": {"color": "#E7E6E6"}}})
-    chart.set_legend({"position": "bottom"})
-    chart.set_size({"width": 620, "height": 320})
-    ss.insert_chart(17, 0, chart)
+    def pyramid(name: str, share_col: int, colour: str, width: int) -> Any:
+        chart = wb.add_chart({"type": "column"})
+        chart.add_series({"name": "客户占比", "categories": ["分级汇总", 4, 0, 4, 0],
+                          "values": ["分级汇总", 4, col_of["客户占比"], 4, col_of["客户占比"]],
+                          "fill": {"color": "#9DC3E6"}, "data_labels": {"value": True, "num_format": "0%"}})
+        chart.add_series({"name": name, "categories": ["分级汇总", 4, 0, 4, 0],
+                          "values": ["分级汇总", 4, share_col, 4, share_col], "fill": {"color": colour},
+                          "data_labels": {"value": True, "num_format": "0%"}})
+        chart.set_title({"name": f"各等级客户占比与{name}", "name_font": {"size": 12}})
+        chart.set_y_axis({"num_format": "0%", "max": 1,
+                          "major_gridlines": {"visible": True, "line": {"color": "#E7E6E6"}}})
+        chart.set_legend({"position": "bottom"})
+        chart.set_size({"width": width, "height": 300})
+        return chart
+
+    # side by side under the grade table (the writer moves them further down when the table grows)
+    ss.insert_chart(16, 0, pyramid("销售占比", col_of["销售占比"], "#1F3864", 480))
+    ss.insert_chart(16, col_of["平均销售额"], pyramid("毛利占比", col_of["毛利占比"], "#548235", 440))
 
     line = wb.add_chart({"type": "line"})
-    line.add_series({"name": "累计销售占比", "categories": ["分级汇总", 4, 9, 4, 9],
-                     "values": ["分级汇总", 4, 15, 4, 15], "marker": {"type": "circle"},
+    line.add_series({"name": "累计销售占比", "categories": ["分级汇总", 4, px, 4, px],
+                     "values": ["分级汇总", 4, px + 6, 4, px + 6], "marker": {"type": "circle"},
                      "line": {"color": "#C00000"}})
-    line.add_series({"name": "累计客户占比", "categories": ["分级汇总", 4, 9, 4, 9],
-                     "values": ["分级汇总", 4, 12, 4, 12], "line": {"color": "#7F7F7F", "dash_type": "dash"}})
+    line.add_series({"name": "累计客户占比", "categories": ["分级汇总", 4, px, 4, px],
+                     "values": ["分级汇总", 4, px + 3, 4, px + 3], "line": {"color": "#7F7F7F", "dash_type": "dash"}})
     line.set_title({"name": "帕累托曲线", "name_font": {"size": 12}})
     line.set_y_axis({"num_format": "0%", "max": 1})
     line.set_legend({"position": "bottom"})
     line.set_size({"width": 620, "height": 320})
-    ss.insert_chart(17, 9, line)
+    ss.insert_chart(19, px, line)
 
     # migration matrix: written from the anchor cell on (labels in its row and column)
-    ss.write_string(2, 17, "等级迁移矩阵（行：上期 {{上期}}，列：本期）", f["sub"])
-    ss.write_string(3, 17, "上期＼本期", f["head"])
-    for k in range(1, 8):
-        ss.write_blank(3, 17 + k, None, f["head"])
-        ss.write_blank(4, 17 + k, None, f["int"])
-    ss.write_blank(4, 17, None, f["head"])
-    ss.set_column(16, 16, 3)
-    ss.set_column(17, 24, 9)
-    ss.set_landscape()
-    ss.fit_to_pages(1, 0)
+    mx = px + len(pareto) + 1
+    ss.write_string(2, mx, "等级迁移矩阵（行：上期 {{上期}}，列：本期）", f["sub"])
+    matrix(ss, f, 3, mx, "上期＼本期")
+    ss.set_column(mx - 1, mx - 1, 3)
+    ss.set_column(mx, mx + 7, 9)
+    printable(ss)
+
+    # ---- 业务员与地区
+    os_ = wb.add_worksheet("业务员与地区")
+    os_.hide_gridlines(2)
+    os_.write_string(0, 0, "业务员与地区", f["title"])
+    os_.write_string(1, 0, "统计期间：{{期间}}　　拜访需求 = 各客户所在等级的拜访频率（次/月）之和", f["sub"])
+    os_.set_row(0, 28)
+    os_.write_string(2, 0, "业务员拜访负荷", f["sub"])
+    add_table_block(os_, "拜访负荷表", 3, 0, [("业务员", 10, "text"), ("客户数", 8, "int"), ("净销售额", 15, "money"),
+                                         ("拜访需求下限(次/月)", 11, "score"), ("拜访需求上限(次/月)", 11, "score"),
+                                         ("拜访能力(次/月)", 10, "score"), ("负荷状态", 34, "text")], f)
+    os_.conditional_format(4, 6, 1_048_575, 6, {"type": "text", "criteria": "begins with", "value": "超负荷",
+                                                "format": wb.add_format({"font_color": "#9C0006", "bold": True})})
+    os_.conditional_format(4, 6, 1_048_575, 6, {"type": "text", "criteria": "begins with", "value": "可能超负荷",
+                                                "format": wb.add_format({"font_color": "#9C5700"})})
+    os_.set_column(7, 7, 3)
+    os_.write_string(2, 8, "等级 × 业务员、等级 × 地区（客户数、净销售额）", f["sub"])
+    matrix(os_, f, 3, 8, "分组＼等级", 10)
+    os_.set_column(8, 8, 10)
+    os_.set_column(9, 9, 12)
+    os_.set_column(10, 40, 11)
+    printable(os_)
+
+    # ---- 应收与信用
+    cr = wb.add_worksheet("应收与信用")
+    cr.hide_gridlines(2)
+    cr.write_string(0, 0, "应收与信用", f["title"])
+    cr.write_string(1, 0, "截止日期：{{截止日期}}　　{{账龄口径}}　　上期：{{上期}}", f["sub"])
+    cr.set_row(0, 28)
+    aging = [("0-30天", 12, "money"), ("31-60天", 12, "money"), ("61-90天", 12, "money"),
+             ("91-180天", 12, "money"), ("180天以上", 12, "money")]
+    cr.write_string(2, 0, "按等级：信用政策、余额、逾期与账龄", f["sub"])
+    add_table_block(cr, "信用按等级表", 3, 0, [("等级", 7, "grade"), ("信用政策", 12, "text"), ("客户数", 8, "int"),
+                                          ("期末余额", 14, "money"), ("逾期金额", 14, "money"), ("逾期占比", 9, "pct"),
+                                          ("回款率", 8, "pct"), *aging], f)
+    cr.set_column(12, 12, 3)
+    cr.write_string(2, 13, "本期信用政策变更（交财务执行）", f["sub"])
+    add_table_block(cr, "信用政策变更表", 3, 13, [("客户编码", 11, "text"), ("客户名称", 22, "text"),
+                                            ("上期等级", 8, "grade"), ("本期等级", 8, "grade"),
+                                            ("原信用政策", 12, "text"), ("新信用政策", 12, "text"),
+                                            ("原因", 50, "text")], f)
+    cr.set_column(20, 20, 3)
+    cr.write_string(2, 21, "每个客户：信用额度与当前余额", f["sub"])
+    add_table_block(cr, "信用额度表", 3, 21, [("客户编码", 11, "text"), ("客户名称", 22, "text"), ("等级", 6, "grade"),
+                                         ("信用政策", 12, "text"), ("月均净销售额", 14, "money"),
+                                         ("信用额度", 14, "money"), ("期末余额", 14, "money"),
+                                         ("额度占用率", 10, "pct"), ("超出额度", 13, "money"),
+                                         ("逾期金额", 13, "money"), *aging], f)
+    cr.conditional_format(4, 29, 1_048_575, 29, {"type": "cell", "criteria": ">", "value": 0,
+                                                 "format": wb.add_format({"font_color": "#9C0006", "bold": True})})
+    printable(cr)
 
     # ---- 等级变动
     cs = wb.add_worksheet("等级变动")
@@ -173,7 +270,7 @@ def build(path: Path = OUT) -> Path:
     for word, colour in (("升级", "#006100"), ("降级", "#9C0006"), ("新增", "#1F3864"), ("流失", "#7F7F7F")):
         cs.conditional_format(4, 5, 1_048_575, 5, {"type": "cell", "criteria": "==", "value": f'"{word}"',
                                                     "format": wb.add_format({"font_color": colour, "bold": True})})
-    cs.freeze_panes(4, 3)
+    printable(cs, freeze_cols=3)
 
     # ---- 数据问题
     ps = wb.add_worksheet("数据问题")
@@ -183,15 +280,16 @@ def build(path: Path = OUT) -> Path:
                 ("列", 12, "text"), ("值", 18, "text"), ("问题", 50, "text"), ("处理", 8, "text"),
                 ("金额", 14, "money")]
     add_table_block(ps, "数据问题表", 3, 0, problems, f)
-    ps.freeze_panes(4, 0)
+    printable(ps)
 
     # ---- 分级规则
     rs = wb.add_worksheet("分级规则")
     rs.write_string(0, 0, "本次使用的分级规则", f["title"])
     rs.write_string(1, 0, "来自 config.yaml 的快照，生成时间：{{生成时间}}", f["sub"])
     add_table_block(rs, "分级规则表", 3, 0, [("项目", 30, "text"), ("内容", 110, "wrap")], f)
+    printable(rs)
 
-    ws.activate()
+    ov.activate()
     wb.close()
     return path
 

@@ -26,7 +26,7 @@ import xlwings as xw
 from grading import write_xlsx
 from grading.errors import TemplateError
 from grading.fill_plan import FillPlan, SheetPlan
-from grading.layout_match import BlockMatch, match_block
+from grading.layout_match import BlockMatch, match_blocks
 from grading.read import RawSheet
 from grading.write_xlsx import Overflow, truncate_block, write_overflow_csv
 from grading.xlsx_template import load_sheet, shared_strings, workbook_sheets
@@ -96,6 +96,15 @@ def ensure_sheets(book: xw.Book, plan: FillPlan, template: Path) -> list[str]:
     A template the user already has open is used as it is and left open."""
     have = set(sheet_names(book))
     missing = [sp.name for sp in plan.sheets if sp.name not in have]
+    optional = {sp.name for sp in plan.sheets if sp.optional}
+    if missing and template.is_file():  # optional sheets are copied only if the template has them
+        import zipfile
+
+        with zipfile.ZipFile(template) as zf:
+            in_template = {name for name, _ in workbook_sheets(zf)}
+        missing = [m for m in missing if m in in_template or m not in optional]
+    elif missing:
+        missing = [m for m in missing if m not in optional]
     if not missing:
         return []
     if not template.is_file():
@@ -110,8 +119,12 @@ def ensure_sheets(book: xw.Book, plan: FillPlan, template: Path) -> list[str]:
         if absent:
             raise TemplateError(f"模板 {template.name} 缺少工作表：{'、'.join(absent)}。"
                                 "请使用默认模板（grade-etl init 可复制一份），或把缺少的工作表加回去。")
+        first = plan.sheets[0].name  # 总览 when enabled: it goes in front, as in the template
         for name in missing:
-            source.sheets[name].copy(after=book.sheets[len(book.sheets) - 1])
+            if name == first:
+                source.sheets[name].copy(before=book.sheets[0])
+            else:
+                source.sheets[name].copy(after=book.sheets[len(book.sheets) - 1])
     finally:
         if opened:
             source.close()
@@ -184,12 +197,14 @@ def _stale_end(sheet: xw.Sheet, m: BlockMatch, table_end: int | None, last_used_
 
 def fill_sheet(book: xw.Book, sp: SheetPlan, template: Path, placeholders: dict[str, str],
                csv_base: Path | None = None, overflows: list[Overflow] | None = None) -> list[BlockMatch]:
+    if sp.optional and sp.name not in sheet_names(book):
+        return []
     sheet = book.sheets[sp.name]
     used = sheet.used_range
     width = max(int(used.last_cell.column), 1)
     last_used_row = int(used.last_cell.row)
     cells = _header_cells(sheet, max(width, 30))
-    matches = [match_block(cells, block, sp.name, book.name) for block in sp.blocks]
+    matches = match_blocks(cells, sp.blocks, sp.name, book.name)
     for k, m in enumerate(matches):
         if csv_base is not None:
             m, overflow = _truncated(m, sp.name, csv_base)
@@ -253,6 +268,8 @@ class BookSink:
             write_overflow_csv(o, self.csv_base)
         with commit():  # the history records the period once the workbook is filled
             pass
+        if plan.sheets and plan.sheets[0].name in sheet_names(self.book):
+            self.book.sheets[plan.sheets[0].name].activate()  # show the first screen (总览) after the click
         return [o.message for o in overflows]
 
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -191,6 +191,20 @@ def next_better(levels: list[str], grades: np.ndarray) -> list[str]:
 # ------------------------------------------------------------------ the two kinds of stage
 
 S = TypeVar("S")
+
+
+class Band(Protocol):
+    grade: str
+
+
+def band_levels(bands: Sequence[Band], else_grade: str) -> list[str]:
+    """Grades of a banded stage (bands best first, then the else grade), each once."""
+    return list(dict.fromkeys([b.grade for b in bands] + [else_grade]))
+
+
+def band_grades(key: str, bands: Sequence[Band], else_grade: str) -> list[tuple[Path, str]]:
+    """(path, grade) of every grade a banded stage names, for the config's cross-checks."""
+    return [*(((key, j, "grade"), b.grade) for j, b in enumerate(bands)), (("else",), else_grade)]
 
 
 class AssigningRule(ABC, Generic[S]):

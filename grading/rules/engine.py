@@ -40,6 +40,7 @@ def grade_customers(config: Config, table: pd.DataFrame, problems: list[Problem]
     position = {code: i for i, code in enumerate(index)}
     gap: Gap | None = None
     gap_grade = grade
+    moves = [""] * len(out)  # adjust stages that moved the grade down: "回款调整（回款率 < 80%）：A → B"
 
     def append(notes: dict[str, str]) -> None:
         for code, note in notes.items():
@@ -66,6 +67,14 @@ def grade_customers(config: Config, table: pd.DataFrame, problems: list[Problem]
             gap_grade = outcome.grade
         elif isinstance(stage, ModifyingSpec):
             change = stage.modify(grade, out, ModifyContext(config.ladder(k), k))
+            when = getattr(stage, "when", None)
+            if when is not None:  # an adjust stage: remember who it moved down, and by which rule
+                ladder = {g: r for r, g in enumerate(config.ladder(k))}
+                for i in np.flatnonzero((change.grade != grade).to_numpy()).tolist():
+                    before, after = str(grade.iat[i]), str(change.grade.iat[i])
+                    if ladder.get(after, -1) > ladder.get(before, -1):
+                        note = f"{stage.name}（{when.text}）：{before} → {after}"
+                        moves[i] = f"{moves[i]}；{note}" if moves[i] else note
             grade = change.grade
             problems.extend(change.problems)
             append(change.notes)
@@ -85,6 +94,7 @@ def grade_customers(config: Config, table: pd.DataFrame, problems: list[Problem]
     out["grade"] = final
     out["below_streak"] = np.asarray(streaks, dtype=np.int64)
     out["pinned"] = np.where(pinned_flags, "人工指定", "")
+    out["adjusted_down"] = moves
     return order_customers(derive(config, out, reason, gap, gap_grade), config)
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 from pydantic import Field, field_validator
 
 from ..units import format_ratio
-from .base import (format_gap, AssigningRule, AssigningSpec, Gap, Path, StageOutcome, format_value, label_of, next_better,
+from .base import (band_grades, band_levels, format_gap, AssigningRule, AssigningSpec, Gap, Path, StageOutcome, format_value, label_of, next_better,
                    numeric_values, outcome, rank_order, step_of)
 from .spec import Amount, Grade, Model, ValueRef, ascending
 
@@ -85,10 +85,10 @@ class ParetoRule(AssigningRule[ParetoStage]):
                  + "；".join([*parts, f"其余 → {stage.else_grade}"]))]
 
     def levels(self, stage: ParetoStage) -> list[str]:
-        return list(dict.fromkeys([b.grade for b in stage.bands] + [stage.else_grade]))
+        return band_levels(stage.bands, stage.else_grade)
 
     def named_grades(self, stage: ParetoStage) -> list[tuple[Path, str]]:
-        return [*((("bands", j, "grade"), b.grade) for j, b in enumerate(stage.bands)), (("else",), stage.else_grade)]
+        return band_grades("bands", stage.bands, stage.else_grade)
 
     def inputs(self, stage: ParetoStage) -> list[str]:
         return [stage.ref]

@@ -11,7 +11,7 @@ import pandas as pd
 from pydantic import Field, field_validator, model_validator
 
 from ..units import format_ratio
-from .base import (AssigningRule, AssigningSpec, Gap, Path, StageOutcome, column_values, comparable,
+from .base import (band_grades, band_levels, AssigningRule, AssigningSpec, Gap, Path, StageOutcome, column_values, comparable,
                    format_value, label_of, next_better, numeric_values, series)
 from .spec import Amount, Grade, Model, ValueRef, descending
 
@@ -187,10 +187,10 @@ class ScoreRule(AssigningRule[ScoreStage]):
         return [("加权评分", "；".join(inds)), ("分数段", f"{bands}；其余 → {stage.else_grade}")]
 
     def levels(self, stage: ScoreStage) -> list[str]:
-        return list(dict.fromkeys([b.grade for b in stage.grades] + [stage.else_grade]))
+        return band_levels(stage.grades, stage.else_grade)
 
     def named_grades(self, stage: ScoreStage) -> list[tuple[Path, str]]:
-        return [*((("grades", j, "grade"), b.grade) for j, b in enumerate(stage.grades)), (("else",), stage.else_grade)]
+        return band_grades("grades", stage.grades, stage.else_grade)
 
     def inputs(self, stage: ScoreStage) -> list[str]:
         return [i.ref for i in stage.indicators]

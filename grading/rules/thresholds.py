@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator
 
-from .base import (format_gap, AssigningRule, AssigningSpec, Gap, Path, StageOutcome, comparable, format_value, label_of,
+from .base import (band_grades, band_levels, format_gap, AssigningRule, AssigningSpec, Gap, Path, StageOutcome, comparable, format_value, label_of,
                    next_better, numeric_values, outcome, step_of)
 from .spec import Amount, Grade, Model, ValueRef, descending
 
@@ -75,10 +75,10 @@ class ThresholdRule(AssigningRule[ThresholdStage]):
         return [("固定阈值", "；".join([*parts, f"其余 → {stage.else_grade}"]))]
 
     def levels(self, stage: ThresholdStage) -> list[str]:
-        return list(dict.fromkeys([b.grade for b in stage.bands] + [stage.else_grade]))
+        return band_levels(stage.bands, stage.else_grade)
 
     def named_grades(self, stage: ThresholdStage) -> list[tuple[Path, str]]:
-        return [*((("bands", j, "grade"), b.grade) for j, b in enumerate(stage.bands)), (("else",), stage.else_grade)]
+        return band_grades("bands", stage.bands, stage.else_grade)
 
     def inputs(self, stage: ThresholdStage) -> list[str]:
         return [stage.ref]
