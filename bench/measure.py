@@ -62,7 +62,12 @@ class RssSampler(threading.Thread):
 
 
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's own peak (VmHWM): ru_maxrss keeps the parent's size across fork + exec on Linux."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM")) / 1024
+    except (OSError, StopIteration, ValueError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 _STAGES = (("读取", "read+normalise"), ("计算", "metrics"), ("分级", "grade+plan"), ("写入", "write+history"))

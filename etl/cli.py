@@ -309,7 +309,7 @@ def _history(args: argparse.Namespace, say: Say) -> int:
             return EXIT_OK
         say(f"{'期间':<10}{'截止日期':<12}{'运行时间':<21}{'客户数':>7}  来源")
         for r in runs:
-            say(f"{r['period']!s:<10}{r['as_of']!s:<12}{r['started_at']!s:<21}{r['customers']!s:>7}  {r['source']}")
+            say(f"{r['period']!s:<10}{r['as_of']!s:<12}{str(r['started_at'])[:19]:<21}{r['customers']!s:>7}  {r['source']}")
         return EXIT_OK
     if args.action == "customer":
         rows = customer_timeline(db, args.code)

@@ -163,7 +163,8 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 def run_committed(path: Path, period: str, started_at: str, config_hash: str) -> bool:
-    """Is this run (period, start time, config checksum) stored? Used to reconcile a killed run."""
+    """Is this run (period, start time to the microsecond, config checksum) stored? Used to reconcile a
+    killed run; two runs of one period and config within the same second are told apart."""
     if not path.exists():
         return False
     with closing(connect(path)) as conn:
@@ -261,7 +262,7 @@ def record_run(conn: sqlite3.Connection, run: RunRecord, graded: pd.DataFrame) -
     cur = conn.execute(
         "INSERT INTO runs (period, as_of, started_at, config_hash, customers, output, source, config_text) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (run.period, run.as_of.isoformat(), run.started_at.isoformat(timespec="seconds"), run.config_hash,
+        (run.period, run.as_of.isoformat(), run.started_at.isoformat(timespec="microseconds"), run.config_hash,
          len(graded), run.output, run.source, run.config_text or None))
     run_id = int(cur.lastrowid or 0)
     conn.executemany("INSERT INTO run_inputs (run_id, path, size, sha256) VALUES (?, ?, ?, ?)",

@@ -214,7 +214,7 @@ def run_pipeline(config: Config, sink: Sink, history: Path | None, progress: Pro
     """The one run both shells use: previous period → grade → stability → compare → plan → write
     (through `sink`) → record (in `history`, unless it is None or `record` is False; the previous
     period is read from `history` either way)."""
-    started = started or dt.datetime.now().replace(microsecond=0)
+    started = started or dt.datetime.now()  # microseconds: it identifies the run (see run_committed)
     try:
         previous = (previous_period(history, config.period.as_of, config.period.label, config.digest)
                     if history else None)
@@ -259,12 +259,12 @@ def run_to_file(config: Config, output: Path | None = None, progress: Progress =
                 generated_at: dt.datetime | None = None) -> GradingResult:
     """Grade and write the filled template to a new file (atomically); record the run in the
     history database in the same step (both stay as they were if the run fails)."""
-    started = dt.datetime.now().replace(microsecond=0)
+    started = dt.datetime.now()
     target = output or config.output_path()
     notes = prepare_output(config, target)
     db = config.history_path(target)
     tag = None if db is None else {"period": config.period.label, "config_hash": config.digest,
-                                   "started_at": started.isoformat(timespec="seconds")}
+                                   "started_at": started.isoformat(timespec="microseconds")}
     result = run_pipeline(config, FileSink(config.template_path(), target, tag), db, progress, generated_at,
                           started=started, own_output=own_output_check(config, target))
     result.notes = notes
