@@ -17,7 +17,8 @@ period there too (a re-click replaces it) unless `history.record_excel: false`.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,22 +134,32 @@ def run(book: xw.Book, config_path: str | Path | None = None) -> RunOutcome:
     """Grade into the open workbook. User-fixable errors become a Chinese alert; others propagate
     (xlwings then shows the traceback). Screen updating and calculation are restored in every case."""
     app = book.app
+    with quiet_excel(app):
+        try:
+            config, _ = find_config(book, config_path)
+            folder = book_folder(book)
+            sink = BookSink(book, config.template_path(), folder / book.name if folder else config.output_path())
+            result = run_pipeline(config, sink, config.history_path(), _status(app),
+                                  sheet_reader=lambda name: read_sheet(book, name),
+                                  record=config.history.record_excel)
+            message = success_message(result, config)
+            app.alert(message, title=TITLE, mode="info")
+            return RunOutcome(result, message, True, tuple(sink.copied))
+        except GradingError as exc:
+            message = f"{exc}\n\n工作簿未做修改（或只更新了部分工作表），修正后请再点一次「分级」。"
+            app.alert(message, title=f"{TITLE} - 需要处理", mode="critical")
+            return RunOutcome(None, message, False)
+
+
+@contextmanager
+def quiet_excel(app: xw.App) -> Iterator[None]:
+    """Screen updating and calculation off while a button works; both and the status bar restored
+    afterwards, also on error."""
     screen, calculation = app.screen_updating, app.calculation
     app.screen_updating = False
     app.calculation = "manual"
     try:
-        config, _ = find_config(book, config_path)
-        folder = book_folder(book)
-        sink = BookSink(book, config.template_path(), folder / book.name if folder else config.output_path())
-        result = run_pipeline(config, sink, config.history_path(), _status(app),
-                              sheet_reader=lambda name: read_sheet(book, name), record=config.history.record_excel)
-        message = success_message(result, config)
-        app.alert(message, title=TITLE, mode="info")
-        return RunOutcome(result, message, True, tuple(sink.copied))
-    except GradingError as exc:
-        message = f"{exc}\n\n工作簿未做修改（或只更新了部分工作表），修正后请再点一次「分级」。"
-        app.alert(message, title=f"{TITLE} - 需要处理", mode="critical")
-        return RunOutcome(None, message, False)
+        yield
     finally:
         app.status_bar = False
         app.calculation = calculation

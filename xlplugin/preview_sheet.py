@@ -13,7 +13,7 @@ from grading.errors import GradingError, NoStoredRun
 from grading.preview import Preview, preview_last_run
 from grading.preview_layout import SHEET, rows
 
-from .addin import TITLE, RunOutcome, _status, find_config
+from .addin import TITLE, RunOutcome, _status, find_config, quiet_excel
 from .book_io import cell_value, read_sheet, sheet_names
 
 
@@ -42,27 +42,21 @@ def summary(preview: Preview) -> str:
 def preview(book: xw.Book, config_path: str | Path | None = None) -> RunOutcome:
     """The 预览 button's seam (tested with autospec fakes); user-fixable errors become an alert."""
     app = book.app
-    screen, calculation = app.screen_updating, app.calculation
-    app.screen_updating = False
-    app.calculation = "manual"
-    try:
-        config, _ = find_config(book, config_path)
-        db = config.history_path()
-        if db is None:
-            raise NoStoredRun("config.yaml 中 history.enabled 为 false，没有上次运行的规则可比较。")
-        result = preview_last_run(config, db, _status(app), sheet_reader=lambda name: read_sheet(book, name))
-        write_preview_sheet(book, result)
-        message = summary(result)
-        app.alert(message, title=TITLE, mode="info")
-        return RunOutcome(None, message, True)
-    except GradingError as exc:
-        message = f"{exc}\n\n没有写入规则预览。"
-        app.alert(message, title=f"{TITLE} - 需要处理", mode="critical")
-        return RunOutcome(None, message, False)
-    finally:
-        app.status_bar = False
-        app.calculation = calculation
-        app.screen_updating = screen
+    with quiet_excel(app):
+        try:
+            config, _ = find_config(book, config_path)
+            db = config.history_path()
+            if db is None:
+                raise NoStoredRun("config.yaml 中 history.enabled 为 false，没有上次运行的规则可比较。")
+            result = preview_last_run(config, db, _status(app), sheet_reader=lambda name: read_sheet(book, name))
+            write_preview_sheet(book, result)
+            message = summary(result)
+            app.alert(message, title=TITLE, mode="info")
+            return RunOutcome(None, message, True)
+        except GradingError as exc:
+            message = f"{exc}\n\n没有写入规则预览。"
+            app.alert(message, title=f"{TITLE} - 需要处理", mode="critical")
+            return RunOutcome(None, message, False)
 
 
 def main_preview() -> None:
