@@ -16,6 +16,7 @@ from .codes import header_text
 from .derive import AmountPlan, derivation_hint, formula_missing, plan_amount, unit_price_mapped_as_amount
 from .errors import AmountIsUnitPrice, DuplicateColumns, HeaderNotFound, MissingColumn
 from .fields import InputField
+from .xlsx_template import col_letters
 from .header_text import UNIT_IN_HEADER as _UNIT_IN_HEADER, norm_header as norm_header
 from .read import RawSheet
 
@@ -178,20 +179,11 @@ def _picks(names: Sequence[str]) -> list[tuple[str, int | None]]:
 def _duplicate_message(sheet: RawSheet, f: InputField, header: str, cols: list[int], index: int,
                        header_rows: int, columns_key: str) -> str:
     first = sheet.first_row + index - header_rows + 1
-    letters = "、".join(f"第 {_letters(c)} 列" for c in cols)
+    letters = "、".join(f"第 {col_letters(c)} 列" for c in cols)
     key = columns_key or "sources.<来源>.columns"
     return (f"{sheet.where} 第 {first} 行有 {len(cols)} 列的列名都是「{header}」（{letters}），都对应字段「{f.label}」，"
             f"无法确定用哪一列，已停止。请在 config.yaml 的 {key} 中指定，例如 {f.key}: [\"{header}#2\"] "
-            f"表示用第 2 个「{header}」列（第 {_letters(cols[1])} 列）；或在导出中删除或改名多余的列。")
-
-
-def _letters(col: int) -> str:
-    out = ""
-    col += 1
-    while col:
-        col, r = divmod(col - 1, 26)
-        out = chr(65 + r) + out
-    return out
+            f"表示用第 2 个「{header}」列（第 {col_letters(cols[1])} 列）；或在导出中删除或改名多余的列。")
 
 
 def _text(v: object) -> str:
