@@ -15,19 +15,11 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from grading.xlsx_template import col_letters
+
 _CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x{FFFE}\x{FFFF}]"
 MAX_CHARS = 32767
 _EPOCH = pl.datetime(1899, 12, 30)
-
-
-def col_letters(index: int) -> str:
-    """0 → A, 25 → Z, 26 → AA."""
-    out = ""
-    index += 1
-    while index:
-        index, rem = divmod(index - 1, 26)
-        out = chr(65 + rem) + out
-    return out
 
 
 @dataclass(frozen=True)
