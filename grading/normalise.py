@@ -33,12 +33,17 @@ _TOTAL_SUFFIX = re.compile(r"^.{1,40}?\s*(小计|合计)\s*[:：]?\s*$")
 MONEY_FIELDS = ("amount", "amount_excl_tax", "opening", "billed", "received", "closing")
 
 
-def _per_distinct(values: np.ndarray, fn: Callable[[Any], Any], dtype: Any = object) -> tuple[np.ndarray, np.ndarray]:
-    """fn applied once per distinct value; returns (results per row, row → distinct index, -1 for None/NaN)."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+Factorized = tuple[np.ndarray, np.ndarray]
+"""pandas.factorize of a column: (row → distinct index, -1 for None/NaN; the distinct values)."""
+
+
+def _per_distinct(values: np.ndarray, fn: Callable[[Any], Any], dtype: Any = object,
+                  factorized: Factorized | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """fn applied once per distinct value; returns (results per distinct value, row → distinct index,
+    -1 for None/NaN). `factorized`: the column's factorization when the caller has it already."""
+    codes, uniques = factorized if factorized is not None else pd.factorize(values, use_na_sentinel=True)
     mapped = np.empty(len(uniques), dtype=dtype)
-    for i, u in enumerate(uniques):
-        mapped[i] = fn(u)
+    mapped[:] = [fn(u) for u in uniques.tolist()]
     return mapped, codes
 
 
@@ -50,9 +55,19 @@ def _take(mapped: np.ndarray, codes: np.ndarray, missing: Any) -> np.ndarray:
     return out
 
 
-def blank_mask(values: np.ndarray) -> np.ndarray:
-    mapped, codes = _per_distinct(values, _is_blank, dtype=bool)
+def blank_mask(values: np.ndarray, factorized: Factorized | None = None) -> np.ndarray:
+    mapped, codes = _per_distinct(values, _is_blank, dtype=bool, factorized=factorized)
     return _take(mapped, codes, True)
+
+
+def fast_categorical(codes: np.ndarray, categories: np.ndarray) -> pd.Categorical:
+    """pd.Categorical.from_codes for codes known valid (-1 … len-1) and categories known distinct (as
+    pandas.factorize gives them): neither is checked again (both checks hash every category)."""
+    index = pd.Index(categories, dtype=object)
+    from_fastpath = getattr(pd.CategoricalDtype, "_from_fastpath", None)
+    dtype = from_fastpath(index, False) if from_fastpath is not None else pd.CategoricalDtype(index)
+    small = next((t for t in (np.int8, np.int16, np.int32) if len(index) < np.iinfo(t).max), np.int64)
+    return pd.Categorical.from_codes(codes.astype(small, copy=False), dtype=dtype, validate=False)
 
 
 def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
@@ -70,6 +85,15 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
     row_numbers = np.arange(first, first + n, dtype=np.int64)
     raw = {key: sheet.column(col, start) for key, col in layout.columns.items()}
     header_of = {k: layout.headers[c] for k, c in layout.columns.items()}
+    factorized: dict[int, Factorized] = {}  # per sheet column: factorized once, used by every step below
+
+    def distinct(col: int, values: np.ndarray) -> Factorized:
+        if col not in factorized:
+            factorized[col] = pd.factorize(values, use_na_sentinel=True)
+        return factorized[col]
+
+    def distinct_of(key: str) -> Factorized:
+        return distinct(layout.columns[key], raw[key])
 
     def report(mask: np.ndarray, column: str, values: np.ndarray, reason: str, action: Action) -> None:
         idx = np.flatnonzero(mask)
@@ -78,7 +102,7 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
     # a row is blank when every mapped cell is; test the (few-valued) code column on all rows first,
     # then the other columns only where that one is blank
     ordered = sorted(raw, key=lambda k: k != "customer_code")
-    blank = blank_mask(raw[ordered[0]]) if ordered else np.ones(n, bool)
+    blank = blank_mask(raw[ordered[0]], distinct_of(ordered[0])) if ordered else np.ones(n, bool)
     for key in ordered[1:]:
         idx = np.flatnonzero(blank)
         if not len(idx):
@@ -87,15 +111,16 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
     keep = ~blank
 
     # 合计 / 小计 rows: recognised by their label, never by substring of a real name.
-    first_col = sheet.column(0, start) if n else np.empty(0, dtype=object)
-    label_cols = [first_col] + [raw[k] for k in ("customer_code", "customer_name") if k in raw]
+    mapped_col = {col: key for key, col in layout.columns.items()}
+    first_col = (raw[mapped_col[0]] if 0 in mapped_col else sheet.column(0, start)) if n \
+        else np.empty(0, dtype=object)
+    label_cols = [(0, first_col)] + [(layout.columns[k], raw[k]) for k in ("customer_code", "customer_name")
+                                     if k in raw]
     candidate = np.zeros(n, bool)
-    for values in label_cols:
-        codes, uniques = pd.factorize(values, use_na_sentinel=True)
-        try:  # non-text cells give NaN → False
-            has = pd.Series(uniques, dtype=object).str.contains("计", regex=False).fillna(False).to_numpy(dtype=bool)
-        except AttributeError:  # a column without any text
-            has = np.zeros(len(uniques), dtype=bool)
+    for col, values in dict(label_cols).items():
+        codes, uniques = distinct(col, values)
+        has = np.zeros(len(uniques), dtype=bool)  # non-text cells → False
+        has[:] = [isinstance(u, str) and "计" in u for u in uniques.tolist()]
         candidate |= _take(has, codes, False)
     total = np.zeros(n, bool)
     codes_raw = raw.get("customer_code")
@@ -119,7 +144,7 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
         kind = kinds[key]
         column = header_of[key]
         if kind == "code":
-            text, fixes = _codes(values)
+            text, fixes = _codes(values, distinct_of(key))
             for fix, reason in FIX_REASONS.items():
                 report(keep & (fixes == fix), column, values, reason, "已修正")
             floats = np.flatnonzero(keep & (fixes == "float"))
@@ -129,8 +154,7 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
                 problems.append(Problem(file, name, None, column, "", f"{note}，共 {len(floats)} 行", "提示"))
             out[key] = text
         elif kind == "text":
-            mapped, codes = _per_distinct(values, _text)
-            out[key] = _categorical(mapped, codes)
+            out[key] = _texts(values, distinct_of(key))
         elif kind == "number":
             nums, bad, repaired = _numbers(values)
             nums = nums * layout.multipliers.get(key, 1.0)
@@ -144,7 +168,7 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
                 report(keep & bad, column, values, "不是有效数字，按空值处理", "已修正")
                 out[key] = nums
         elif kind == "date":
-            dates, bad, finding = parse_dates(values, date_format)
+            dates, bad, finding = parse_dates(values, date_format, distinct_of(key))
             order_text = order_note(finding, column, source_key)
             if order_text is not None:
                 problems.append(Problem(file, name, None, column, "", order_text, "提示"))
@@ -265,7 +289,7 @@ def _categorical(mapped: np.ndarray, codes: np.ndarray) -> pd.Categorical:
     """Row values as a categorical (compact: one string per distinct value); missing → ""."""
     labels = np.append(mapped, "")  # code -1 (None/NaN) → the trailing ""
     fine, categories = pd.factorize(labels)  # normalisation may have merged distinct raw values
-    return pd.Categorical.from_codes(fine[codes], categories=pd.Index(categories, dtype=object))
+    return fast_categorical(fine[codes], categories)
 
 
 def _distinct_categorical(uniques: np.ndarray, codes: np.ndarray) -> pd.Categorical:
@@ -274,13 +298,22 @@ def _distinct_categorical(uniques: np.ndarray, codes: np.ndarray) -> pd.Categori
     empty = np.flatnonzero(uniques == "")
     missing = int(empty[0]) if len(empty) else len(uniques)
     categories = uniques if len(empty) else np.append(uniques, "")
-    return pd.Categorical.from_codes(np.where(codes >= 0, codes, missing),
-                                     categories=pd.Index(categories, dtype=object))
+    return fast_categorical(np.where(codes >= 0, codes, missing), categories)
 
 
-def _codes(values: np.ndarray) -> tuple[pd.Categorical, np.ndarray]:
+def _texts(values: np.ndarray, factorized: Factorized | None = None) -> pd.Categorical:
+    """A text column (_text of every cell) as a categorical; when every distinct value is already its own
+    text (_text gives the very same str back: no padding), the distinct values are the categories."""
+    mapped, codes = _per_distinct(values, _text, factorized=factorized)
+    uniques = factorized[1] if factorized is not None else None
+    if uniques is not None and all(a is b for a, b in zip(mapped.tolist(), uniques.tolist())):
+        return _distinct_categorical(uniques, codes)
+    return _categorical(mapped, codes)
+
+
+def _codes(values: np.ndarray, factorized: Factorized | None = None) -> tuple[pd.Categorical, np.ndarray]:
     """Codes by the one rule of grading.codes; the repair kind per row ("" when as written)."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    codes, uniques = factorized if factorized is not None else pd.factorize(values, use_na_sentinel=True)
     texts, fixed = normalise_codes(uniques)
     # every code as written (the common case): the distinct values are the categories already
     cat = _distinct_categorical(uniques, codes) if texts is uniques else _categorical(texts, codes)
