@@ -1,0 +1,121 @@
+"""Vectorised metrics kernels (issue #15) against the pandas code they replace, on generated sales lines:
+the reference implementations live here, not in the product."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from grading.metrics import _codes_of, _distinct_per, _sales_metrics, _written
+
+_NAMES = st.one_of(st.none(), st.sampled_from(["", "张伟", "李娜", "王芳", "a", "B"]))
+_DAYS = st.integers(0, 40)
+
+
+def _reference_codes_of(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    cat = column if isinstance(column.dtype, pd.CategoricalDtype) else column.astype("category")
+    return cat.cat.codes.to_numpy(dtype=np.int64), pd.Index(cat.cat.categories.astype(object))
+
+
+def _reference_distinct_per(cid: np.ndarray, other: np.ndarray, k: int) -> np.ndarray:
+    if not len(cid):
+        return np.zeros(k, dtype=np.int64)
+    pairs = np.unique(cid.astype(np.int64) * (int(other.max()) + 1) + other.astype(np.int64))
+    return np.bincount(pairs // (int(other.max()) + 1), minlength=k)
+
+
+def _reference_latest(sales: pd.DataFrame, attr: str, upto: np.ndarray, k: int) -> np.ndarray:
+    """Each customer's latest line (stable date order) whose attribute is not empty (the replaced loop)."""
+    cid = sales["customer_code"].cat.codes.to_numpy(dtype=np.int64)
+    order = np.argsort(sales["date"].to_numpy(dtype="datetime64[s]"), kind="stable")
+    codes, names = _reference_codes_of(sales[attr])
+    if not len(names):  # no name at all (the replaced loop failed here; the column never exists so)
+        return np.full(k, "", dtype=object)
+    sel = order[upto[order] & (names.to_numpy()[codes[order]] != "")]
+    latest = pd.Series(codes[sel]).groupby(cid[sel]).last()
+    values = np.full(k, "", dtype=object)
+    values[latest.index.to_numpy()] = names.to_numpy()[latest.to_numpy()]
+    return values
+
+
+@st.composite
+def _sales(draw: st.DrawFn) -> pd.DataFrame:
+    n = draw(st.integers(1, 40))
+    codes = draw(st.lists(st.sampled_from(["C1", "C2", "C3", "C4"]), min_size=n, max_size=n))
+    days = draw(st.lists(_DAYS, min_size=n, max_size=n))
+    amounts = draw(st.lists(st.sampled_from([-5.0, 0.0, 1.25, 30.0, 1e6]), min_size=n, max_size=n))
+    names = draw(st.lists(_NAMES, min_size=n, max_size=n))
+    docs = draw(st.lists(st.sampled_from(["", "D1", "D2", "D3"]), min_size=n, max_size=n))
+    frame = pd.DataFrame({
+        "customer_code": pd.Categorical(codes, categories=pd.Index(list(dict.fromkeys(codes)), dtype=object)),
+        "date": (np.datetime64("2026-01-01", "s") + np.array(days, dtype="timedelta64[D]")).astype("datetime64[s]"),
+        "amount": np.array(amounts, dtype=float),
+        "doc_no": pd.Categorical(docs, categories=pd.Index(list(dict.fromkeys(docs)), dtype=object)),
+    })
+    if draw(st.booleans()):  # a text column as concat_frames leaves it (a file without the column: None)
+        frame["salesperson"] = pd.Series(names, dtype=object)
+    else:
+        filled = ["" if v is None else v for v in names]
+        frame["salesperson"] = pd.Categorical(filled, categories=pd.Index(list(dict.fromkeys(filled)), dtype=object))
+    return frame
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_NAMES, max_size=30))
+def test_codes_of_text_column_matches_astype_category(values: list[str | None]) -> None:
+    column = pd.Series(values, dtype=object)
+    got_codes, got_labels = _codes_of(column)
+    want_codes, want_labels = _reference_codes_of(column)
+    assert got_codes.tolist() == want_codes.tolist()
+    assert got_labels.tolist() == want_labels.tolist() and got_labels.dtype == want_labels.dtype == object
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 50)), max_size=60))
+def test_distinct_per_matches_sorting_unique(pairs: list[tuple[int, int]]) -> None:
+    cid = np.array([p[0] for p in pairs], dtype=np.int64)
+    other = np.array([p[1] for p in pairs], dtype=np.int64)
+    assert _distinct_per(cid, other, 7).tolist() == _reference_distinct_per(cid, other, 7).tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.sampled_from(["", "D1", "x"])), max_size=20))
+def test_written_matches_ne_empty(values: list[str | None]) -> None:
+    cats = pd.Index(list(dict.fromkeys(v for v in values if v is not None)), dtype=object)
+    column = pd.Series(pd.Categorical(values, categories=cats))
+    assert _written(column).tolist() == column.ne("").to_numpy(dtype=bool).tolist()
+
+
+@settings(max_examples=300, deadline=None)
+@given(_sales(), st.integers(0, 40), st.integers(0, 40))
+def test_sales_metrics_dates_and_latest_names_match_groupby(sales: pd.DataFrame, a: int, b: int) -> None:
+    start = np.datetime64("2026-01-01", "s") + np.timedelta64(min(a, b), "D")
+    as_of = np.datetime64("2026-01-01", "s") + np.timedelta64(max(a, b), "D")
+    table, *_ = _sales_metrics(sales, "amount", start, as_of)
+    dates = sales["date"].to_numpy(dtype="datetime64[s]")
+    amount = sales["amount"].to_numpy(dtype=float)
+    cid = sales["customer_code"].cat.codes.to_numpy(dtype=np.int64)
+    labels = sales["customer_code"].cat.categories
+    k = len(labels)
+    upto = dates <= as_of
+    first = pd.Series(dates[upto]).groupby(cid[upto]).min()
+    hist = upto & (amount > 0)
+    last = pd.Series(dates[hist]).groupby(cid[hist]).max()
+    has = np.zeros(k, bool)
+    has[first.index.to_numpy()] = True
+    assert table.index.tolist() == labels[has].tolist()
+    want_first = first.reindex(range(k)).to_numpy(dtype="datetime64[s]")[has]
+    want_last = last.reindex(range(k)).to_numpy(dtype="datetime64[s]")[has]
+    np.testing.assert_array_equal(table["first_order_date"].to_numpy(dtype="datetime64[s]"), want_first)
+    np.testing.assert_array_equal(table["last_order_date"].to_numpy(dtype="datetime64[s]"), want_last)
+    assert table["salesperson"].tolist() == _reference_latest(sales, "salesperson", upto, k)[has].tolist()
+    pos = upto & (dates >= start) & (amount > 0)
+    doc = sales["doc_no"].cat.codes.to_numpy(dtype=np.int64)
+    if sales["doc_no"].ne("").to_numpy(dtype=bool)[pos].any():
+        want_orders = _reference_distinct_per(cid[pos], doc[pos], k)
+    else:
+        day = dates.astype("datetime64[D]").astype(np.int64)
+        want_orders = _reference_distinct_per(cid[pos], day[pos] - day[pos].min() if pos.any() else day[pos], k)
+    assert table["order_count"].tolist() == want_orders[has].tolist()
