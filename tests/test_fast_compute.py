@@ -119,3 +119,32 @@ def test_sales_metrics_dates_and_latest_names_match_groupby(sales: pd.DataFrame,
         day = dates.astype("datetime64[D]").astype(np.int64)
         want_orders = _reference_distinct_per(cid[pos], day[pos] - day[pos].min() if pos.any() else day[pos], k)
     assert table["order_count"].tolist() == want_orders[has].tolist()
+
+
+# fill plan: dates converted in one pass, ranking on the two sort keys only
+
+from grading.fill_plan import _dates, ranked_by_sales  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.integers(-10**9, 10**9)), max_size=20))
+def test_plan_dates_match_per_value_conversion(seconds: list[int | None]) -> None:
+    values = np.array([np.datetime64("NaT") if s is None else np.datetime64(1_700_000_000 + s, "s")
+                       for s in seconds], dtype="datetime64[s]")
+    column = pd.Series(values)
+    want = [None if pd.isna(v) else v.to_pydatetime() for v in column]
+    got = _dates(column)
+    assert got == want and [type(v) for v in got] == [type(v) for v in want]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["C1", "C2", "C10", "A", "b"]),
+                          st.sampled_from([0.0, -1.5, 3.0, 3.0, 1e6, float("nan")])), max_size=12, unique_by=lambda t: t[0]))
+def test_ranked_by_sales_matches_sorting_the_table(rows: list[tuple[str, float]]) -> None:
+    graded = pd.DataFrame({"net_sales": [r[1] for r in rows], "grade": ["A"] * len(rows)},
+                          index=pd.Index([r[0] for r in rows], dtype=object))
+    want = graded.assign(_code=graded.index.astype(str)).sort_values(
+        ["net_sales", "_code"], ascending=[False, True], kind="stable")
+    got = ranked_by_sales(graded)
+    assert got.index.tolist() == want.index.tolist()
+    np.testing.assert_array_equal(got["net_sales"].to_numpy(), want["net_sales"].to_numpy())

@@ -69,11 +69,12 @@ def credit_limits(config: Config, graded: pd.DataFrame) -> pd.Series:
     """Per customer: monthly average sales × months_of_sales, capped; NaN where the grade has no rule."""
     monthly = graded["net_sales"].astype(float) / config.period.months
     out = pd.Series(np.nan, index=graded.index, dtype=float)
-    for grade in set(graded["grade"].astype(str)):
+    grades = graded["grade"].astype(str)
+    for grade in set(grades.tolist()):
         rule = config.policy(grade).credit_limit
         if rule is None:
             continue
-        sel = graded["grade"].astype(str) == grade
+        sel = grades == grade
         limit = (monthly[sel].clip(lower=0) * rule.months_of_sales).round(2)
         out[sel] = limit.clip(upper=rule.cap) if rule.cap is not None else limit
     return out

@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..changes import DOWN, GONE, NEW, SAME, UP, Comparison
 from ..config_model import Config
-from ..fill_plan import Block, _col, grade_colours, grade_summary
+from ..fill_plan import Block, _col, grade_colours, grade_summary, ranked_by_sales
 from ..units import format_amount, format_ratio
 
 SHEET_OVERVIEW = "总览"
@@ -21,8 +21,7 @@ def large_customers(graded: pd.DataFrame, top: float) -> pd.Index:
     """The top `top` share of customers by net sales (count = ⌈n·top⌉; ties by customer code)."""
     if not len(graded):
         return graded.index
-    ranked = graded.assign(_code=graded.index.astype(str)).sort_values(
-        ["net_sales", "_code"], ascending=[False, True], kind="stable")
+    ranked = ranked_by_sales(graded)
     return ranked.index[: math.ceil(len(ranked) * top)]
 
 
