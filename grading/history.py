@@ -247,6 +247,11 @@ def column_values(column: pd.Series) -> list[object]:
     """[_clean(v) for v in column.tolist()], in bulk for numpy number and bool columns: their tolist()
     gives Python floats, ints and bools, which _clean keeps, except NaN, which becomes None."""
     dtype = column.dtype
+    if isinstance(dtype, pd.StringDtype):  # Python str, missing → None (what _clean does to each)
+        texts: list[object] = column.tolist()
+        for i in np.flatnonzero(column.isna().to_numpy()).tolist():
+            texts[i] = None
+        return texts
     if not isinstance(dtype, np.dtype) or dtype.kind not in "fiub":
         return [_clean(v) for v in column.tolist()]
     values: list[object] = column.tolist()
@@ -254,6 +259,27 @@ def column_values(column: pd.Series) -> list[object]:
         for i in np.flatnonzero(np.isnan(column.to_numpy())).tolist():
             values[i] = None
     return values
+
+
+def _metrics_json(graded: pd.DataFrame, names: list[str]) -> list[str]:
+    """Per row json.dumps({name: value}, ensure_ascii=False) of the cleaned values (column_values), built
+    column-wise: a number column's values are encoded by one json.dumps of the whole column (numbers, null,
+    true/false never contain ", "), every other value by json.dumps on its own; each row is then one
+    %-format of a template, instead of one dict and one encoder call per row."""
+    n = len(graded)
+    if not names or not n:
+        return ["{}"] * n
+    columns: list[list[str]] = []
+    for name in names:
+        values = column_values(graded[name])
+        dtype = graded[name].dtype
+        if isinstance(dtype, np.dtype) and dtype.kind in "fiub":
+            columns.append(json.dumps(values, ensure_ascii=False)[1:-1].split(", "))
+        else:
+            columns.append([json.dumps(v, ensure_ascii=False) for v in values])
+    template = "{" + ", ".join(json.dumps(name, ensure_ascii=False).replace("%", "%%") + ": %s"
+                               for name in names) + "}"
+    return [template % texts for texts in zip(*columns)]
 
 
 def record_run(conn: sqlite3.Connection, run: RunRecord, graded: pd.DataFrame) -> int:
@@ -272,10 +298,7 @@ def record_run(conn: sqlite3.Connection, run: RunRecord, graded: pd.DataFrame) -
     def col(name: str, default: object = None) -> list[object]:
         return column_values(graded[name]) if name in graded else [default] * n
 
-    metric_names = [c for c in METRIC_COLUMNS if c in graded]
-    metric_values = [col(c) for c in metric_names]
-    metrics = [json.dumps(dict(zip(metric_names, vals)), ensure_ascii=False) for vals in zip(*metric_values)] \
-        if metric_names else ["{}"] * n
+    metrics = _metrics_json(graded, [c for c in METRIC_COLUMNS if c in graded])
     names = [str(v or "") for v in col("customer_name", "")]
     grades = [str(v) for v in graded["grade"].tolist()]
     rule_grades = [str(v) for v in graded["rule_grade"].tolist()] if "rule_grade" in graded else grades

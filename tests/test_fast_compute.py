@@ -148,3 +148,37 @@ def test_ranked_by_sales_matches_sorting_the_table(rows: list[tuple[str, float]]
     got = ranked_by_sales(graded)
     assert got.index.tolist() == want.index.tolist()
     np.testing.assert_array_equal(got["net_sales"].to_numpy(), want["net_sales"].to_numpy())
+
+
+# history: the per-customer metrics JSON built column-wise, against one json.dumps per row
+
+import json  # noqa: E402
+
+from grading.history import _clean, _metrics_json, column_values  # noqa: E402
+
+_ANY_TEXT = st.one_of(st.none(), st.text(alphabet='a, "%\\\u4e2d', max_size=4))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 6).flatmap(lambda n: st.tuples(
+    st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=n, max_size=n),
+    st.lists(st.integers(-2**62, 2**62), min_size=n, max_size=n),
+    st.lists(st.booleans(), min_size=n, max_size=n),
+    st.lists(_ANY_TEXT, min_size=n, max_size=n),
+    st.lists(st.one_of(st.none(), st.floats(allow_nan=True), st.text(max_size=2), st.integers()), min_size=n,
+             max_size=n))))
+def test_metrics_json_matches_one_dumps_per_row(columns: tuple[list[float], list[int], list[bool], list[str | None],
+                                                                list[object]]) -> None:
+    floats, ints, bools, texts, mixed = columns
+    graded = pd.DataFrame({"net_sales": pd.Series(floats, dtype=float), "order_count": pd.Series(ints, dtype=np.int64),
+                           "flag": pd.Series(bools, dtype=bool), "name%s": pd.Series(texts, dtype="str"),
+                           "mixed": pd.Series(mixed, dtype=object)})
+    names = list(graded.columns)
+    values = [[_clean(v) for v in graded[c].tolist()] for c in names]
+    want = [json.dumps(dict(zip(names, row)), ensure_ascii=False) for row in zip(*values)]
+    assert _metrics_json(graded, names) == want
+    assert _metrics_json(graded, []) == ["{}"] * len(graded)
+    for c in names:
+        got = column_values(graded[c])
+        assert all((a is None and b is None) or (a == b and type(a) is type(b)) or (a != a and b != b)
+                   for a, b in zip(got, [_clean(v) for v in graded[c].tolist()]))
