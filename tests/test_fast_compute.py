@@ -182,3 +182,86 @@ def test_metrics_json_matches_one_dumps_per_row(columns: tuple[list[float], list
         got = column_values(graded[c])
         assert all((a is None and b is None) or (a == b and type(a) is type(b)) or (a != a and b != b)
                    for a, b in zip(got, [_clean(v) for v in graded[c].tolist()]))
+
+
+# rules: the score stage's per-customer texts built column-wise, against the per-row loop it replaced
+
+from grading.config import Config  # noqa: E402
+from grading.fields import METRICS  # noqa: E402
+from grading.rules.base import distinct_texts, format_value, label_of, numeric_values  # noqa: E402
+from grading.rules.score import SCORE, ScoreStage, indicator_points  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.just(0.0), st.just(-0.0)),
+                max_size=30))
+def test_distinct_texts_match_formatting_each_value(values: list[float]) -> None:
+    array = np.array(values, dtype=float)
+    assert distinct_texts(array, lambda v: format_value("net_sales", v)).tolist() == \
+        [format_value("net_sales", v) for v in array.tolist()]
+    assert distinct_texts(array, lambda v: f"{v:g}").tolist() == [f"{v:g}" for v in array.tolist()]
+
+
+def _reference_score_texts(stage: ScoreStage, table: pd.DataFrame) -> tuple[list[str], list[str]]:
+    n = len(table)
+    total = np.zeros(n)
+    parts: list[list[str]] = [[] for _ in range(n)]
+    missing: list[list[str]] = [[] for _ in range(n)]
+    for ind in stage.indicators:
+        label = label_of(ind.ref)
+        values = numeric_values(table, ind.ref)
+        pts = indicator_points(ind, values)
+        shown = [format_value(ind.ref, v) for v in values.tolist()]
+        total += pts * ind.weight
+        for j in np.flatnonzero(np.isnan(values)).tolist():
+            missing[j].append(label)
+        weight = "" if ind.weight == 1 else f"×{ind.weight:g}"
+        for i, (v, p) in enumerate(zip(shown, pts.tolist())):
+            parts[i].append(f"{label} {v} 得 {p:.4g} 分{weight}")
+    total = np.round(total, 6)
+    grades = np.full(n, stage.else_grade, dtype=object)
+    band_min = np.full(n, np.nan)
+    decided = np.zeros(n, bool)
+    for band in stage.grades:
+        hit = ~decided & (total >= band.min)
+        grades[hit] = band.grade
+        band_min[hit] = band.min
+        decided |= hit
+    lowest = stage.grades[-1].min
+    reasons = []
+    for i in range(n):
+        detail = "，".join(parts[i])
+        if decided[i]:
+            reasons.append(f"{stage.name} {total[i]:.4g} 分（{detail}）≥ {band_min[i]:g} → {grades[i]}")
+        else:
+            reasons.append(f"{stage.name} {total[i]:.4g} 分（{detail}）< {lowest:g} → {grades[i]}")
+    return reasons, ["、".join(m) for m in missing]
+
+
+_MONEY = st.one_of(st.just(float("nan")), st.floats(-1e9, 1e9, allow_nan=False), st.sampled_from([0.0, 1e6, 5e6]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(_MONEY, st.one_of(st.just(float("nan")), st.floats(0, 1.5))), max_size=25),
+       st.sampled_from([0.25, 0.5, 0.75]))
+def test_score_texts_match_the_per_row_loop(rows: list[tuple[float, float]], weight: float) -> None:
+    stage_spec = {"type": "score", "name": "综合评分", "else": "C",
+                  "grades": [{"grade": "A", "min": 7}, {"grade": "B", "min": 3}],
+                  "indicators": [
+                      {"metric": "净销售额", "weight": weight,
+                       "bands": [{"min": "500万", "points": 9}, {"min": "100万", "points": 6}, {"min": 0, "points": 1}]},
+                      {"metric": "回款率", "weight": 1 - weight, "linear": {"low": "50%", "high": "100%", "points_high": 9},
+                       "missing_points": 4}]}
+    config = Config.model_validate({"sources": {"sales": {"files": ["x.csv"]}}, "period": {"as_of": "2026-06-30"},
+                                    "grading": {"stages": [stage_spec]},
+                                    "grades": {"A": {"label": "a"}, "B": {"label": "b"}, "C": {"label": "c"}}})
+    stage = config.grading.stages[0]
+    assert isinstance(stage, ScoreStage)
+    data = {m.key: [np.nan] * len(rows) for m in METRICS}
+    data["net_sales"] = [r[0] for r in rows]
+    data["collection_rate"] = [r[1] for r in rows]
+    table = pd.DataFrame(data, index=[f"C{i:03d}" for i in range(len(rows))])
+    out = SCORE.apply(stage, table)
+    reasons, missing = _reference_score_texts(stage, table)
+    assert out.reason.tolist() == reasons
+    assert out.missing.tolist() == missing
