@@ -10,6 +10,12 @@ from hypothesis import strategies as st
 
 from grading.metrics import _codes_of, _distinct_per, _sales_metrics, _written
 
+def _column(values: list[object]) -> np.ndarray:
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values
+    return arr
+
+
 _NAMES = st.one_of(st.none(), st.sampled_from(["", "张伟", "李娜", "王芳", "a", "B"]))
 _DAYS = st.integers(0, 40)
 
@@ -265,3 +271,48 @@ def test_score_texts_match_the_per_row_loop(rows: list[tuple[float, float]], wei
     reasons, missing = _reference_score_texts(stage, table)
     assert out.reason.tolist() == reasons
     assert out.missing.tolist() == missing
+
+
+# amounts: a text column with thousands separators sorted by one regex pass over the joined column
+
+import re  # noqa: E402
+
+import grading.amounts  # noqa: E402
+from grading.amounts import _GROUPED, _text_forms, parse_amounts  # noqa: E402
+
+_AMOUNT_TEXT = st.one_of(
+    st.text(alphabet=st.sampled_from(list("0123456789,.-+() e")), max_size=10),
+    st.builds(lambda c, d: f"{c:,}" + d, st.integers(-10**12, 10**12), st.sampled_from(["", ".5", ".25", ".", ".x"])),
+    st.sampled_from(["", "1,234", "12,34", "1,2345", "0,123", "-1,234.50", "(1,234.00)", "1e3", "1,234\n5", "9" * 20]),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_AMOUNT_TEXT, min_size=1, max_size=40))
+def test_text_forms_match_the_per_cell_patterns(texts: list[str]) -> None:
+    column = _column(texts)
+    forms = _text_forms(column)
+    if any("\n" in t for t in texts) or not any("," in t for t in texts):
+        assert forms is None
+        return
+    assert forms is not None
+    plain, grouped = forms
+    assert plain.tolist() == [re.fullmatch(r"[+-]?[0-9]+(?:\.[0-9]+)?", t) is not None for t in texts]
+    assert grouped.tolist() == [_GROUPED(t) is not None for t in texts]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_AMOUNT_TEXT, min_size=1, max_size=40), st.lists(st.one_of(st.none(), st.floats(-1e6, 1e6)),
+                                                                   max_size=3))
+def test_parse_amounts_text_path_matches_the_general_path(texts: list[str], others: list[float | None]) -> None:
+    for values in (texts, texts + others):
+        column = _column(list(values))
+        got = parse_amounts(column)
+        forms = grading.amounts._text_forms
+        try:
+            grading.amounts._text_forms = lambda arr: None  # type: ignore[assignment]
+            want = parse_amounts(column)
+        finally:
+            grading.amounts._text_forms = forms
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a, b)
