@@ -124,7 +124,10 @@ class CodeUse:
 def _ids(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Integer ids per row (-1 for missing) and the text of each id."""
     cat = column if isinstance(column.dtype, pd.CategoricalDtype) else column.astype(str).astype("category")
-    return cat.cat.codes.to_numpy(dtype=np.int64), np.asarray(cat.cat.categories.astype(str), dtype=object)
+    categories = cat.cat.categories
+    if pd.api.types.infer_dtype(categories, skipna=False) != "string":  # all text already: no conversion
+        categories = categories.astype(str)
+    return cat.cat.codes.to_numpy(dtype=np.int64), np.asarray(categories, dtype=object)
 
 
 def first_rows(ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -172,7 +175,8 @@ def code_findings(uses: Iterable[CodeUse], names_used_as_codes: frozenset[str] =
             ok_n = np.append(nlabels != "", False)
             valid = ok_c[cid] & ok_n[nid]
             width = max(len(nlabels), 1)
-            pairs, counts = np.unique(cid[valid] * width + nid[valid], return_counts=True)
+            ids, pairs = pd.factorize(cid[valid] * width + nid[valid])  # distinct (code, name); order irrelevant:
+            counts = np.bincount(ids, minlength=len(pairs))  # the clash table is sorted by code, count, name below
             pc, pn = pairs // width, pairs % width
             per_code = np.bincount(pc, minlength=len(clabels))
             clash = np.flatnonzero(per_code > 1)
@@ -191,10 +195,8 @@ def code_findings(uses: Iterable[CodeUse], names_used_as_codes: frozenset[str] =
     groups: dict[str, list[str]] = {}
     for code in seen:
         groups.setdefault(code.lstrip("0") or "0", []).append(code)
-    for key, members in sorted(groups.items()):
-        if len(members) < 2:
-            continue
-        members.sort()
+    for key in sorted(k for k, members in groups.items() if len(members) > 1):
+        members = sorted(groups[key])
         shown = "、".join(f"{c}（{seen[c][0]}）" for c in members)
         source, file, sheet, row = seen[members[0]]
         out.append(Problem(file, sheet, row, "客户编码", shown, LEADING_ZEROS, "提示"))

@@ -316,3 +316,80 @@ def test_parse_amounts_text_path_matches_the_general_path(texts: list[str], othe
             grading.amounts._text_forms = forms
         for a, b in zip(got, want):
             np.testing.assert_array_equal(a, b)
+
+
+# code findings: distinct (code, name) pairs by hashing, only the clashing leading-zero groups sorted
+
+from grading.codes import (LEADING_ZEROS, SAME_CODE_NAMES, CodeUse, _locations, code_findings,  # noqa: E402
+                           first_rows)
+from grading.problems import Problem  # noqa: E402
+
+
+def _reference_ids(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    cat = column if isinstance(column.dtype, pd.CategoricalDtype) else column.astype(str).astype("category")
+    return cat.cat.codes.to_numpy(dtype=np.int64), np.asarray(cat.cat.categories.astype(str), dtype=object)
+
+
+def _reference_code_findings(uses: list[CodeUse]) -> list[Problem]:
+    out: list[Problem] = []
+    seen: dict[str, tuple[str, str, str, int | None]] = {}
+    for use in uses:
+        frame = use.frame
+        cid, clabels = _reference_ids(frame["customer_code"])
+        used, first = first_rows(cid, len(clabels))
+        where = dict(zip(clabels[used].tolist(), _locations(frame, first)))
+        if "customer_name" in frame:
+            nid, nlabels = _reference_ids(frame["customer_name"])
+            ok_c = np.append(clabels != "", False)
+            ok_n = np.append(nlabels != "", False)
+            valid = ok_c[cid] & ok_n[nid]
+            width = max(len(nlabels), 1)
+            pairs, counts = np.unique(cid[valid] * width + nid[valid], return_counts=True)
+            pc, pn = pairs // width, pairs % width
+            per_code = np.bincount(pc, minlength=len(clabels))
+            clash = np.flatnonzero(per_code > 1)
+            if len(clash):
+                sel = np.isin(pc, clash)
+                table = pd.DataFrame({"code": clabels[pc[sel]], "name": nlabels[pn[sel]], "n": counts[sel]})
+                table = table.sort_values(["code", "n", "name"], ascending=[True, False, True], kind="stable")
+                for code, group in table.groupby("code", sort=True):
+                    shown = "、".join(f"「{n}」{c} 行" for n, c in zip(group["name"], group["n"]))
+                    file, sheet, row = where[str(code)]
+                    out.append(Problem(file, sheet, row, "客户编码", f"{code}：{shown}（{use.source}）",
+                                       SAME_CODE_NAMES, "提示"))
+        for code, (file, sheet, row) in where.items():
+            if code and code not in seen:
+                seen[code] = (use.source, file, sheet, row)
+    groups: dict[str, list[str]] = {}
+    for code in seen:
+        groups.setdefault(code.lstrip("0") or "0", []).append(code)
+    for key, members in sorted(groups.items()):
+        if len(members) < 2:
+            continue
+        members.sort()
+        shown = "、".join(f"{c}（{seen[c][0]}）" for c in members)
+        source, file, sheet, row = seen[members[0]]
+        out.append(Problem(file, sheet, row, "客户编码", shown, LEADING_ZEROS, "提示"))
+    return out
+
+
+_CODE = st.sampled_from(["1", "01", "001", "12", "012", "", "0", "00", "A1", "0A1"])
+_NAME = st.sampled_from(["甲", "乙", "丙", ""])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.tuples(_CODE, _NAME), min_size=1, max_size=15), min_size=1, max_size=3),
+       st.booleans())
+def test_code_findings_match_the_sorting_version(sources: list[list[tuple[str, str]]], categorical: bool) -> None:
+    uses = []
+    for k, rows in enumerate(sources):
+        codes = [c for c, _ in rows]
+        names = [n for _, n in rows]
+        frame = pd.DataFrame({
+            "customer_code": pd.Categorical(codes, categories=pd.Index(list(dict.fromkeys(codes)), dtype=object))
+            if categorical else pd.Series(codes, dtype=object),
+            "customer_name": pd.Categorical(names, categories=pd.Index(list(dict.fromkeys(names)), dtype=object)),
+            "_file": [f"f{k}.xlsx"] * len(rows), "_sheet": ["S"] * len(rows),
+            "_row": np.arange(2, 2 + len(rows), dtype=np.int64)})
+        uses.append(CodeUse(f"来源{k}", frame))
+    assert code_findings(uses) == _reference_code_findings(uses)
