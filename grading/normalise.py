@@ -122,17 +122,31 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
         has = np.zeros(len(uniques), dtype=bool)  # non-text cells → False
         has[:] = [isinstance(u, str) and "计" in u for u in uniques.tolist()]
         candidate |= _take(has, codes, False)
+    # a candidate row is a total when its first non-empty cell, its code or its name is a 合计 label, or
+    # its code ends in 小计/合计 without looking like a code: each tested once per distinct value
     total = np.zeros(n, bool)
     codes_raw = raw.get("customer_code")
-    for i in np.flatnonzero(candidate & keep).tolist():
-        code_text = _text(codes_raw[i]) if codes_raw is not None else ""
-        labels = [_first_text(sheet.row(start + i)), code_text]
+    rows = np.flatnonzero(candidate & keep)
+    if len(rows):
+        def exact(t: str) -> bool:
+            return bool(t) and _TOTAL_EXACT.match(t) is not None
+
+        def suffix(t: str) -> bool:
+            return _TOTAL_SUFFIX.match(t) is not None and not _looks_like_code(t)
+
+        codes0, uniques0 = distinct(0, first_col)
+        blank0 = np.append(uniques0 == "", True)[codes0[rows]]  # "" or None: the first text is further right
+        hit = np.zeros(len(rows), bool)
+        hit[~blank0] = _flags(codes0[rows[~blank0]], uniques0, exact)
+        for j in np.flatnonzero(blank0).tolist():
+            hit[j] = exact(_first_text(sheet.row(start + int(rows[j]))))
+        if codes_raw is not None:
+            codes_c, uniques_c = distinct_of("customer_code")
+            hit |= _flags(codes_c[rows], uniques_c, lambda t: exact(t) or suffix(t))
         if "customer_name" in raw:
-            labels.append(_text(raw["customer_name"][i]))
-        if any(_TOTAL_EXACT.match(t) for t in labels if t) or (
-            _TOTAL_SUFFIX.match(code_text) and not _looks_like_code(code_text)
-        ):
-            total[i] = True
+            codes_n, uniques_n = distinct_of("customer_name")
+            hit |= _flags(codes_n[rows], uniques_n, exact)
+        total[rows[hit]] = True
     if total.any():
         for i in np.flatnonzero(total).tolist():
             label = _first_text(sheet.row(start + i)) or (_text(codes_raw[i]) if codes_raw is not None else "")
@@ -232,6 +246,17 @@ def drop_invalid(frame: pd.DataFrame, layout: Layout, required: Sequence[str],
             keep &= ~mask
     helper = [c for c in frame.columns if c.startswith("_") and c not in ("_file", "_sheet", "_row")]
     return frame.loc[keep].drop(columns=helper).reset_index(drop=True)
+
+
+def _flags(codes: np.ndarray, uniques: np.ndarray, test: Callable[[str], bool]) -> np.ndarray:
+    """test(_text(value)) per row given as factorize codes (-1: None/NaN, whose text is ""), once per
+    distinct value that occurs."""
+    used = np.unique(codes[codes >= 0])
+    flags = np.zeros(len(uniques) + 1, dtype=bool)  # the last one: code -1
+    flags[used] = [test(_text(u)) for u in uniques[used].tolist()]
+    flags[-1] = test("")
+    out: np.ndarray = flags[codes]
+    return out
 
 
 def _shown_raw(raw: object) -> str:

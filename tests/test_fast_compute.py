@@ -393,3 +393,52 @@ def test_code_findings_match_the_sorting_version(sources: list[list[tuple[str, s
             "_row": np.arange(2, 2 + len(rows), dtype=np.int64)})
         uses.append(CodeUse(f"来源{k}", frame))
     assert code_findings(uses) == _reference_code_findings(uses)
+
+
+# 合计 rows: labels tested once per distinct value, against the per-row test they replace
+
+import datetime as dt  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from grading.fields import SALES_FIELDS  # noqa: E402
+from grading.header import detect_layout  # noqa: E402
+from grading.normalise import _TOTAL_EXACT, _TOTAL_SUFFIX, _first_text, _looks_like_code, normalise  # noqa: E402
+from grading.read import RawSheet  # noqa: E402
+
+_DOC = st.sampled_from(["", "XS-1", "合计", "本页合计：", "小计", "设计院单", "总 计"])
+_CUST = st.one_of(st.none(), st.sampled_from(["C1", "C1小计", "合计", "客户甲 合计", "A-1合计", "", "计"]),
+                  st.just(17850.0))
+_CNAME = st.one_of(st.none(), st.sampled_from(["甲公司", "合计", "计算机公司", "", "累 计"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.one_of(_DOC, st.none()), st.sampled_from(["", "合计", "备注"]), _CUST, _CNAME),
+                min_size=1, max_size=25))
+def test_total_rows_match_the_per_row_test(cells: list[tuple[object, str, object, object]]) -> None:
+    header = ["单据编号", "摘要", "日期", "客户编码", "客户名称", "价税合计"]
+    rows: list[list[object]] = [header] + [[d, note, dt.datetime(2026, 5, 3), c, nm, 100.0]
+                                           for d, note, c, nm in cells]
+    sheet = RawSheet(Path("x.xlsx"), "S", rows)
+    required = ("customer_code", "date", "amount")
+    layout = detect_layout(sheet, SALES_FIELDS, {}, required)
+    problems: list[Problem] = []
+    normalise(sheet, layout, SALES_FIELDS, problems)
+    got = [p.row for p in problems if p.reason.startswith("合计/小计行")]
+
+    def text(v: object) -> str:
+        if v is None or (isinstance(v, float) and v != v):
+            return ""
+        if isinstance(v, float) and v.is_integer():
+            return str(int(v))
+        return str(v).strip()
+
+    want = []
+    for i, (d, _, c, nm) in enumerate(cells):
+        if not any(isinstance(v, str) and "计" in v for v in (d, c, nm)):
+            continue
+        code_text = text(c)
+        labels = [_first_text(rows[1 + i]), code_text, text(nm)]
+        if any(_TOTAL_EXACT.match(t) for t in labels if t) or (
+                _TOTAL_SUFFIX.match(code_text) and not _looks_like_code(code_text)):
+            want.append(i + 2)
+    assert got == want
