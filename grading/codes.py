@@ -51,7 +51,7 @@ def normalise_code(value: object) -> tuple[str, CodeFix]:
         return raw, ""
     text = unicodedata.normalize("NFKC", raw)
     fix: CodeFix = ""
-    if any(_invisible(ch) for ch in text):
+    if not text.isprintable() and any(_invisible(ch) for ch in text):  # printable: no Cc/Cf character
         text = "".join(ch for ch in text if not _invisible(ch))
         fix = "invisible"
     text = text.strip()
@@ -67,10 +67,17 @@ def normalise_code(value: object) -> tuple[str, CodeFix]:
 _BLOCK = 1024
 
 
+def _plain(text: str) -> bool:
+    """A code normalise_code leaves as it is, unrepaired (and so is every string made of such codes):
+    ASCII (NFKC changes nothing), printable (no control character), no space (nothing to strip: the
+    only printable ASCII white space), no "." (not "17850.0"). "XSCK-2025-001" and "" are plain."""
+    return text.isascii() and (text.isalnum() or (text.isprintable() and " " not in text and "." not in text))
+
+
 def normalise_codes(uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """normalise_code of every value of `uniques` (distinct values, as pandas.factorize gives them):
-    (texts, fixes) as object arrays. Fast path for the common case, text codes of ASCII letters and
-    digits only (one string test over all of them, else one per value): such a code is its own text,
+    (texts, fixes) as object arrays. Fast path for the common case, plain text codes (_plain: one string
+    test over a block of them, else one per value): such a code is its own text,
     unrepaired, exactly as normalise_code says. Every other value goes through normalise_code. When
     every text equals its value (all are text codes as written), `uniques` itself is returned as the texts."""
     n = len(uniques)
@@ -80,10 +87,10 @@ def normalise_codes(uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         plain = np.empty(n, dtype=bool)
         for a in range(0, n, _BLOCK):  # a block of plain codes passes as one string ("" passes as well)
             joined = "".join(strs[a: a + _BLOCK])
-            if joined.isascii() and (joined.isalnum() or not joined):
+            if _plain(joined):
                 plain[a: a + _BLOCK] = True
             else:
-                plain[a: a + _BLOCK] = [(u.isascii() and u.isalnum()) or not u for u in strs[a: a + _BLOCK]]
+                plain[a: a + _BLOCK] = [_plain(u) for u in strs[a: a + _BLOCK]]
         if plain.all():
             fixes[:] = ""
             return uniques, fixes

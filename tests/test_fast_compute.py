@@ -442,3 +442,39 @@ def test_total_rows_match_the_per_row_test(cells: list[tuple[object, str, object
                 _TOTAL_SUFFIX.match(code_text) and not _looks_like_code(code_text)):
             want.append(i + 2)
     assert got == want
+
+
+# codes: the invisible-character scan skipped for printable text, plain codes found by string tests
+
+import unicodedata  # noqa: E402
+
+from grading.codes import _WHOLE_TEXT, _plain, normalise_code  # noqa: E402
+
+
+def _reference_normalise_code(raw: str) -> tuple[str, str]:
+    if raw.isascii() and raw.isalnum():
+        return raw, ""
+    text = unicodedata.normalize("NFKC", raw)
+    fix = ""
+    if any(unicodedata.category(ch) in ("Cf", "Cc") for ch in text):
+        text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cf", "Cc"))
+        fix = "invisible"
+    text = text.strip()
+    if not fix and text != raw and raw.strip():
+        fix = "space"
+    m = _WHOLE_TEXT.match(text)
+    if m:
+        text = m.group(1).lstrip("+")
+        fix = fix or "float"
+    return text, fix
+
+
+_CODE_TEXT = st.text(alphabet="AZaz09 -.+_/\t\n\x00\x7f\u3000\u200b\ufeff\u00ad\u2028\u00a0Ａ１客", max_size=8)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_CODE_TEXT)
+def test_normalise_code_matches_the_full_scan(raw: str) -> None:
+    assert normalise_code(raw) == _reference_normalise_code(raw)
+    if _plain(raw):
+        assert _reference_normalise_code(raw) == (raw, "")
