@@ -136,10 +136,13 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
 
         codes0, uniques0 = distinct(0, first_col)
         blank0 = np.append(uniques0 == "", True)[codes0[rows]]  # "" or None: the first text is further right
-        hit = np.zeros(len(rows), bool)
-        hit[~blank0] = _flags(codes0[rows[~blank0]], uniques0, exact)
-        for j in np.flatnonzero(blank0).tolist():
-            hit[j] = exact(_first_text(sheet.row(start + int(rows[j]))))
+        first_texts = np.empty(len(rows), dtype=object)  # _first_text of each candidate row
+        texts0 = np.empty(len(uniques0) + 1, dtype=object)
+        used0 = np.unique(codes0[rows[~blank0]])
+        texts0[used0] = [_text(u) for u in uniques0[used0].tolist()]
+        first_texts[~blank0] = texts0[codes0[rows[~blank0]]]
+        first_texts[blank0] = [_first_text(sheet.row(start + r)) for r in rows[blank0].tolist()]
+        hit = _flags(*pd.factorize(first_texts, use_na_sentinel=True), exact)
         if codes_raw is not None:
             codes_c, uniques_c = distinct_of("customer_code")
             hit |= _flags(codes_c[rows], uniques_c, lambda t: exact(t) or suffix(t))
@@ -147,10 +150,12 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
             codes_n, uniques_n = distinct_of("customer_name")
             hit |= _flags(codes_n[rows], uniques_n, exact)
         total[rows[hit]] = True
-    if total.any():
-        for i in np.flatnonzero(total).tolist():
-            label = _first_text(sheet.row(start + i)) or (_text(codes_raw[i]) if codes_raw is not None else "")
-            problems.append(Problem(file, name, int(row_numbers[i]), "", label, "合计/小计行，不计入客户数据", "提示"))
+        if hit.any():  # listed columnar, labelled by the first text (else the code)
+            labels = first_texts[hit]
+            for j in np.flatnonzero(labels == "").tolist():
+                labels[j] = _text(codes_raw[rows[hit][j]]) if codes_raw is not None else ""
+            add_problem_rows(problems, file, name, row_numbers[rows[hit]], "", labels, "合计/小计行，不计入客户数据",
+                             "提示")
     keep &= ~total
 
     out: dict[str, Any] = {}

@@ -423,7 +423,7 @@ def test_total_rows_match_the_per_row_test(cells: list[tuple[object, str, object
     layout = detect_layout(sheet, SALES_FIELDS, {}, required)
     problems: list[Problem] = []
     normalise(sheet, layout, SALES_FIELDS, problems)
-    got = [p.row for p in problems if p.reason.startswith("合计/小计行")]
+    got = [(p.row, p.value) for p in problems if p.reason.startswith("合计/小计行")]
 
     def text(v: object) -> str:
         if v is None or (isinstance(v, float) and v != v):
@@ -440,7 +440,7 @@ def test_total_rows_match_the_per_row_test(cells: list[tuple[object, str, object
         labels = [_first_text(rows[1 + i]), code_text, text(nm)]
         if any(_TOTAL_EXACT.match(t) for t in labels if t) or (
                 _TOTAL_SUFFIX.match(code_text) and not _looks_like_code(code_text)):
-            want.append(i + 2)
+            want.append((i + 2, labels[0] or code_text))
     assert got == want
 
 
