@@ -478,3 +478,48 @@ def test_normalise_code_matches_the_full_scan(raw: str) -> None:
     assert normalise_code(raw) == _reference_normalise_code(raw)
     if _plain(raw):
         assert _reference_normalise_code(raw) == (raw, "")
+
+
+# credit view: aging buckets filled as arrays, against the .loc assignments they replace
+
+from grading.fields import AGING_BUCKETS  # noqa: E402
+from grading.views.credit import BUCKETS, aging  # noqa: E402
+
+
+def _reference_aging(graded: pd.DataFrame) -> pd.DataFrame:
+    out = pd.DataFrame(np.nan, index=graded.index, columns=BUCKETS, dtype=float)
+    present = [c for c in BUCKETS if c in graded]
+    by_columns = graded[present].notna().any(axis=1) if present else pd.Series(False, index=graded.index)
+    for c in BUCKETS:
+        if c in graded:
+            out.loc[by_columns, c] = graded.loc[by_columns, c].astype(float).fillna(0.0)
+        else:
+            out.loc[by_columns, c] = 0.0
+    days_column = "aging_days" if "aging_days" in graded and graded["aging_days"].notna().any() else "overdue_days"
+    if days_column in graded and "closing" in graded:
+        days = pd.to_numeric(graded[days_column], errors="coerce")
+        closing = pd.to_numeric(graded["closing"], errors="coerce")
+        derive = ~by_columns & days.notna() & closing.notna()
+        lower = -np.inf
+        for field, _, upper in AGING_BUCKETS:
+            inside = derive & (days > lower) & (days <= upper)
+            out.loc[derive, field] = np.where(inside[derive], closing[derive], 0.0)
+            lower = upper
+    return out
+
+
+_MAYBE = st.one_of(st.just(float("nan")), st.floats(-1e6, 1e6), st.sampled_from([0.0, 30.0, 31.0, 90.0, 181.0]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 8).flatmap(lambda n: st.tuples(
+    st.lists(_MAYBE, min_size=n, max_size=n), st.lists(_MAYBE, min_size=n, max_size=n),
+    st.lists(_MAYBE, min_size=n, max_size=n))), st.sampled_from(["none", "one", "days"]))
+def test_aging_matches_loc_assignments(columns: tuple[list[float], list[float], list[float]], shape: str) -> None:
+    closing, days, bucket = columns
+    graded = pd.DataFrame({"closing": closing, "overdue_days": days}, index=[f"C{i}" for i in range(len(closing))])
+    if shape == "one":
+        graded[BUCKETS[1]] = bucket
+    elif shape == "days":
+        graded["aging_days"] = bucket
+    pd.testing.assert_frame_equal(aging(graded), _reference_aging(graded), check_exact=True)
