@@ -221,7 +221,7 @@ def drop_invalid(frame: pd.DataFrame, layout: Layout, required: Sequence[str],
     header_of = {k: layout.headers[c] for k, c in layout.columns.items()}
     checks: list[tuple[np.ndarray, str, str]] = []
     if "customer_code" in required and "customer_code" in frame:
-        checks.append((frame["customer_code"].eq("").to_numpy(dtype=bool), "customer_code", "客户编码为空"))
+        checks.append((_empty_text(frame["customer_code"]), "customer_code", "客户编码为空"))
     for key in required:
         if f"_{key}_bad" in frame:
             label = "日期无法识别（支持 2026-05-03、2026/5/3、2026年5月3日、Excel 日期）" if key == "date" \
@@ -235,12 +235,14 @@ def drop_invalid(frame: pd.DataFrame, layout: Layout, required: Sequence[str],
         if f"_{key}_bad" in frame:
             written_bad = frame[f"_{key}_bad"].to_numpy() & ~frame[f"_{key}_empty"].to_numpy()
             checks.append((written_bad, key, "日期无法识别（支持 2026-05-03、2026/5/3、2026年5月3日、Excel 日期）"))
+    where: list[np.ndarray] = []  # _file, _sheet, _row as arrays, taken once when a check hits
     for mask, key, reason in checks:
         hit = keep & mask
         if hit.any():
             col = header_of.get(key, key)
             source = frame[f"_{key}_raw"].to_numpy() if f"_{key}_raw" in frame else None
-            files, sheets, rows = (frame[c].to_numpy() for c in ("_file", "_sheet", "_row"))
+            where = where or [frame[c].to_numpy() for c in ("_file", "_sheet", "_row")]
+            files, sheets, rows = where
             amounts = frame[amount_key].to_numpy(dtype=float) if amount_key in frame else None
             idx = np.flatnonzero(hit)
             for f, sh in dict.fromkeys(zip(files[idx].tolist(), sheets[idx].tolist())):
@@ -251,6 +253,15 @@ def drop_invalid(frame: pd.DataFrame, layout: Layout, required: Sequence[str],
             keep &= ~mask
     helper = [c for c in frame.columns if c.startswith("_") and c not in ("_file", "_sheet", "_row")]
     return frame.loc[keep].drop(columns=helper).reset_index(drop=True)
+
+
+def _empty_text(column: pd.Series) -> np.ndarray:
+    """column.eq("") as a mask; a categorical's categories are compared once (missing → False)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        empty = np.append(np.asarray(column.cat.categories, dtype=object) == "", False)
+        out: np.ndarray = empty[column.cat.codes.to_numpy()]
+        return out
+    return column.eq("").to_numpy(dtype=bool)
 
 
 def _flags(codes: np.ndarray, uniques: np.ndarray, test: Callable[[str], bool]) -> np.ndarray:

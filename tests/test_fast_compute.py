@@ -523,3 +523,16 @@ def test_aging_matches_loc_assignments(columns: tuple[list[float], list[float], 
     elif shape == "days":
         graded["aging_days"] = bucket
     pd.testing.assert_frame_equal(aging(graded), _reference_aging(graded), check_exact=True)
+
+
+from grading.normalise import _empty_text  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.sampled_from(["", "C1", " "])), max_size=20))
+def test_empty_text_matches_eq_empty(values: list[str | None]) -> None:
+    cats = pd.Index(list(dict.fromkeys(v for v in values if v is not None)), dtype=object)
+    column = pd.Series(pd.Categorical(values, categories=cats))
+    assert _empty_text(column).tolist() == column.eq("").to_numpy(dtype=bool).tolist()
+    plain = pd.Series(values, dtype=object)
+    assert _empty_text(plain).tolist() == plain.eq("").to_numpy(dtype=bool).tolist()
