@@ -72,17 +72,23 @@ class GradingResult:
 def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.datetime | None = None,
                previous: PreviousPeriod | None = None, sheet_reader: SheetReader | None = None,
                own_output: Callable[[Path], bool] | None = None,
-               year_ago: PreviousPeriod | None = None) -> GradingResult:
+               year_ago: PreviousPeriod | None = None, parallel: bool = False) -> GradingResult:
     """Read the configured sources and grade (against `previous` if given; growth against `previous`
-    and `year_ago`); nothing is written."""
+    and `year_ago`); nothing is written. `parallel`: large inputs are read in worker processes
+    (grading.read_pool; the result is the same)."""
     timings: dict[str, float] = {}
     problems: list[Problem] = ProblemLog()  # columnar and bounded: 1 M bad rows are not 1 M objects
     t = time.perf_counter()
     progress("读取并清洗数据", 0.0)
-    sources = load_sources(config, problems, lambda m, f: progress(m, 0.5 * f), sheet_reader, own_output)
+    sources = load_sources(config, problems, lambda m, f: progress(m, 0.5 * f), sheet_reader, own_output, parallel)
     check_loaded(config, {k: set(v.frame.columns) for k, v in sources.items()})  # no silent no-op rules
-    timings["read"] = sum(s.read_seconds for s in sources.values())
-    timings["normalise"] = time.perf_counter() - t - timings["read"]
+    # wall time of loading, split between reading and cleaning as the files' own timings are (with worker
+    # processes both overlap, so their sum is larger than the wall time)
+    loading = time.perf_counter() - t
+    read = sum(s.read_seconds for s in sources.values())
+    cleaning = sum(s.normalise_seconds for s in sources.values())
+    timings["read"] = loading * read / (read + cleaning) if read + cleaning > loading else min(read, loading)
+    timings["normalise"] = loading - timings["read"]
 
     drops, warnings, notes = input_findings(config, sources, problems)
 
@@ -210,10 +216,11 @@ class FileSink:
 def run_pipeline(config: Config, sink: Sink, history: Path | None, progress: Progress = _silent,
                  generated_at: dt.datetime | None = None, sheet_reader: SheetReader | None = None,
                  record: bool = True, started: dt.datetime | None = None,
-                 own_output: Callable[[Path], bool] | None = None) -> GradingResult:
+                 own_output: Callable[[Path], bool] | None = None, parallel: bool = False) -> GradingResult:
     """The one run both shells use: previous period → grade → stability → compare → plan → write
     (through `sink`) → record (in `history`, unless it is None or `record` is False; the previous
-    period is read from `history` either way)."""
+    period is read from `history` either way). grade-etl reads large inputs in `parallel` worker
+    processes; the add-in reads in line (no processes started from inside Excel)."""
     started = started or dt.datetime.now()  # microseconds: it identifies the run (see run_committed)
     try:
         previous = (previous_period(history, config.period.as_of, config.period.label, config.digest)
@@ -223,7 +230,7 @@ def run_pipeline(config: Config, sink: Sink, history: Path | None, progress: Pro
         if history is not None and is_busy(exc):  # another program is writing: busy, not damaged
             raise busy_error(history) from None
         raise
-    result = grade_data(config, progress, generated_at, previous, sheet_reader, own_output, year_ago)
+    result = grade_data(config, progress, generated_at, previous, sheet_reader, own_output, year_ago, parallel)
     t = time.perf_counter()
     progress("写入工作簿", 0.8)
 
@@ -266,7 +273,7 @@ def run_to_file(config: Config, output: Path | None = None, progress: Progress =
     tag = None if db is None else {"period": config.period.label, "config_hash": config.digest,
                                    "started_at": started.isoformat(timespec="microseconds")}
     result = run_pipeline(config, FileSink(config.template_path(), target, tag), db, progress, generated_at,
-                          started=started, own_output=own_output_check(config, target))
+                          started=started, own_output=own_output_check(config, target), parallel=True)
     result.notes = notes
     result.output = target
     return result
