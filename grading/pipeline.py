@@ -10,6 +10,7 @@ import datetime as dt
 import sqlite3
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass, field
@@ -20,8 +21,8 @@ import pandas as pd
 
 from .changes import Comparison, compare
 from .config_model import Config
-from .history import (PreviousPeriod, RunRecord, busy_error, connect, is_busy, previous_period, record_run,
-                      run_committed, year_before)
+from .history import (PreviousPeriod, RunRecord, busy_error, connect, file_digest, is_busy, previous_period,
+                      record_run, run_committed, year_before)
 from .fill_plan import FillPlan, build_plan
 from .grade import grade_customers
 from .crosscheck import partial_cost, receivables_coverage
@@ -233,15 +234,18 @@ def run_pipeline(config: Config, sink: Sink, history: Path | None, progress: Pro
     result = grade_data(config, progress, generated_at, previous, sheet_reader, own_output, year_ago, parallel)
     t = time.perf_counter()
     progress("写入工作簿", 0.8)
+    inputs = [Path(p) for files in result.files.values() for p in files if Path(p).is_file()]
+    hashing = ThreadPoolExecutor(max_workers=1)  # inputs hashed for the history while the workbook is written
+    digests = hashing.submit(_digests, inputs) if history is not None and record else None
 
     @contextmanager
     def commit() -> Iterator[None]:
         if history is None or not record:
             yield
             return
-        inputs = [Path(p) for files in result.files.values() for p in files if Path(p).is_file()]
         run = RunRecord(config.period.label, config.period.as_of, started, config.digest, sink.target, inputs,
-                        sink.source, config_text=config.source_text)
+                        sink.source, config_text=config.source_text,
+                        digests=digests.result() if digests is not None else None)
         started_db = time.perf_counter()
         with closing(connect(history)) as conn:
             try:
@@ -254,12 +258,26 @@ def run_pipeline(config: Config, sink: Sink, history: Path | None, progress: Pro
                     raise busy_error(history) from None
                 raise
 
-    problems_csv = write_problems_csv(result.problems, sink.beside)
-    result.overflows = sink.write(result.plan, lambda m, f: progress(m, 0.8 + 0.2 * f), commit) + problems_csv
+    try:
+        problems_csv = write_problems_csv(result.problems, sink.beside)
+        result.overflows = sink.write(result.plan, lambda m, f: progress(m, 0.8 + 0.2 * f), commit) + problems_csv
+    finally:
+        hashing.shutdown(wait=True)
     result.timings["write"] = time.perf_counter() - t - result.timings.get("history", 0.0)
     result.history = history if record else None
     progress("完成", 1.0)
     return result
+
+
+def _digests(paths: list[Path]) -> dict[Path, tuple[int, str]]:
+    """(size, sha256) per input file; one that vanished is hashed (and reported) again when recorded."""
+    out: dict[Path, tuple[int, str]] = {}
+    for path in dict.fromkeys(paths):
+        try:
+            out[path] = file_digest(path)
+        except OSError:
+            continue
+    return out
 
 
 def run_to_file(config: Config, output: Path | None = None, progress: Progress = _silent,
