@@ -36,7 +36,7 @@ class RssSampler(threading.Thread):
         self.interval = interval
         self.stage = "import"
         self.peaks: dict[str, float] = {}
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     @staticmethod
     def current_mb() -> float:
@@ -53,12 +53,12 @@ class RssSampler(threading.Thread):
             self.peaks[self.stage] = mb
 
     def run(self) -> None:
-        while not self._stop.wait(self.interval):
+        while not self._halt.wait(self.interval):
             self._sample()
 
     def stop(self) -> dict[str, float]:
         self._sample()
-        self._stop.set()
+        self._halt.set()
         return {k: round(v) for k, v in self.peaks.items()}
 
 
