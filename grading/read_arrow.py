@@ -29,12 +29,18 @@ import numpy as np
 import pandas as pd
 from python_calamine import CalamineWorkbook
 
+from .xlsx_extent import shared_strings_part
+
 HEAD_ROWS = 200   # as grading.read.HEAD_ROWS: rows kept as lists (header search, messages)
 OVERLAP = 40      # rows read both ways and compared
 MIN_SHEET_BYTES = 16 << 20  # inflated sheet XML from which this path pays (about 25,000 rows)
 _ROW_END = re.compile(rb"</(?:\w+:)?row>")
 _DIMENSION = re.compile(rb"<(?:\w+:)?dimension\b[^>]*/>")
 _SHEET_DATA_END = b"</sheetData></worksheet>"
+_SHARED_CELL = re.compile(rb"""<(?:\w+:)?c\b[^>]*?\st=["']s["'][^>]*>\s*<(?:\w+:)?v>\s*(\d+)\s*<""")
+_SHARED_TYPE = re.compile(rb"""\st=["']s["']""")
+_SST_ROOT = re.compile(rb"<(\w+:)?sst\b[^>]*>")
+_SI_END = re.compile(rb"</(?:\w+:)?si>")
 
 logging.getLogger("fastexcel").setLevel(logging.ERROR)  # it logs a warning for every all-empty column
 
@@ -88,12 +94,20 @@ def _head(zf: zipfile.ZipFile, part: str) -> tuple[list[list[object]], int, int]
     cut = _cut_sheet(zf, part, HEAD_ROWS + 50)
     if cut is None:
         return None
+    strings = shared_strings_part(zf)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as mini:
         for info in zf.infolist():
             if info.filename == part:
                 mini.writestr(info.filename, cut)
-            elif not info.filename.startswith("xl/worksheets/") and info.file_size <= 64 << 20:
+            elif info.filename == strings:
+                head_strings = _cut_strings(zf, strings, _strings_used(cut))
+                if head_strings is None:
+                    return None
+                mini.writestr(info.filename, head_strings)
+            elif not info.filename.startswith("xl/worksheets/"):
+                if info.file_size > 64 << 20:
+                    return None
                 mini.writestr(info.filename, zf.read(info.filename))
     try:
         wb = CalamineWorkbook.from_filelike(io.BytesIO(buffer.getvalue()))
@@ -106,6 +120,39 @@ def _head(zf: zipfile.ZipFile, part: str) -> tuple[list[list[object]], int, int]
     except Exception:
         return None
     return rows, start[0] + 1, start[1]
+
+
+def _strings_used(cut: bytes) -> int | None:
+    """How many shared strings (from the first) the cells of `cut` refer to; None if that is not certain."""
+    found = [int(m.group(1)) for m in _SHARED_CELL.finditer(cut)]
+    if len(found) != len(_SHARED_TYPE.findall(cut)):  # a shared-string cell written another way
+        return None
+    return max(found) + 1 if found else 0
+
+
+def _cut_strings(zf: zipfile.ZipFile, part: str, count: int | None) -> bytes | None:
+    """The shared-strings XML with its first `count` strings only (all of it when `count` is None and it
+    is not too large), closed; the sheet's first rows need no more."""
+    if count is None:
+        return zf.read(part) if zf.getinfo(part).file_size <= 64 << 20 else None
+    data = b""
+    with zf.open(part) as fh:
+        while True:
+            root = _SST_ROOT.search(data)
+            if root is not None:
+                if count == 0:
+                    return data[: root.end()] + b"</" + (root.group(1) or b"") + b"sst>"
+                seen = 0
+                for match in _SI_END.finditer(data, root.end()):
+                    seen += 1
+                    if seen == count:
+                        return data[: match.end()] + b"</" + (root.group(1) or b"") + b"sst>"
+            block = fh.read(1 << 20)
+            if not block:
+                return data if root is not None else None  # fewer strings than referred to: calamine decides
+            data += block
+            if len(data) > 64 << 20:
+                return None
 
 
 def _sheet_of(zf: zipfile.ZipFile, part: str) -> str | None:
