@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+import xlsxwriter
 from openpyxl import Workbook
 
 import grading.read_arrow as read_arrow
@@ -56,6 +57,27 @@ def _same(a: RawSheet, b: RawSheet) -> None:
         assert [(type(v), v) for v in got] == [(type(v), v) for v in expected], c
 
 
+def _export_shared(path: Path, rows: list[list[object]]) -> Path:
+    """As Excel saves: text in the shared-strings part (xlsxwriter writes it so; openpyxl writes inline text)."""
+    wb = xlsxwriter.Workbook(str(path))
+    ws = wb.add_worksheet("销售出库单")
+    day, moment = wb.add_format({"num_format": "yyyy-mm-dd"}), wb.add_format({"num_format": "yyyy-mm-dd hh:mm"})
+    ws.write_string(0, 0, "销售出库单序时簿")
+    ws.write_string(1, 0, "日期：2025-01-01 至 2025-12-31")
+    for r, row in enumerate(rows, start=3):
+        for c, value in enumerate(row):
+            if isinstance(value, dt.datetime):
+                ws.write_datetime(r, c, value, moment if value.hour else day)
+            elif isinstance(value, bool):
+                ws.write_boolean(r, c, value)
+            elif isinstance(value, str):
+                ws.write_string(r, c, value)
+            elif value is not None:
+                ws.write_number(r, c, value)
+    wb.close()
+    return path
+
+
 def _export(path: Path, rows: list[list[object]], title: bool = True, start_col: int = 1) -> Path:
     wb = Workbook()
     ws = wb.active
@@ -93,9 +115,15 @@ def _lines(n: int, seed: int = 1) -> list[list[object]]:
     return out
 
 
+@pytest.mark.parametrize("writer", ["inline", "shared"])
 def test_typed_export_is_read_column_wise_with_calamines_cells(tmp_path: Path, small_thresholds: list[bool],
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    path = _export(tmp_path / "kingdee.xlsx", _lines(120))
+                                                               monkeypatch: pytest.MonkeyPatch, writer: str) -> None:
+    rows = _lines(120)
+    path = _export(tmp_path / "kingdee.xlsx", rows) if writer == "inline" else \
+        _export_shared(tmp_path / "kingdee.xlsx", rows)
+    if writer == "shared":
+        with zipfile.ZipFile(path) as zf:
+            assert zf.getinfo("xl/sharedStrings.xml").file_size > 2000  # the head needs only the first few
     fast = read_file(path)[0]
     assert small_thresholds == [True] and fast.table is not None
     _same(fast, _row_wise(path, monkeypatch))
