@@ -97,8 +97,15 @@ class ReadPool:
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._executor is None:
+            return
+        if error is not None:  # cancelled (Ctrl-C) or failed: stop the workers now, not after their files
+            workers = list(getattr(self._executor, "_processes", {}).values())  # no public call before 3.14
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            for worker in workers:
+                worker.terminate()
+            return
+        self._executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _size(path: Path) -> int:

@@ -8,6 +8,7 @@ import pickle
 import sys
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -125,3 +126,38 @@ def test_problem_log_pickles_as_its_parts() -> None:
     merged.append(Problem("z.csv", "z", None, "", "", "提示在前", "提示"))
     merged.absorb(back)
     assert list(merged)[1:] == list(log) and len(merged) == 7
+
+
+def _slow_job(name: str, source: Any, config: Any, path: Path) -> Any:
+    import time
+
+    time.sleep(60)
+
+
+def test_a_cancelled_run_stops_its_workers_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C (or any error) while files are being read: the workers end with the run, not a minute later."""
+    import time
+
+    from grading.config_model import SourceConfig
+
+    for name in ("a.csv", "b.csv"):
+        (tmp_path / name).write_text("x\n", encoding="utf-8")
+    monkeypatch.setattr(read_pool, "PARALLEL_MIN_BYTES", 0)
+    source = SourceConfig.model_validate({"files": ["*.csv"]})
+    config: Any = SimpleNamespace(base_dir=tmp_path)  # what the job is handed must pickle
+
+    def paths_of(name: str, source: SourceConfig, config: Any, own: Any) -> tuple[list[Path], list[Path]]:
+        return sorted(tmp_path.glob("*.csv")), []
+
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        with read_pool.ReadPool(config, [("sales", source)], _slow_job, paths_of, None, None, enabled=True) as pool:
+            workers = list(pool._executor._processes.values())  # type: ignore[union-attr]
+            assert len(workers) == 2
+            time.sleep(1)  # both files are being "read"
+            assert all(not f.done() for f in pool._futures.values())
+            raise KeyboardInterrupt
+    for worker in workers:
+        worker.join(timeout=10)
+        assert not worker.is_alive()
+    assert time.monotonic() - started < 20
