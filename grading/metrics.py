@@ -7,6 +7,7 @@ first order date and tenure.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -166,11 +167,8 @@ def _sales_metrics(sales: pd.DataFrame, amount_col: str, start: np.datetime64,
         table["profit_base"] = np.nan
         table["margin"] = np.nan
     attrs = [a for a in ("customer_name", "salesperson", "department", "region") if a in sales]
-    if attrs:  # each customer's latest line (by date, then position) that names the attribute
-        order = np.argsort(dates, kind="stable")
-        rank = np.empty(len(order), dtype=np.int64)
-        rank[order] = np.arange(len(order), dtype=np.int64)
-    for attr in attrs:
+    rank, row_of = _line_rank(dates, upto)
+    for attr in attrs:  # each customer's latest line (by date, then position) that names the attribute
         codes, names = _codes_of(sales[attr])
         texts = names.to_numpy()
         named = (texts != "")[codes] if len(texts) else np.zeros(len(codes), bool)  # code -1: the last label
@@ -179,11 +177,28 @@ def _sales_metrics(sales: pd.DataFrame, amount_col: str, start: np.datetime64,
         np.maximum.at(best, cid[sel], rank[sel])
         values = np.full(k, "", dtype=object)
         found = np.flatnonzero(best >= 0)
-        values[found] = texts[codes[order[best[found]]]]
+        values[found] = texts[codes[row_of(best[found])]]
         table[attr] = values
     table.index = pd.Index(labels, dtype=object, name="customer_code")
     table = table[has_history]
     return table, int(win.sum()), int((upto & before).sum()), int((~upto).sum())
+
+
+def _line_rank(dates: np.ndarray, upto: np.ndarray) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+    """A key per line, increasing with (date, position) over the lines of `upto` (the order of a stable
+    sort by date), and the map from a key back to its line. The key is date × lines + position, no
+    sort needed, while that fits in int64; else the rank in a stable argsort."""
+    n = len(dates)
+    seconds = dates.astype("datetime64[s]").view(np.int64)
+    if n and upto.any():
+        low, high = int(seconds[upto].min()), int(seconds[upto].max())
+        if (high - low + 1) * n < 2**62:
+            key = (seconds - low) * n + np.arange(n, dtype=np.int64)  # lines outside `upto`: never read
+            return key, lambda keys: keys % n
+    order = np.argsort(dates, kind="stable")
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n, dtype=np.int64)
+    return rank, lambda keys: order[keys]
 
 
 def _extreme(fn: np.ufunc, ids: np.ndarray, dates: np.ndarray, k: int) -> np.ndarray:

@@ -536,3 +536,21 @@ def test_empty_text_matches_eq_empty(values: list[str | None]) -> None:
     assert _empty_text(column).tolist() == column.eq("").to_numpy(dtype=bool).tolist()
     plain = pd.Series(values, dtype=object)
     assert _empty_text(plain).tolist() == plain.eq("").to_numpy(dtype=bool).tolist()
+
+
+from grading.metrics import _line_rank  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.integers(-2 * 10**11, 2 * 10**11), st.integers(0, 5)), min_size=1, max_size=30),
+       st.integers(-10**11, 10**11))
+def test_line_rank_orders_lines_as_a_stable_sort(seconds: list[int | None], cut: int) -> None:
+    dates = np.array([np.datetime64("NaT") if s is None else np.datetime64(s, "s") for s in seconds],
+                     dtype="datetime64[s]")
+    upto = dates <= np.datetime64(cut, "s")
+    key, row_of = _line_rank(dates, upto)
+    lines = np.flatnonzero(upto)
+    by_key = lines[np.argsort(key[lines], kind="stable")]
+    by_sort = [i for i in np.argsort(dates, kind="stable").tolist() if upto[i]]
+    assert by_key.tolist() == by_sort
+    assert row_of(key[lines]).tolist() == lines.tolist()
