@@ -56,9 +56,10 @@ def compute_metrics(config: Config, sales: pd.DataFrame, receivables: pd.DataFra
             if attr in master:
                 known = master[attr].replace("", np.nan).reindex(table.index)
                 table[attr] = known.combine_first(table[attr]) if attr in table else known
+        at = master.index.get_indexer(table.index)
         for col in master.columns:
             if col.startswith("col:"):
-                table[col] = master[col].reindex(table.index)
+                table[col] = _aligned(master[col], table.index, at)
 
     for attr in ATTRIBUTES:
         if attr not in table:
@@ -184,6 +185,17 @@ def _sales_metrics(sales: pd.DataFrame, amount_col: str, start: np.datetime64,
     return table, int(win.sum()), int((upto & before).sum()), int((~upto).sum())
 
 
+def _aligned(column: pd.Series, target: pd.Index, at: np.ndarray) -> pd.Series:
+    """column.reindex(target) for a column with a unique index, given at = column.index.get_indexer(target):
+    float and object columns by one take (missing → NaN, as reindex fills them), others by reindex."""
+    if len(column) and isinstance(column.dtype, np.dtype) and column.dtype in (np.float64, object):
+        values = column.to_numpy()
+        out = values[at]
+        out[at < 0] = np.nan
+        return pd.Series(out, index=target, name=column.name, dtype=values.dtype)
+    return column.reindex(target)
+
+
 def _line_rank(dates: np.ndarray, upto: np.ndarray) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
     """A key per line, increasing with (date, position) over the lines of `upto` (the order of a stable
     sort by date), and the map from a key back to its line. The key is date × lines + position, no
@@ -227,11 +239,12 @@ def _add_receivables(table: pd.DataFrame, rec: pd.DataFrame, config: Config) -> 
         table[col] = table[col].fillna(0.0)
     for col in ("line_count", "order_count", "active_months"):
         table[col] = table[col].fillna(0).astype("int64")
+    at = sums.index.get_indexer(index)  # sums' row of each customer (-1: none), looked up once
     for col in ("opening", "billed", "received", "closing", "overdue_days"):
-        table[col] = sums[col].reindex(index) if col in sums else np.nan
+        table[col] = _aligned(sums[col], index, at) if col in sums else np.nan
     for col in (*RECEIVABLE_EXTRAS, "aging_days"):
         if col in sums:
-            table[col] = sums[col].reindex(index)
+            table[col] = _aligned(sums[col], index, at)
     if config.metrics.collection_rate == "收回/应收":
         denominator = table["billed"]
     else:

@@ -554,3 +554,24 @@ def test_line_rank_orders_lines_as_a_stable_sort(seconds: list[int | None], cut:
     by_sort = [i for i in np.argsort(dates, kind="stable").tolist() if upto[i]]
     assert by_key.tolist() == by_sort
     assert row_of(key[lines]).tolist() == lines.tolist()
+
+
+from grading.metrics import _aligned  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["C1", "C2", "C3", "C4"]), unique=True, max_size=4),
+       st.lists(st.sampled_from(["C1", "C2", "C3", "C5", "C6"]), unique=True, max_size=5),
+       st.sampled_from(["float", "object", "int", "str"]))
+def test_aligned_matches_reindex(own: list[str], target: list[str], kind: str) -> None:
+    n = len(own)
+    data: dict[str, pd.Series] = {
+        "float": pd.Series(np.arange(n, dtype=float), dtype=float),
+        "object": pd.Series(["a", None, 1.5, "b"][:n], dtype=object),
+        "int": pd.Series(np.arange(n), dtype=np.int64),
+        "str": pd.Series(["x", "y", "z", "w"][:n], dtype="str"),
+    }
+    column = data[kind].set_axis(pd.Index(own, dtype=object))
+    index = pd.Index(target, dtype=object)
+    pd.testing.assert_series_equal(_aligned(column, index, column.index.get_indexer(index)), column.reindex(index),
+                                   check_exact=True)
