@@ -130,7 +130,7 @@ class ScoreRule(AssigningRule[ScoreStage]):
         # every row's text is built column-wise: values formatted once per distinct value, then joined by
         # object-array concatenation ("，".join of each row's parts, one per indicator)
         detail = np.full(n, "", dtype=object)
-        missing: list[list[str]] = [[] for _ in range(n)]
+        missing = np.full(n, "", dtype=object)  # "、".join of the labels of a row's empty values
         for k, ind in enumerate(stage.indicators):
             label = label_of(ind.ref)
             shown = np.empty(n, dtype=object)
@@ -145,8 +145,10 @@ class ScoreRule(AssigningRule[ScoreStage]):
                 absent = np.isnan(values)
                 shown = distinct_texts(values, functools.partial(format_value, ind.ref))
             total += pts * ind.weight
-            for j in np.flatnonzero(absent).tolist():
-                missing[j].append(label)
+            gaps = np.flatnonzero(absent)
+            if len(gaps):
+                before = missing[gaps]
+                missing[gaps] = np.where(before == "", label, before + f"、{label}")
             weight = "" if ind.weight == 1 else f"×{ind.weight:g}"
             part = (f"{label} " + shown) + " 得 " + distinct_texts(pts, lambda p: f"{p:.4g}") + f" 分{weight}"
             detail = part if k == 0 else detail + "，" + part
@@ -165,7 +167,7 @@ class ScoreRule(AssigningRule[ScoreStage]):
                               + bound + " → " + grades).tolist() if n else []
         idx = table.index
         return StageOutcome(series(grades, idx), series(reasons, idx),
-                            series(["、".join(m) for m in missing], idx), series(total, idx, float))
+                            series(missing.tolist(), idx), series(total, idx, float))
 
     def describe(self, stage: ScoreStage) -> list[tuple[str, str]]:
         inds = []
