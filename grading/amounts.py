@@ -78,8 +78,10 @@ def _text_forms(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """For a column of text cells with thousands separators: (plain, grouped) masks, plain =
     `[+-]digits[.digits]`, grouped = what _GROUPED accepts, found by one regex pass over the joined column
     (no Python per cell); None when a cell is not text or holds a line break, or no cell has a comma."""
+    if not len(arr) or type(arr[0]) is not str:  # a column of numbers: nothing to sort
+        return None
     texts = arr.tolist()
-    if not texts or set(map(type, texts)) != {str}:
+    if set(map(type, texts)) != {str}:
         return None
     joined = "\n".join(texts)
     if "," not in joined:
@@ -114,7 +116,8 @@ def parse_amounts(values: Sequence[object] | np.ndarray) -> tuple[np.ndarray, np
         with np.errstate(invalid="ignore"):
             suspicious = ~np.isfinite(nums) | (np.abs(nums) > MAX_AMOUNT)
         # text pandas reads but exports never write ("1e3", "1E+03"): decided one by one as well
-        suspicious |= np.fromiter((type(v) is str and ("e" in v or "E" in v) for v in arr), dtype=bool, count=n)
+        if pd.api.types.infer_dtype(arr, skipna=True) not in ("floating", "integer", "mixed-integer-float", "empty"):
+            suspicious |= np.fromiter((type(v) is str and ("e" in v or "E" in v) for v in arr), dtype=bool, count=n)
         grouped_cells: np.ndarray | None = None
     else:
         plain, grouped_cells = forms

@@ -575,3 +575,17 @@ def test_aligned_matches_reindex(own: list[str], target: list[str], kind: str) -
     index = pd.Index(target, dtype=object)
     pd.testing.assert_series_equal(_aligned(column, index, column.index.get_indexer(index)), column.reindex(index),
                                    check_exact=True)
+
+
+from grading.amounts import parse_amount  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**20, 10**20),
+                          st.booleans(), st.sampled_from(["1e3", "12", "1,234", ""])), min_size=1, max_size=30))
+def test_parse_amounts_of_number_cells_match_the_per_cell_rule(values: list[object]) -> None:
+    for column in (values, [v for v in values if not isinstance(v, str)] or [1.0]):
+        nums, bad, repaired = parse_amounts(_column(list(column)))
+        want = [parse_amount(v) for v in column]
+        np.testing.assert_array_equal(nums, np.array([w[0] for w in want], dtype=float))
+        assert bad.tolist() == [w[1] for w in want] and repaired.tolist() == [w[2] for w in want]
