@@ -112,12 +112,20 @@ def parse_amounts(values: Sequence[object] | np.ndarray) -> tuple[np.ndarray, np
     n = len(arr)
     forms = _text_forms(arr)
     if forms is None:
-        nums = np.array(pd.to_numeric(pd.Series(arr, dtype=object), errors="coerce"), dtype=float)
+        # Python floats are taken as they are (what to_numeric gives for them), every other cell is read by
+        # to_numeric, each on its own as before
+        types = np.fromiter(map(type, arr), dtype=object, count=n)
+        floats = types == float
+        nums = np.empty(n, dtype=float)
+        nums[floats] = arr[floats].astype(float)
+        rest = np.flatnonzero(~floats)
+        if len(rest):
+            nums[rest] = np.array(pd.to_numeric(pd.Series(arr[rest], dtype=object), errors="coerce"), dtype=float)
         with np.errstate(invalid="ignore"):
             suspicious = ~np.isfinite(nums) | (np.abs(nums) > MAX_AMOUNT)
         # text pandas reads but exports never write ("1e3", "1E+03"): decided one by one as well
-        if pd.api.types.infer_dtype(arr, skipna=True) not in ("floating", "integer", "mixed-integer-float", "empty"):
-            suspicious |= np.fromiter((type(v) is str and ("e" in v or "E" in v) for v in arr), dtype=bool, count=n)
+        texts_at = rest[types[rest] == str]
+        suspicious[texts_at] |= np.array([("e" in v or "E" in v) for v in arr[texts_at].tolist()], dtype=bool)
         grouped_cells: np.ndarray | None = None
     else:
         plain, grouped_cells = forms
