@@ -172,7 +172,7 @@ def _sales_metrics(sales: pd.DataFrame, amount_col: str, start: np.datetime64,
     for attr in attrs:  # each customer's latest line (by date, then position) that names the attribute
         codes, names = _codes_of(sales[attr])
         texts = names.to_numpy()
-        named = (texts != "")[codes] if len(texts) else np.zeros(len(codes), bool)  # code -1: the last label
+        named = np.append(texts != "", False)[codes]  # code -1 (a file without this column): not named
         best = np.full(k, -1, dtype=np.int64)
         sel = upto & named
         np.maximum.at(best, cid[sel], rank[sel])

@@ -33,13 +33,14 @@ def _reference_distinct_per(cid: np.ndarray, other: np.ndarray, k: int) -> np.nd
 
 
 def _reference_latest(sales: pd.DataFrame, attr: str, upto: np.ndarray, k: int) -> np.ndarray:
-    """Each customer's latest line (stable date order) whose attribute is not empty (the replaced loop)."""
+    """Each customer's latest line (stable date order) whose attribute is not empty (the replaced loop, with
+    its fix: a missing value, code -1, names nothing; it used to index the last label)."""
     cid = sales["customer_code"].cat.codes.to_numpy(dtype=np.int64)
     order = np.argsort(sales["date"].to_numpy(dtype="datetime64[s]"), kind="stable")
     codes, names = _reference_codes_of(sales[attr])
     if not len(names):  # no name at all (the replaced loop failed here; the column never exists so)
         return np.full(k, "", dtype=object)
-    sel = order[upto[order] & (names.to_numpy()[codes[order]] != "")]
+    sel = order[upto[order] & (codes[order] >= 0) & (names.to_numpy()[codes[order]] != "")]
     latest = pd.Series(codes[sel]).groupby(cid[sel]).last()
     values = np.full(k, "", dtype=object)
     values[latest.index.to_numpy()] = names.to_numpy()[latest.to_numpy()]
