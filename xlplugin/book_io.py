@@ -31,6 +31,8 @@ from grading.read import RawSheet
 from grading.write_xlsx import Overflow, truncate_block, write_overflow_csv
 from grading.xlsx_template import load_sheet, shared_strings, workbook_sheets
 
+from .sheet_objects import filled, move_charts_below
+
 HEADER_ROWS = 60  # rows read to find headers (the default template's headers are in row 4)
 _PARSED_START = ("'", "=", "+", "-", "@", "#", "(", "$", "¥", "￥", ".", ",")
 _WORDS = ("TRUE", "FALSE")
@@ -230,6 +232,7 @@ def fill_sheet(book: xw.Book, sp: SheetPlan, template: Path, placeholders: dict[
         stale_from = m.first_row + n
         if stale_end >= stale_from:  # rows left by a previous, longer run
             sheet.range((stale_from, lo + 1), (stale_end, hi + 1)).clear_contents()
+    move_charts_below(sheet, [filled(m) for m in matches])  # as grade-etl moves drawing anchors
     for (r, c), text in template_texts(template, sp.name).items():
         for key, value in placeholders.items():
             text = text.replace(key, value)

@@ -1,0 +1,99 @@
+"""Charts below a table that grows follow it in the open workbook exactly as in grade-etl's file
+(issue #10 item 3): the same config graded both ways, the charts' rows compared."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import yaml
+
+from etl.cli import EXIT_OK, main
+from xlplugin import run
+
+from .conftest import base_config, copy_template
+from .test_addin_pipeline import EXPORT_TEXTS, _book
+
+GRADES = "ABCDEFGHIJKLMN"  # 14 grades: 等级汇总表 (header row 4) reaches row 18, its 合计 row 19
+
+
+def _many_grades(folder: Path) -> Path:
+    copy_template(folder)
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    for row in EXPORT_TEXTS:
+        ws.append(row)
+    wb.save(folder / "sales.xlsx")
+    data = base_config()
+    data["sources"] = {"sales": {"workbook_sheet": "ERP导出", "files": ["sales.xlsx"]}}
+    data["grades"] = {g: {"label": f"{g}类客户"} for g in GRADES}
+    bands = [{"grade": g, "min": f"{(len(GRADES) - k) * 10}万"} for k, g in enumerate(GRADES[:-1])]
+    data["grading"] = {"stages": [{"type": "thresholds", "metric": "净销售额", "else": GRADES[-1], "bands": bands}]}
+    cfg = folder / "config.yaml"
+    cfg.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return cfg
+
+
+def _chart_rows_in_file(path: Path, sheet: str) -> list[tuple[int, int, int, int]]:
+    ws = openpyxl.load_workbook(path)[sheet]
+    return [(c.anchor._from.row, c.anchor.to.row, c.anchor._from.col, c.anchor.to.col) for c in ws._charts]
+
+
+def _row_of(grid: Any, top: float) -> int:
+    """0-based row whose extent holds `top` points."""
+    r = 1
+    while grid.row_top(r + 1) <= top:
+        r += 1
+    return r - 1
+
+
+def test_charts_below_a_grown_table_move_as_in_the_file(tmp_path: Path) -> None:
+    cfg = _many_grades(tmp_path)
+    assert main(["run", "-c", str(cfg), "-q"]) == EXIT_OK
+    [output] = (tmp_path / "output").glob("客户分级管理表_*.xlsx")
+    in_file = _chart_rows_in_file(output, "分级汇总")
+    fake = _book(tmp_path)
+    fake.add_sheet("ERP导出", EXPORT_TEXTS)
+    before = [(c.top, c.left, c.width, c.height) for c in fake.charts]
+    outcome = run(fake.book)
+    assert outcome.ok, outcome.message
+    assert fake.table_areas["等级汇总表"] == [4, 1, 18, 11] and fake.grids["分级汇总"].cells[(19, 1)] == "合计"
+    grid = fake.grids["分级汇总"]
+    in_excel = [_row_of(grid, c.top) for c in fake.charts]
+    assert in_excel == [r[0] for r in in_file] == [20, 20, 19]  # below 合计 (row 19, 0-based 18) and a gap
+    assert [(c.left, c.width, c.height) for c in fake.charts] == [b[1:] for b in before]  # only moved down
+    assert [c.top for c in fake.charts][2] == before[2][0]  # the Pareto chart covers no grown table
+    # a second click (the tables already long) moves nothing further
+    assert run(fake.book).ok
+    assert [_row_of(grid, c.top) for c in fake.charts] == in_excel
+
+
+def test_charts_that_cover_no_table_stay(tmp_path: Path) -> None:
+    from tests.test_addin_pipeline import _pasted
+
+    _pasted(tmp_path)
+    fake = _book(tmp_path)
+    fake.add_sheet("ERP导出", EXPORT_TEXTS)
+    before = [(c.top, c.left, c.width, c.height) for c in fake.charts]
+    assert run(fake.book).ok
+    assert [(c.top, c.left, c.width, c.height) for c in fake.charts] == before
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.floats(0.5, 60), min_size=1, max_size=40), st.floats(0, 3000))
+def test_the_row_holding_a_position_is_found_by_bisection(heights: list[float], position: float) -> None:
+    from xlplugin.sheet_objects import _index_at
+
+    def start_of(r: int) -> float:  # rows beyond the list have Excel's default 15 points
+        return sum(heights[:r - 1]) + 15.0 * max(r - 1 - len(heights), 0)
+
+    want = 1
+    while want < 100_000 and start_of(want + 1) <= position:
+        want += 1
+    assert _index_at(position, start_of, 100_000) == want
