@@ -97,3 +97,41 @@ def test_the_row_holding_a_position_is_found_by_bisection(heights: list[float], 
     while want < 100_000 and start_of(want + 1) <= position:
         want += 1
     assert _index_at(position, start_of, 100_000) == want
+
+
+# --- inputs pasted as sheets are recorded with a content hash, as files are ---------------------
+
+def _stored(folder: Path) -> list[tuple[str, int, str]]:
+    from grading.history import list_runs, stored_inputs
+
+    db = folder / "output" / "客户分级历史.sqlite"
+    [period] = [r["period"] for r in list_runs(db)]
+    return [tuple(r) for r in stored_inputs(db, period)]  # type: ignore[misc]
+
+
+def test_a_pasted_sheet_is_recorded_with_a_stable_content_hash(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from grading.history import sheet_digest
+    from tests.test_addin_pipeline import _pasted
+
+    _pasted(tmp_path)
+    fake = _book(tmp_path)
+    fake.add_sheet("ERP导出", EXPORT_TEXTS)
+    assert run(fake.book).ok
+    [(label, size, sha)] = _stored(tmp_path)
+    assert label == "客户分级.xlsx!ERP导出"
+    assert (size, sha) == sheet_digest(fake.grids["ERP导出"].block(1, 1, len(EXPORT_TEXTS), 5))
+    assert len(sha) == 64 and size > 0
+    # the same content again (a re-click replaces the period): the same hash, whatever empty cells trail it
+    fake.grids["ERP导出"].formats[(40, 12)] = "0.00"  # a formatted empty cell widens the used range
+    assert run(fake.book).ok
+    assert _stored(tmp_path) == [(label, size, sha)]
+    # one changed amount: another hash
+    fake.grids["ERP导出"].cells[(5, 5)] = 50_000.01
+    assert run(fake.book).ok
+    assert _stored(tmp_path)[0][2] != sha
+    # what is hashed is the values with their types: text "1" and the number 1 differ, int 1 and 1.0 do not
+    assert sheet_digest([["1"]]) != sheet_digest([[1.0]]) and sheet_digest([[1]]) == sheet_digest([[1.0]])
+    assert sheet_digest([[dt.datetime(2026, 5, 3)]]) != sheet_digest([["2026-05-03T00:00:00"]])
+    assert sheet_digest([["a", None], [None, None]]) == sheet_digest([["a"]])
