@@ -135,3 +135,80 @@ def test_a_pasted_sheet_is_recorded_with_a_stable_content_hash(tmp_path: Path) -
     assert sheet_digest([["1"]]) != sheet_digest([[1.0]]) and sheet_digest([[1]]) == sheet_digest([[1.0]])
     assert sheet_digest([[dt.datetime(2026, 5, 3)]]) != sheet_digest([["2026-05-03T00:00:00"]])
     assert sheet_digest([["a", None], [None, None]]) == sheet_digest([["a"]])
+
+
+# --- a sheet-level autofilter (outside an Excel table) is stretched as grade-etl stretches it ---------
+
+MAIN = "客户分级管理表"
+
+
+def _filter_template(folder: Path) -> Path:
+    """The default template with the main table as a plain range under a sheet-level autofilter."""
+    cfg = _many_grades(folder)
+    template = folder / "templates" / "客户分级管理表.xlsx"
+    wb = openpyxl.load_workbook(template)
+    ws = wb[MAIN]
+    [(name, ref)] = list(ws.tables.items())
+    del ws.tables[name]
+    ws.auto_filter.ref = str(ref)  # A4:..5: the header and the sample row
+    wb.save(template)
+    return cfg
+
+
+def _file_filter(path: Path) -> str:
+    return str(openpyxl.load_workbook(path)[MAIN].auto_filter.ref)
+
+
+def _book_from(folder: Path) -> Any:
+    from .xlfakes import book_from_xlsx, link_books
+
+    fake = book_from_xlsx(folder / "templates" / "客户分级管理表.xlsx", folder, "客户分级.xlsx")
+    link_books(fake.app, folder / "templates" / "客户分级管理表.xlsx", folder)
+    fake.add_sheet("ERP导出", EXPORT_TEXTS)
+    return fake
+
+
+def test_a_sheet_autofilter_is_stretched_as_in_the_file(tmp_path: Path, monkeypatch: Any) -> None:
+    from openpyxl.utils.cell import range_boundaries
+
+    from xlplugin import sheet_objects
+
+    cfg = _filter_template(tmp_path)
+    assert main(["run", "-c", str(cfg), "-q"]) == EXIT_OK
+    [output] = (tmp_path / "output").glob("客户分级管理表_*.xlsx")
+    in_file = _file_filter(output)
+    c1, r1, c2, r2 = range_boundaries(in_file)
+    assert (r1, r2) == (4, 8)  # four customers under the header
+    monkeypatch.setattr(sheet_objects, "COM", True)  # Excel on Windows: sheet.api is the COM Worksheet
+    fake = _book_from(tmp_path)
+    outcome = run(fake.book)
+    assert outcome.ok, outcome.message
+    assert fake.autofilters[MAIN] == [r1, c1, r2, c2]
+    assert "筛选" not in outcome.message
+    assert run(fake.book).ok and fake.autofilters[MAIN] == [r1, c1, r2, c2]  # a second click: the same
+
+
+def test_a_filter_in_use_is_left_with_a_note(tmp_path: Path, monkeypatch: Any) -> None:
+    from xlplugin import sheet_objects
+
+    _filter_template(tmp_path)
+    monkeypatch.setattr(sheet_objects, "COM", True)
+    fake = _book_from(tmp_path)
+    before = list(fake.autofilters[MAIN] or [])
+    fake.filter_mode[MAIN] = True  # the user filtered the last output: rows are hidden
+    outcome = run(fake.book)
+    assert outcome.ok
+    assert fake.autofilters[MAIN] == before and fake.filter_mode[MAIN]
+    assert f"注意：工作表「{MAIN}」的筛选正在使用（部分行被隐藏），筛选范围没有扩展到新写入的行（应为 A4:" in outcome.message
+
+
+def test_without_com_the_filter_stays(tmp_path: Path) -> None:
+    """macOS (and any engine without the COM Worksheet): xlwings has no portable way to move the filter."""
+    from xlplugin import sheet_objects
+
+    assert sheet_objects.COM is False  # this machine (Linux)
+    _filter_template(tmp_path)
+    fake = _book_from(tmp_path)
+    before = list(fake.autofilters[MAIN] or [])
+    assert run(fake.book).ok
+    assert fake.autofilters[MAIN] == before

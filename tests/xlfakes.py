@@ -15,7 +15,10 @@ They behave like Excel where it matters to the add-in:
 - geometry in points as xlwings exposes it (`Range.top/left/height/width`, read-only; `Chart.top/left/
   width/height`, settable): rows and columns keep the .xlsx's heights and widths (Excel's defaults
   otherwise); a chart sits where its drawing anchor puts it and moves only when the add-in moves it;
-- `app.books.open` of a workbook that is already open returns that workbook.
+- `app.books.open` of a workbook that is already open returns that workbook;
+- on Windows `Sheet.api` is Excel's COM Worksheet: `ComWorksheet` models the members of the sheet-level
+  AutoFilter the add-in uses (AutoFilterMode, FilterMode, AutoFilter.Range, Range(address).AutoFilter()),
+  loaded from the .xlsx's <autoFilter ref>.
 """
 
 from __future__ import annotations
@@ -200,6 +203,8 @@ class FakeWorkbook:
         self.tables: dict[str, list[Any]] = {}
         self.table_areas: dict[str, list[int]] = {}  # table name → [r1, c1, r2, c2]
         self.charts: list[ChartModel] = []
+        self.autofilters: dict[str, list[int] | None] = {}  # sheet → [r1, c1, r2, c2] of its own (non-table) filter
+        self.filter_mode: dict[str, bool] = {}  # sheet → rows hidden by the filter's criteria
         self._ranges: dict[tuple[str, int, tuple[int, int, int, int]], Any] = {}
         self.log = Log()
         self.closed = False
@@ -245,6 +250,7 @@ class FakeWorkbook:
         charts.__iter__.side_effect = lambda: iter([self._chart(c) for c in self.charts if c.sheet == name])
         charts.__len__.side_effect = lambda: sum(c.sheet == name for c in self.charts)
         sheet.charts = charts
+        sheet.api = ComWorksheet(self, name)
         sheet.copy.side_effect = lambda before=None, after=None, name=None, _n=name: self._copy_sheet(_n, after, before)
         self.sheets[name] = sheet
         return sheet
@@ -308,6 +314,8 @@ class FakeWorkbook:
         for table in self.tables.get(name, []):
             r1, c1, r2, c2 = self.table_areas[table.name]
             target.add_table(name, table.name, f"{_letters(c1)}{r1}:{_letters(c2)}{r2}")
+        area = self.autofilters.get(name)
+        target.autofilters[name] = list(area) if area is not None else None
         for chart in self.charts:
             if chart.sheet == name:
                 target.charts.append(replace(chart, refs=[list(r) for r in chart.refs]))
@@ -375,6 +383,65 @@ class FakeWorkbook:
         return rng
 
 
+class _Count:
+    def __init__(self, n: int) -> None:
+        self.Count = n
+
+
+class ComRange:
+    """Excel's COM Range, as far as the sheet-level AutoFilter goes."""
+
+    def __init__(self, fake: FakeWorkbook, sheet: str, area: tuple[int, int, int, int]) -> None:
+        self._fake, self._sheet, self._area = fake, sheet, area
+        r1, c1, r2, c2 = area
+        self.Row, self.Column = r1, c1
+        self.Rows, self.Columns = _Count(r2 - r1 + 1), _Count(c2 - c1 + 1)
+        self.Address = f"${_letters(c1)}${r1}:${_letters(c2)}${r2}"
+
+    def AutoFilter(self, *args: Any, **kwargs: Any) -> None:  # noqa: N802 (COM's name)
+        """Without arguments Excel toggles the drop-downs: filters this range, or removes the filter."""
+        assert not args and not kwargs, "the fake models AutoFilter() without criteria only"
+        if self._fake.autofilters.get(self._sheet) is not None:
+            self._fake.autofilters[self._sheet] = None
+            self._fake.filter_mode[self._sheet] = False
+        else:
+            self._fake.autofilters[self._sheet] = list(self._area)
+
+
+class ComWorksheet:
+    """Excel's COM Worksheet (`Sheet.api` on Windows), as far as the sheet-level AutoFilter goes."""
+
+    def __init__(self, fake: FakeWorkbook, sheet: str) -> None:
+        self._fake, self._sheet = fake, sheet
+
+    @property
+    def AutoFilterMode(self) -> bool:  # noqa: N802
+        return self._fake.autofilters.get(self._sheet) is not None
+
+    @AutoFilterMode.setter
+    def AutoFilterMode(self, value: bool) -> None:  # noqa: N802
+        assert value is False, "Excel can only set AutoFilterMode to False (it removes the filter)"
+        self._fake.autofilters[self._sheet] = None
+        self._fake.filter_mode[self._sheet] = False
+
+    @property
+    def FilterMode(self) -> bool:  # noqa: N802
+        return self._fake.filter_mode.get(self._sheet, False)
+
+    @property
+    def AutoFilter(self) -> Any:  # noqa: N802
+        area = self._fake.autofilters.get(self._sheet)
+        if area is None:
+            return None
+        holder = MagicMock()
+        holder.Range = ComRange(self._fake, self._sheet, (area[0], area[1], area[2], area[3]))
+        return holder
+
+    def Range(self, address: str) -> ComRange:  # noqa: N802
+        r1, c1, r2, c2 = _area(address)
+        return ComRange(self._fake, self._sheet, (r1, c1, r2, c2))
+
+
 def _letters(col: int) -> str:
     from openpyxl.utils import get_column_letter
 
@@ -408,6 +475,8 @@ def book_from_xlsx(path: Path, folder: Path, name: str, app: Any | None = None) 
             for c in row:
                 if c.has_style and c.number_format != "General":
                     grid.formats[(c.row, c.column)] = c.number_format
+        if ws.auto_filter.ref:
+            fake.autofilters[ws.title] = list(_area(str(ws.auto_filter.ref)))
         for table_name, ref in ws.tables.items():
             fake.add_table(ws.title, table_name, str(ref))
         for k, chart in enumerate(ws._charts):
