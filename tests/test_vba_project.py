@@ -195,3 +195,24 @@ def test_compound_file_names_are_checked() -> None:
         write_cfb({"x" * 32: b""})
     with pytest.raises(CfbError, match="名称"):
         write_cfb({"客户": b""})
+
+
+def test_rebuild_refuses_what_it_cannot_do_cleanly() -> None:
+    from pathlib import Path
+
+    import xlwings
+
+    from xlplugin.vba_patch import VbaPatchError, rebuild_project
+
+    with zipfile.ZipFile(Path(xlwings.__file__).parent / "quickstart_addin_ribbon.xlam") as zf:
+        vba = zf.read("xl/vbaProject.bin")
+    keep = lambda name, source: None  # noqa: E731
+    with pytest.raises(VbaPatchError, match="没有模块"):
+        rebuild_project(vba, PROJECT, {"NoSuchModule": "Other"}, keep)
+    with pytest.raises(VbaPatchError, match="ASCII 标识符"):
+        rebuild_project(vba, "客户分级", {}, keep)
+    with pytest.raises(VbaPatchError, match="Attribute VB_Name"):  # a renamed module must say its new name
+        rebuild_project(vba, PROJECT, {"RibbonMyAddin": RIBBON}, keep)
+    same = _ole_streams(rebuild_project(vba, "MyAddin", {}, keep))
+    assert same == _ole_streams(vba) | {"VBA/dir": same["VBA/dir"]}  # only the dir stream is re-encoded
+    assert decompress_stream(bytearray(same["VBA/dir"])) == decompress_stream(bytearray(_ole_streams(vba)["VBA/dir"]))

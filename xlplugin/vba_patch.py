@@ -105,11 +105,9 @@ def compress(data: bytes) -> bytes:
     return bytes(out)
 
 
-
-
 Record = tuple[int, bytes]
 PROJECTNAME, MODULENAME, MODULENAMEUNICODE, MODULESTREAMNAME, STREAMNAMEUNICODE = 0x04, 0x19, 0x47, 0x1A, 0x32
-MODULEOFFSET, PROJECTVERSION, DIR_END, MODULE_END = 0x31, 0x09, 0x10, 0x2B
+MODULEOFFSET, PROJECTVERSION, DIR_END = 0x31, 0x09, 0x10
 
 
 def dir_records(text: bytes) -> list[Record]:
@@ -139,16 +137,13 @@ def dir_bytes(records: list[Record]) -> bytes:
     return bytes(out)
 
 
-def _modules(records: list[Record]) -> list[tuple[str, int]]:
-    """(name, MODULEOFFSET) of each module, in dir order."""
-    out: list[tuple[str, int]] = []
-    name = ""
-    for rec, data in records:
-        if rec == MODULENAME:
-            name = data.decode("cp1252")
-        elif rec == MODULEOFFSET:
-            out.append((name, int.from_bytes(data, "little")))
-    return out
+def _modules(records: list[Record]) -> list[tuple[str, str]]:
+    """(module name, stream name) of each module, in dir order."""
+    names = [data.decode("cp1252") for rec, data in records if rec == MODULENAME]
+    streams = [data.decode("cp1252") for rec, data in records if rec == MODULESTREAMNAME]
+    if len(names) != len(streams):
+        raise VbaPatchError("VBA/dir 流中模块名与流名的数目不一致")
+    return list(zip(names, streams))
 
 
 def _rename_project_stream(text: str, project: str, names: Mapping[str, str]) -> str:
@@ -200,37 +195,43 @@ def rebuild_project(vba_project: bytes, project: str, names: Mapping[str, str],
     finally:
         ole.close()
     records = dir_records(decompress(streams["VBA/dir"])[0])
-    found = {name for name, _ in _modules(records)}
-    if not set(names) <= found:
-        raise VbaPatchError(f"VBA 工程中没有模块 {sorted(set(names) - found)}")
-    out = {k: v for k, v in streams.items() if k not in {f"VBA/{m}" for m in found}}
+    modules = _modules(records)
+    if not set(names) <= {name for name, _ in modules}:
+        raise VbaPatchError(f"VBA 工程中没有模块 {sorted(set(names) - {name for name, _ in modules})}")
+    out = {k: v for k, v in streams.items() if k not in {f"VBA/{s}" for _, s in modules}}
     new_records: list[Record] = []
-    current = ""
+    module = stream = new_name = new_stream = ""
     for rec, data in records:
         if rec == PROJECTNAME:
             data = project.encode("cp1252")
-        elif rec in (MODULENAME, MODULESTREAMNAME):
-            current = data.decode("cp1252")
-            data = names.get(current, current).encode("cp1252")
-        elif rec in (MODULENAMEUNICODE, STREAMNAMEUNICODE):
-            data = names.get(current, current).encode("utf-16-le")
+        elif rec == MODULENAME:
+            module = data.decode("cp1252")
+            new_name = names.get(module, module)
+            data = new_name.encode("cp1252")
+        elif rec == MODULENAMEUNICODE:
+            data = new_name.encode("utf-16-le")
+        elif rec == MODULESTREAMNAME:  # a stream named like its module is renamed with it
+            stream = data.decode("cp1252")
+            new_stream = new_name if stream == module else stream
+            data = new_stream.encode("cp1252")
+        elif rec == STREAMNAMEUNICODE:
+            data = new_stream.encode("utf-16-le")
         elif rec == MODULEOFFSET:
-            old_stream = streams[f"VBA/{current}"]
+            old_stream = streams[f"VBA/{stream}"]
             offset = int.from_bytes(data, "little")
-            new_name = names.get(current, current)
             old_source = decompress(old_stream[offset:])[0]
             source = edit(new_name, old_source)
             if not (old_source if source is None else source).startswith(f'Attribute VB_Name = "{new_name}"'.encode()):
                 raise VbaPatchError(f"模块 {new_name} 的源代码第一行必须是 Attribute VB_Name = \"{new_name}\"")
             if source is None:
-                out[f"VBA/{new_name}"] = old_stream
+                out[f"VBA/{new_stream}"] = old_stream
             else:
                 if not source.isascii():
                     raise VbaPatchError("VBA 源代码只能是 ASCII（工程代码页 1252 没有中文；中文用 ChrW）")
                 packed = compress(source)
                 if decompress(packed)[0] != source:
                     raise VbaPatchError(f"模块 {new_name} 的压缩校验失败")
-                out[f"VBA/{new_name}"] = packed
+                out[f"VBA/{new_stream}"] = packed
                 data = (0).to_bytes(4, "little")
         new_records.append((rec, data))
     text = dir_bytes(new_records)
