@@ -292,3 +292,26 @@ def test_ribbon_module_is_xlwings_source_plus_guards_and_preview() -> None:
     without_guards = re.sub(r'    If NoBook\("\w+"\) Then Exit Sub\r?\n', "", ours)
     run_main = shipped.strip("\r\n").replace('VB_Name = "RibbonMyAddin"', 'VB_Name = "RibbonKehuFenji"')
     assert without_guards.startswith(run_main)
+
+
+def test_doctor_finds_a_conf_sheet_or_file_left_under_the_quickstart_name(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Add-ins built before the rename read `myaddin.conf`; this one reads kehufenji.conf: a user's
+    override under the old name would be ignored silently."""
+    import openpyxl
+
+    book = tmp_path / "客户.xlsx"
+    wb = openpyxl.Workbook()
+    wb.active.title = "数据"  # type: ignore[union-attr]
+    wb.create_sheet("myaddin.conf")["A1"] = "Interpreter_Win"
+    wb.save(book)
+    (tmp_path / "myaddin.conf").write_text('"INTERPRETER_WIN","C:\\py\\pythonw.exe"\n', encoding="utf-8")
+    text = "\n".join(report(book))
+    assert ("  ! 工作簿 客户.xlsx 中有工作表 myaddin.conf：那是按 xlwings 快速入门名称做的旧版加载项读取的配置，"
+            "本加载项读取 kehufenji.conf。修复：把该工作表改名为 kehufenji.conf。") in text
+    assert (f"  ! 工作簿旁边有 {tmp_path / 'myaddin.conf'}：本加载项读取同一文件夹中的 kehufenji.conf。"
+            "修复：把该文件改名为 kehufenji.conf。") in text
+    wb = openpyxl.load_workbook(book)
+    wb["myaddin.conf"].title = "kehufenji.conf"
+    wb.save(book)
+    (tmp_path / "myaddin.conf").rename(tmp_path / "kehufenji.conf")
+    assert "myaddin.conf" not in "\n".join(report(book))
