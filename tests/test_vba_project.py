@@ -216,3 +216,44 @@ def test_rebuild_refuses_what_it_cannot_do_cleanly() -> None:
     same = _ole_streams(rebuild_project(vba, "MyAddin", {}, keep))
     assert same == _ole_streams(vba) | {"VBA/dir": same["VBA/dir"]}  # only the dir stream is re-encoded
     assert decompress_stream(bytearray(same["VBA/dir"])) == decompress_stream(bytearray(_ole_streams(vba)["VBA/dir"]))
+
+
+def _uno_python() -> str | None:
+    import shutil
+    import subprocess
+
+    if shutil.which("soffice") is None:
+        return None
+    for python in ("/usr/bin/python3", "python3"):
+        try:
+            if subprocess.run([python, "-c", "import uno"], capture_output=True, timeout=60).returncode == 0:
+                return python
+        except OSError:
+            continue
+    return None
+
+
+def test_libreoffice_reads_the_vba_project_under_our_names(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An independent reader of compound files and VBA projects (LibreOffice's import, which Excel is
+    not): the project, its modules and their sources come through under our names."""
+    import json
+    import subprocess
+    from pathlib import Path
+
+    python = _uno_python()
+    if python is None:
+        pytest.skip("LibreOffice with Python (uno) is not installed")
+    proc = subprocess.run([python, str(Path(__file__).with_name("lo_vba_dump.py")), str(tmp_path / "profile"),
+                           str(TARGET)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    book = json.loads(proc.stdout)[str(TARGET)]
+    assert book["sheets"] == [CONF]
+    libraries = {k: v for k, v in book["libraries"].items() if v}  # LibreOffice's own empty Standard aside
+    assert list(libraries) == [PROJECT]
+    modules = libraries[PROJECT]
+    assert sorted(modules) == sorted(["Dictionary", RIBBON, "Sheet2", "ThisWorkbook", "xlwings"])
+    ribbon = modules[RIBBON]
+    for sub in ("RunMain", "RunPreview"):
+        assert f"Sub {sub}(control As IRibbonControl)" in ribbon
+    assert ribbon.count('If NoBook("') == 2 and "Function Zh(h As String) As String" in ribbon
+    assert f'Public Const PROJECT_NAME As String = "{PROJECT_CONST}"' in modules["xlwings"]
