@@ -14,6 +14,7 @@ from xlplugin import run
 
 from .conftest import base_config, copy_template
 from .test_addin_pipeline import EXPORT_TEXTS, _book
+from .xlfakes import ChartModel
 
 GRADES = "ABCDEFGHIJKLMN"  # 14 grades: 等级汇总表 (header row 4) reaches row 18, its 合计 row 19
 
@@ -56,15 +57,22 @@ def test_charts_below_a_grown_table_move_as_in_the_file(tmp_path: Path) -> None:
     in_file = _chart_rows_in_file(output, "分级汇总")
     fake = _book(tmp_path)
     fake.add_sheet("ERP导出", EXPORT_TEXTS)
+    grid = fake.grids["分级汇总"]
+    over_table = ChartModel("logo", sheet="分级汇总", top=grid.row_top(10) + 3, left=grid.column_left(1),
+                            width=80, height=50)  # a picture over rows 10–13 of the grade table
+    aside = ChartModel("aside", sheet="分级汇总", top=grid.row_top(10), left=grid.column_left(30), width=80, height=50)
+    fake.pictures += [over_table, aside]
     before = [(c.top, c.left, c.width, c.height) for c in fake.charts]
     outcome = run(fake.book)
     assert outcome.ok, outcome.message
     assert fake.table_areas["等级汇总表"] == [4, 1, 18, 11] and fake.grids["分级汇总"].cells[(19, 1)] == "合计"
-    grid = fake.grids["分级汇总"]
     in_excel = [_row_of(grid, c.top) for c in fake.charts]
     assert in_excel == [r[0] for r in in_file] == [20, 20, 19]  # below 合计 (row 19, 0-based 18) and a gap
     assert [(c.left, c.width, c.height) for c in fake.charts] == [b[1:] for b in before]  # only moved down
     assert [c.top for c in fake.charts][2] == before[2][0]  # the Pareto chart covers no grown table
+    # pictures follow the same rule (grade-etl moves every drawing anchor), keeping their offset in the row
+    assert over_table.top == grid.row_top(21) + 3 and (over_table.width, over_table.height) == (80, 50)
+    assert aside.top == grid.row_top(10)
     # a second click (the tables already long) moves nothing further
     assert run(fake.book).ok
     assert [_row_of(grid, c.top) for c in fake.charts] == in_excel

@@ -203,6 +203,7 @@ class FakeWorkbook:
         self.tables: dict[str, list[Any]] = {}
         self.table_areas: dict[str, list[int]] = {}  # table name → [r1, c1, r2, c2]
         self.charts: list[ChartModel] = []
+        self.pictures: list[ChartModel] = []  # pictures: a position and size (points) on a sheet, no series
         self.autofilters: dict[str, list[int] | None] = {}  # sheet → [r1, c1, r2, c2] of its own (non-table) filter
         self.filter_mode: dict[str, bool] = {}  # sheet → rows hidden by the filter's criteria
         self._ranges: dict[tuple[str, int, tuple[int, int, int, int]], Any] = {}
@@ -250,6 +251,10 @@ class FakeWorkbook:
         charts.__iter__.side_effect = lambda: iter([self._chart(c) for c in self.charts if c.sheet == name])
         charts.__len__.side_effect = lambda: sum(c.sheet == name for c in self.charts)
         sheet.charts = charts
+        pictures = create_autospec(xw.main.Pictures, instance=True)
+        pictures.__iter__.side_effect = lambda: iter([self._chart(p, xw.Picture) for p in self.pictures if p.sheet == name])
+        pictures.__len__.side_effect = lambda: sum(p.sheet == name for p in self.pictures)
+        sheet.pictures = pictures
         sheet.api = ComWorksheet(self, name)
         sheet.copy.side_effect = lambda before=None, after=None, name=None, _n=name: self._copy_sheet(_n, after, before)
         self.sheets[name] = sheet
@@ -276,9 +281,9 @@ class FakeWorkbook:
         self.tables.setdefault(sheet, []).append(table)
         return table
 
-    def _chart(self, model: ChartModel) -> Any:
-        """An autospecced xw.Chart whose position and size (points) live in `model`."""
-        chart = create_autospec(xw.Chart, instance=True)
+    def _chart(self, model: ChartModel, spec: type = xw.Chart) -> Any:
+        """An autospecced xw.Chart (or xw.Picture) whose position and size (points) live in `model`."""
+        chart = create_autospec(spec, instance=True)
         chart.name = model.name
         for attr in ("top", "left", "width", "height"):
             def prop(*args: Any, _a: str = attr) -> Any:

@@ -1,8 +1,10 @@
 """What sits on an output sheet besides the tables, in the open workbook, follows the data as in
 grade-etl's file:
-- charts are moved below a table that grew under them, by the rule the file writer applies to
-  drawing anchors (grading.sheet_layout.rows_down), with xlwings' portable API only: `Chart.top`
-  (settable) and the read-only geometry of ranges (`Range.top/left/height/width`, points);
+- charts and pictures are moved below a table that grew under them, by the rule the file writer
+  applies to drawing anchors (grading.sheet_layout.rows_down), with xlwings' portable API only:
+  `Chart.top` / `Picture.top` (settable) and the read-only geometry of ranges
+  (`Range.top/left/height/width`, points). Other shapes (text boxes …) are not moved: xlwings'
+  `sheet.shapes` also holds Excel's comment boxes and filter drop-downs, which must stay;
 - a sheet-level autofilter (one outside an Excel table) that starts at a filled block's header is
   stretched to the rows written, as the file writer stretches `<autoFilter ref>`. xlwings 0.37.8
   has no portable way to read or move a sheet's filter range (`Range.autofilter` applies criteria
@@ -64,8 +66,9 @@ def _index_at(position: float, start_of: Callable[[int], float], limit: int) -> 
 
 
 def move_charts_below(sheet: xw.Sheet, blocks: Sequence[Filled]) -> int:
-    """Move every chart of `sheet` that covers a filled table down to one empty row below it (the
-    lowest such table), keeping its size and its offset within its first row; returns how many moved."""
+    """Move every chart and picture of `sheet` that covers a filled table down to one empty row below
+    it (the lowest such table), keeping its size and its offset within its first row; returns how
+    many moved."""
     if not blocks:
         return 0
     def row_top(r: int) -> float:
@@ -76,7 +79,7 @@ def move_charts_below(sheet: xw.Sheet, blocks: Sequence[Filled]) -> int:
 
     rows, cols = 1_048_576, 16_384
     moved = 0
-    for chart in sheet.charts:
+    for chart in [*sheet.charts, *sheet.pictures]:
         top, left = float(chart.top), float(chart.left)
         bottom, right = top + float(chart.height), left + float(chart.width)
         # the cells holding the corners, as a drawing's from/to anchors name them
