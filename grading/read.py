@@ -40,7 +40,7 @@ class RawSheet:
     """Cells of one sheet as read; `first_row` is the 1-based row number of the first row.
 
     Either `rows` holds every row (Excel readers), or `table` holds every row column-wise
-    (the fast CSV path) and `rows` only the first HEAD_ROWS of them."""
+    (the fast CSV path, large xlsx sheets) and `rows` only the first of them."""
 
     file: Path
     sheet: str
@@ -49,6 +49,7 @@ class RawSheet:
     notes: list[str] = field(default_factory=list)
     table: pd.DataFrame | None = None
     _grid_cache: np.ndarray | bool | None = field(default=None, init=False, repr=False, compare=False)
+    _columns: list[np.ndarray] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def where(self) -> str:
@@ -60,8 +61,17 @@ class RawSheet:
 
     def row(self, index: int) -> list[object]:
         if self.table is not None and index >= len(self.rows):
-            return list(self.table.iloc[index])
+            return [column[index] for column in self._table_columns()]
         return self.rows[index]
+
+    def _table_columns(self) -> list[np.ndarray]:
+        """The table's columns as object arrays, made once: a row is then one index per column
+        (not a pandas row lookup: normalise looks at every 合计/小计 candidate row)."""
+        if self._columns is None:
+            assert self.table is not None
+            self._columns = [np.asarray(self.table.iloc[:, c].to_numpy(dtype=object))
+                             for c in range(self.table.shape[1])]
+        return self._columns
 
     def _grid(self) -> np.ndarray | None:
         """The rows as one 2-D object array, built once, when they are many and all of one width
@@ -81,7 +91,7 @@ class RawSheet:
         if self.table is not None:
             if col >= self.table.shape[1]:
                 return np.full(len(self.table) - start, None, dtype=object)
-            return np.asarray(self.table.iloc[start:, col].to_numpy(dtype=object))
+            return self._table_columns()[col][start:].copy()
         grid = self._grid()
         if grid is not None:
             if col >= grid.shape[1]:

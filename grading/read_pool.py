@@ -10,6 +10,8 @@ where processes cannot be started; a worker that dies is replaced by loading its
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import multiprocessing
 import os
 import sys
@@ -75,7 +77,8 @@ class ReadPool:
             return
         self._executor = ProcessPoolExecutor(max_workers=min(WORKERS, cores, len(listed)), mp_context=context)
         for _, name, path in sorted(listed, key=lambda item: -item[0]):  # largest first: the last to finish is small
-            self._futures[(name, path)] = self._executor.submit(job, name, self._sources[name], config, path)
+            self._futures[(name, path)] = self._executor.submit(_in_worker, job, name, self._sources[name], config,
+                                                                path)
 
     def has(self, name: str) -> bool:
         return name in self._paths
@@ -106,6 +109,22 @@ class ReadPool:
                 worker.terminate()
             return
         self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _in_worker(job: Job, name: str, source: SourceConfig, config: Config, path: Path) -> FileLoad:
+    """The job, then the memory it freed handed back to the system: a worker that waits for its next file
+    (or for the pool to end) should not hold the peak of its last one."""
+    result = job(name, source, config, path)
+    gc.collect()
+    _trim()
+    return result
+
+
+def _trim() -> None:
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def _size(path: Path) -> int:
