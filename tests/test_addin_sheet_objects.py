@@ -220,3 +220,24 @@ def test_without_com_the_filter_stays(tmp_path: Path) -> None:
     before = list(fake.autofilters[MAIN] or [])
     assert run(fake.book).ok
     assert fake.autofilters[MAIN] == before
+
+
+_CELL = st.none() | st.booleans() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=5) \
+    | st.datetimes(min_value=__import__("datetime").datetime(1990, 1, 1))
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.lists(_CELL, max_size=5), max_size=6), st.integers(0, 3), st.integers(0, 3))
+def test_a_sheet_digest_ignores_trailing_empties_and_sees_every_value(
+        rows: list[list[Any]], extra_rows: int, extra_cols: int) -> None:
+    from grading.history import sheet_digest
+
+    padded = [row + [None] * extra_cols for row in rows] + [[None] * extra_cols] * extra_rows
+    assert sheet_digest(padded) == sheet_digest(rows)
+    for i, row in enumerate(rows):
+        for j, value in enumerate(row):
+            if value is None or value == "":
+                continue
+            changed = [list(r) for r in rows]
+            changed[i][j] = "≠" if not isinstance(value, str) else value + "≠"
+            assert sheet_digest(changed) != sheet_digest(rows)
