@@ -167,8 +167,16 @@ def read_file(path: Path, sheet: str | None = None) -> list[RawSheet]:
 
 
 def _read_calamine(path: Path, sheet: str | None, kind: str) -> RawSheet:
+    checked = None
     if kind == "zip":
         _check_package(path)
+        checked = _xlsx_choice(path, sheet)  # a large xlsx sheet: no need to open the workbook in calamine
+        if checked is not None:
+            _check_extent(path, checked)
+            columns = _read_large_xlsx(path, checked)
+            if columns is not None:
+                head, first_row, table = columns
+                return _non_empty(RawSheet(path, checked, head, first_row, [], table))
     try:
         with path.open("rb") as fh:
             wb = CalamineWorkbook.from_filelike(fh)
@@ -189,12 +197,8 @@ def _read_calamine(path: Path, sheet: str | None, kind: str) -> RawSheet:
     else:
         visible = [m.name for m in wb.sheets_metadata if str(m.visible).endswith(".Visible")]
         name = (visible or names)[0]
-    if kind == "zip":
+    if kind == "zip" and name != checked:
         _check_extent(path, name)
-        columns = _read_large_xlsx(path, name)
-        if columns is not None:
-            head, first_row, table = columns
-            return _non_empty(RawSheet(path, name, head, first_row, [], table))
     ws = wb.get_sheet_by_name(name)
     if ws.height * ws.width > MAX_CELLS:
         raise UnreadableFile(
@@ -231,6 +235,30 @@ def _check_package(path: Path) -> None:
         f"文件 {path.name} 的{what}（{over}）解压后超过 {limit >> 20:,} MB 的上限"
         f"（压缩包内只有 {max(packed >> 10, 1):,} KB），可能是损坏或恶意构造的文件（压缩炸弹），为避免耗尽内存已停止读取。"
         "请在 Excel 中打开后另存为 .xlsx，或从 ERP 重新导出。")
+
+
+def _xlsx_choice(path: Path, sheet: str | None) -> str | None:
+    """The sheet calamine would read (the named one, else the first visible), from xl/workbook.xml, when it
+    is large enough for the column-wise read; None otherwise (calamine opens the workbook and decides).
+    Opening the workbook in calamine first would parse every shared string once more."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            if "xl/workbook.xml" not in zf.namelist():
+                return None
+            root = ET.fromstring(zf.read("xl/workbook.xml"))
+            listed = [(e.get("name", ""), e.get("state", "visible")) for e in root.iter() if e.tag.endswith("}sheet")]
+            names = [n for n, _ in listed]
+            if sheet is not None:
+                name = sheet if sheet in names else None
+            else:
+                visible = [n for n, state in listed if state not in ("hidden", "veryHidden")]
+                name = (visible or names)[0] if names else None
+            part = sheet_part(zf, name) if name is not None else None
+            if part is None or part not in zf.namelist() or zf.getinfo(part).file_size < read_arrow.MIN_SHEET_BYTES:
+                return None
+            return name
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError, ET.ParseError):
+        return None
 
 
 def _read_large_xlsx(path: Path, sheet: str) -> tuple[list[list[object]], int, pd.DataFrame] | None:

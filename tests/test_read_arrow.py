@@ -187,3 +187,36 @@ def test_any_sheet_reads_the_same_either_way(tmp_path_factory: pytest.TempPathFa
         [data.draw(by_kind[k]) for k in kinds] for _ in range(n)]
     path = _export(tmp_path_factory.mktemp("sheet") / "s.xlsx", rows)
     _same(read_file(path)[0], _row_wise(path, monkeypatch))
+
+
+@pytest.mark.parametrize("state", ["hidden", "veryHidden", "visible"])
+def test_the_sheet_chosen_is_the_one_calamine_chooses(tmp_path: Path, small_thresholds: list[bool],
+                                                      monkeypatch: pytest.MonkeyPatch, state: str) -> None:
+    """The column-wise read picks the sheet from xl/workbook.xml itself: the first visible one, or the named one."""
+    wb = Workbook()
+    first = wb.active
+    first.title = "参数"
+    for r, row in enumerate(_lines(30, seed=2), start=1):
+        for c, value in enumerate(row, start=1):
+            first.cell(r, c, value)
+    first.sheet_state = state
+    second = wb.create_sheet("销售出库单")
+    for r, row in enumerate(_lines(40), start=4):
+        for c, value in enumerate(row, start=1):
+            second.cell(r, c, value)
+    second.cell(1, 1, "销售出库单序时簿")
+    path = tmp_path / "two.xlsx"
+    wb.save(path)
+    got = read_file(path)[0]
+    assert got.sheet == ("参数" if state == "visible" else "销售出库单")
+    assert small_thresholds == [True]
+    _same(got, _row_wise(path, monkeypatch))
+    named = read_file(path, "参数")[0]
+    assert named.sheet == "参数"
+    _same(named, _row_wise_named(path, "参数", monkeypatch))
+
+
+def _row_wise_named(path: Path, sheet: str, monkeypatch: pytest.MonkeyPatch) -> RawSheet:
+    with monkeypatch.context() as m:
+        m.setattr(read_arrow, "MIN_SHEET_BYTES", 1 << 62)
+        return read_file(path, sheet)[0]

@@ -44,6 +44,7 @@ def _grade(folder: Path, parallel: bool) -> GradingResult:
 def in_workers(monkeypatch: pytest.MonkeyPatch) -> list[Future[Any]]:
     """Every run with `parallel` uses the workers, however small its files."""
     monkeypatch.setattr(read_pool, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(read_pool, "PACK_MIN_CATEGORIES", 0)  # every text column goes back packed
     monkeypatch.setattr(read_pool, "ProcessPoolExecutor", CountingExecutor)
     SUBMITTED.clear()
     return SUBMITTED
