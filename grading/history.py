@@ -103,6 +103,7 @@ class RunRecord:
     source: str = "run"
     config_text: str = ""
     digests: Mapping[Path, tuple[int, str]] | None = None  # (size, sha256) per input, hashed during the run
+    sheets: Sequence[tuple[str, int, str]] = ()  # inputs pasted into the workbook: (file!sheet, size, sha256)
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,37 @@ def file_digest(path: Path) -> tuple[int, str]:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return path.stat().st_size, h.hexdigest()
+
+
+def _canonical(value: object) -> list[str]:
+    """A cell as (type, text): numbers by their float value (Excel has no integers), text as is."""
+    if value is None or value == "":
+        return ["", ""]
+    if isinstance(value, bool):
+        return ["b", str(int(value))]
+    if isinstance(value, (int, float)):
+        return ["n", repr(float(value))]
+    if isinstance(value, dt.datetime):
+        return ["d", value.replace(tzinfo=None).isoformat()]
+    if isinstance(value, dt.date):
+        return ["d", dt.datetime.combine(value, dt.time()).isoformat()]
+    if isinstance(value, dt.time):
+        return ["t", value.isoformat()]
+    return ["s" if isinstance(value, str) else type(value).__name__, str(value)]
+
+
+def sheet_digest(rows: Sequence[Sequence[object]]) -> tuple[int, str]:
+    """Size and SHA-256 of a sheet's values as a file's digest stands for its bytes: the rows as
+    canonical JSON of (type, text) per cell, empty cells trailing a row and empty rows trailing the
+    sheet left out (formatting that widens the used range does not change it)."""
+    cells = [[_canonical(v) for v in row] for row in rows]
+    for row in cells:
+        while row and row[-1] == ["", ""]:
+            row.pop()
+    while cells and not cells[-1]:
+        cells.pop()
+    data = json.dumps(cells, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return len(data), hashlib.sha256(data).hexdigest()
 
 
 def previous_period(path: Path, as_of: dt.date, period: str, config_hash: str = "") -> PreviousPeriod | None:
@@ -294,7 +326,8 @@ def record_run(conn: sqlite3.Connection, run: RunRecord, graded: pd.DataFrame) -
          len(graded), run.output, run.source, run.config_text or None))
     run_id = int(cur.lastrowid or 0)
     conn.executemany("INSERT INTO run_inputs (run_id, path, size, sha256) VALUES (?, ?, ?, ?)",
-                     [(run_id, str(p), *((run.digests or {}).get(p) or file_digest(p))) for p in run.inputs])
+                     [(run_id, str(p), *((run.digests or {}).get(p) or file_digest(p))) for p in run.inputs]
+                     + [(run_id, *s) for s in run.sheets])
     n = len(graded)
 
     def col(name: str, default: object = None) -> list[object]:
