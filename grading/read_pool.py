@@ -28,6 +28,7 @@ import pandas as pd
 
 from .config_model import Config, SourceConfig
 from .errors import InputError
+from .normalise import fast_categorical
 
 if TYPE_CHECKING:
     from .load import FileLoad
@@ -137,8 +138,10 @@ class _PackedText:
         self.codes, self.categories, self.ordered = codes, categories, ordered
 
     def unpack(self) -> pd.Categorical:
-        labels = pd.Index(np.asarray(self.categories.to_numpy(zero_copy_only=False), dtype=object), dtype=object)
-        return pd.Categorical.from_codes(self.codes, categories=labels, ordered=self.ordered)
+        labels = np.asarray(self.categories.to_numpy(zero_copy_only=False), dtype=object)
+        if not self.ordered:  # a categorical's own codes and categories: valid and distinct, not checked again
+            return fast_categorical(self.codes, labels)
+        return pd.Categorical.from_codes(self.codes, categories=pd.Index(labels, dtype=object), ordered=True)
 
 
 def _packed(frame: pd.DataFrame) -> list[tuple[str, Any]]:
