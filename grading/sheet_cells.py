@@ -70,33 +70,36 @@ def text_cell(ref: str, s: str, value: str) -> str:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A column ready to be cut into rows: `head` + value text pieces + `tail` after each cell's ref where
-    `text` is not null; `empty` after the ref of an empty styled cell ("" when unstyled: no cell)."""
+    """A column ready to be cut into rows: each row's cell is `start` + row number + `head` + its text
+    pieces + `tail` where `valid`, else `start` + row number + `empty` (nothing when `empty` is "");
+    `whole`: the complete cells, for values written one by one."""
 
+    start: str
     head: str
-    text: tuple[Any, ...]  # Arrow arrays of equal length, spliced in order (null: no value in that row)
+    text: tuple[Any, ...]  # Arrow arrays of equal length, spliced in order (null where not valid)
     tail: str
     empty: str
-    all_valid: bool
-    values: Sequence[object] | None = None  # written one by one with `cell` (odd types)
-    style: str | None = None
+    valid: np.ndarray | None  # None: every row has a value
+    whole: Any | None = None
 
 
-def prepare(values: Sequence[object] | np.ndarray, style: str | None) -> Prepared:
-    """Format a column's values once (escaping, number text), independent of where its rows go."""
+def prepare(values: Sequence[object] | np.ndarray, style: str | None, letter: str, first_row: int) -> Prepared:
+    """Format the values of column `letter`, from sheet row `first_row` down, once (escaping, number text)."""
     s = f' s="{style}"' if style else ""
     empty = f'"{s}/>' if style else ""
+    start = f'<c r="{letter}'
     try:
         found = _formatted(values)
     except (pa.ArrowException, OverflowError, TypeError, ValueError):
         found = None
     if found is None:
-        return Prepared("", (), "", empty, False, _python(values), style)
+        whole = [cell(f"{letter}{first_row + i}", v, style) for i, v in enumerate(_python(values))]
+        return Prepared(start, "", (), "", empty, None, pa.array(whole, type=_TEXT))
     kind, text, valid = found
     head, tail = {"number": (f'"{s}><v>', "</v></c>"), "bool": (f'"{s} t="b"><v>', "</v></c>"),
                   "text": (f'"{s} t="inlineStr"><is><t xml:space="preserve">', "</t></is></c>"),
                   "none": ("", "")}[kind]
-    return Prepared(head, text, tail, empty, kind != "none" and bool(valid.all()))
+    return Prepared(start, head, text, tail, empty, None if kind != "none" and valid.all() else valid)
 
 
 def _python(values: Sequence[object] | np.ndarray) -> Sequence[object]:
@@ -193,17 +196,30 @@ def _dates(days: Any) -> tuple[str, tuple[Any, ...], np.ndarray]:
 
 
 def _texts(arr: Any) -> tuple[str, tuple[Any, ...], np.ndarray]:
-    valid = np.asarray(pc.fill_null(pc.not_equal(arr, ""), False).to_numpy(zero_copy_only=False), dtype=bool)
-    if pc.any(pc.match_substring_regex(arr, _CONTROL_RE)).as_py():
+    """As `text_cell`: control characters removed, cut at MAX_CHARS, & < > escaped; "" and None: no cell."""
+    valid = _valid(arr) & (np.diff(_offsets(arr)) > 0)
+    special = _found(arr, _SPECIAL_RE)
+    if special and _found(arr, _CONTROL_RE):
         arr = pc.replace_substring_regex(arr, _CONTROL_RE, "")
-    long = pc.greater(pc.utf8_length(arr), MAX_CHARS)
-    if pc.any(long).as_py():
-        cut = _join(pc.utf8_slice_codeunits(arr, 0, MAX_CHARS - 1), _lit("…"))
-        arr = pc.if_else(long, cut, arr)
-    if pc.any(pc.match_substring_regex(arr, _SPECIAL_RE)).as_py():
+    if len(arr) and int(np.diff(_offsets(arr)).max()) > MAX_CHARS:  # bytes ≥ characters
+        long = pc.greater(pc.utf8_length(arr), MAX_CHARS)
+        arr = pc.if_else(long, _join(pc.utf8_slice_codeunits(arr, 0, MAX_CHARS - 1), _lit("…")), arr)
+    if special:
         for char, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
             arr = pc.replace_substring(arr, char, entity)
-    return "text", (pc.if_else(pa.array(valid), arr, pa.scalar(None, _TEXT)),), valid
+    bitmap = pa.array(np.concatenate([np.zeros(arr.offset, dtype=bool), valid])).buffers()[1]
+    text = pa.Array.from_buffers(_TEXT, len(arr), [bitmap, *arr.buffers()[1:]], offset=arr.offset)
+    return "text", (text,), valid
+
+
+def _found(arr: Any, pattern: str) -> bool:
+    """Whether any value matches `pattern` (a character class): one search over all the text at once."""
+    if not len(arr):
+        return False
+    offsets = _offsets(arr)
+    bounds = pa.py_buffer(np.array([offsets[0], offsets[-1]], dtype=np.int64))
+    whole = pa.Array.from_buffers(_TEXT, 1, [None, bounds, arr.buffers()[2]])
+    return bool(pc.match_substring_regex(whole, pattern)[0].as_py())
 
 
 # ---------------------------------------------------------------- rows
@@ -213,28 +229,66 @@ def row_numbers(first: int, n: int) -> Any:
     return pa.array(np.arange(first, first + n, dtype=np.int64)).cast(_TEXT)
 
 
-def cells(p: Prepared, letter: str, first_row: int, lo: int, hi: int, rows: Any) -> Any | None:
-    """The `<c>` elements of rows lo … hi − 1 of a prepared column (row lo is sheet row first_row + lo;
-    `rows` their numbers as text); None when none of them writes anything."""
-    if p.values is not None:
-        out = [cell(f"{letter}{first_row + i}", p.values[i], p.style) for i in range(lo, hi)]
-        return pa.array(out, type=_TEXT) if any(out) else None
-    start = _lit(f'<c r="{letter}')
+def digits(first: int, n: int) -> np.ndarray:
+    """The number of digits of the row numbers first … first + n − 1."""
+    return 1 + np.searchsorted(_POWERS, np.arange(first, first + n, dtype=np.int64), side="right")
+
+
+_POWERS = 10 ** np.arange(1, 19, dtype=np.int64)
+
+
+def cell_bytes(p: Prepared, row_digits: np.ndarray) -> np.ndarray:
+    """The UTF-8 size of each row's cell (`row_digits`: digits of each row's number, from `digits`)."""
+    if p.whole is not None:
+        return np.diff(_offsets(p.whole))
+    ref = len(p.start) + row_digits
+    empty = ref + len(p.empty) if p.empty else np.zeros(len(row_digits), dtype=np.int64)
     if not p.text:
-        return _join(start, rows, _lit(p.empty)) if p.empty else None
-    full = _join(start, rows, _lit(p.head), *(t.slice(lo, hi - lo) for t in p.text), _lit(p.tail))
-    if p.all_valid:
-        return full
-    if p.empty:
-        return pc.coalesce(full, _join(start, rows, _lit(p.empty)))
-    return pc.fill_null(full, _lit(""))
+        return empty
+    full = ref + len(p.head.encode("utf-8")) + len(p.tail)
+    for piece in p.text:
+        full = full + np.diff(_offsets(piece))
+    return full if p.valid is None else np.where(p.valid, full, empty)
 
 
-def rows_xml(rows: Any, attrs: str, columns: Sequence[Any | None]) -> Chunk:
-    """`<row>` elements of the sheet rows numbered `rows` (from `row_numbers`), their cells from
-    `columns` (cell arrays from `cells`, in column order; None: nothing) as one UTF-8 buffer."""
-    lines = _join(_lit('<row r="'), rows, _lit(f'"{attrs}>'), *(c for c in columns if c is not None), _lit("</row>"))
-    return utf8_bytes(lines)
+def pieces(p: Prepared, lo: int, hi: int, rows: Any) -> list[Any]:
+    """What the column's rows lo … hi − 1 are joined from (`rows`: their sheet row numbers as text):
+    literal text and Arrow arrays without nulls, in order; [] when none of them writes anything."""
+    if p.whole is not None:
+        return [p.whole.slice(lo, hi - lo)]
+    if not p.text:
+        return [p.start, rows, p.empty] if p.empty else []
+    text = [t.slice(lo, hi - lo) for t in p.text]
+    if p.valid is None:
+        return [p.start, rows, p.head, *text, p.tail]
+    valid = pa.array(p.valid[lo:hi])
+    front = [p.start, rows] if p.empty else [pc.if_else(valid, _lit(p.start), _lit("")),
+                                             pc.if_else(valid, rows, _lit(""))]
+    return [*front, pc.if_else(valid, _lit(p.head), _lit(p.empty)), *(pc.fill_null(t, _lit("")) for t in text),
+            pc.if_else(valid, _lit(p.tail), _lit(""))]
+
+
+def cells(p: Prepared, lo: int, hi: int, rows: Any) -> Any | None:
+    """The `<c>` elements of the column's rows lo … hi − 1 ("" where none); None when there is none at all."""
+    found = pieces(p, lo, hi, rows)
+    return join(found) if found else None
+
+
+def rows_xml(rows: Any, attrs: str, columns: Sequence[Any]) -> Chunk:
+    """`<row>` elements of the sheet rows numbered `rows` (from `row_numbers`), their cells joined from
+    `columns` (from `pieces`, in column order) as one UTF-8 buffer."""
+    return utf8_bytes(join(['<row r="', rows, f'"{attrs}>', *columns, "</row>"]))
+
+
+def join(found: Sequence[Any]) -> Any:
+    """Row-wise concatenation of literal text and arrays (adjacent literals merged first)."""
+    merged: list[Any] = []
+    for x in found:
+        if isinstance(x, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += x
+        else:
+            merged.append(x)
+    return _join(*(_lit(x) if isinstance(x, str) else x for x in merged))
 
 
 def _lit(text: str) -> Any:
@@ -246,9 +300,13 @@ def _join(*pieces: Any) -> Any:
     return pc.binary_join_element_wise(*pieces, _lit(""))
 
 
+def _offsets(text: Any) -> np.ndarray:
+    return np.frombuffer(text.buffers()[1], dtype=np.int64, count=len(text) + 1, offset=8 * text.offset)
+
+
 def utf8_bytes(text: Any) -> Chunk:
-    """The concatenated values of an Arrow (large) string array, without copying."""
+    """The concatenated values of an Arrow large string array, without copying."""
     if len(text) == 0:
         return b""
-    offsets = np.frombuffer(text.buffers()[1], dtype=np.int64, count=len(text) + 1, offset=8 * text.offset)
+    offsets = _offsets(text)
     return text.buffers()[2][int(offsets[0]):int(offsets[-1])]

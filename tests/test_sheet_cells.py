@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grading import write_xlsx
+from grading import sheet_body, write_xlsx
 from grading.plan_types import Block, Column
-from grading.sheet_cells import cells, prepare, row_numbers, rows_xml
+from grading.sheet_cells import cell_bytes, cells, digits, pieces, prepare, row_numbers, rows_xml
 from grading.xlsx_template import TemplateCell, TemplateSheet
 
 # ---------------------------------------------------------------- the reference: one value at a time
@@ -48,9 +48,16 @@ def ref_cell(ref: str, value: object, style: str | None) -> str:
 
 
 def built(values: Any, style: str | None, letter: str = "C", first: int = 5) -> list[str]:
+    """Each row's cell, checked against the sizes announced beforehand and against rows cut anywhere."""
     n = len(values)
-    got = cells(prepare(values, style), letter, first, 0, n, row_numbers(first, n))
-    return [""] * n if got is None else [x or "" for x in got.to_pylist()]
+    prepared = prepare(values, style, letter, first)
+    got = cells(prepared, 0, n, row_numbers(first, n))
+    out = [""] * n if got is None else [x or "" for x in got.to_pylist()]
+    assert cell_bytes(prepared, digits(first, n)).tolist() == [len(x.encode("utf-8")) for x in out]
+    if n > 2:
+        part = cells(prepared, 1, n - 1, row_numbers(first + 1, n - 2))
+        assert ([""] * (n - 2) if part is None else [x or "" for x in part.to_pylist()]) == out[1:-1]
+    return out
 
 
 def expected(values: Any, style: str | None, letter: str = "C", first: int = 5) -> list[str]:
@@ -120,9 +127,9 @@ def test_odd_values_exact_xml() -> None:
 
 def test_rows_join_tables_side_by_side_exact_xml() -> None:
     rows = row_numbers(5, 2)
-    left = prepare([1.5, float("nan")], "7")
-    right = prepare(["客户", None], None)
-    got = rows_xml(rows, ' x14ac:dyDescent="0.25"', [cells(left, "A", 5, 0, 2, rows), cells(right, "C", 5, 0, 2, rows)])
+    left = prepare([1.5, float("nan")], "7", "A", 5)
+    right = prepare(["客户", None], None, "C", 5)
+    got = rows_xml(rows, ' x14ac:dyDescent="0.25"', [*pieces(left, 0, 2, rows), *pieces(right, 0, 2, rows)])
     assert bytes(got).decode("utf-8") == (
         '<row r="5" x14ac:dyDescent="0.25"><c r="A5" s="7"><v>1.5</v></c>'
         '<c r="C5" t="inlineStr"><is><t xml:space="preserve">客户</t></is></c></row>'
@@ -149,7 +156,9 @@ def _placed(n: int, positional: bool = False) -> write_xlsx.Placed:
 def _sheet(n: int, positional: bool = False) -> tuple[str, str]:
     ts = TemplateSheet("表", "xl/worksheets/sheet1.xml", {(4, 0): TemplateCell("编码", "1")})
     xml, body = write_xlsx._rebuild_sheet(_SHEET, ts, [_placed(n, positional)])
-    return xml, b"".join(bytes(x) for x in body).decode("utf-8")
+    data = b"".join(bytes(x) for x in body.chunks())
+    assert len(data) == body.size
+    return xml, data.decode("utf-8")
 
 
 def test_rebuilt_sheet_exact_xml() -> None:
@@ -177,5 +186,34 @@ def test_rebuilt_sheet_exact_xml() -> None:
 
 def test_rows_cut_into_chunks_give_the_same_xml(monkeypatch: pytest.MonkeyPatch) -> None:
     whole = _sheet(40)
-    monkeypatch.setattr(write_xlsx, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(sheet_body, "CHUNK_ROWS", 7)
     assert _sheet(40) == whole
+
+
+class _Member:
+    def __init__(self, fail_at: int | None = None) -> None:
+        self.got: list[bytes] = []
+        self.fail_at = fail_at
+
+    def write(self, data: bytes) -> int:
+        if len(self.got) == self.fail_at:
+            raise OSError(28, "No space left on device")
+        self.got.append(bytes(data))
+        return len(data)
+
+
+def test_pieces_are_written_in_order_by_a_second_thread_and_failures_surface() -> None:
+    member = _Member()
+    write_xlsx._deflate_behind(member, (b"%d," % i for i in range(50)))  # type: ignore[arg-type]
+    assert b"".join(member.got) == b"".join(b"%d," % i for i in range(50))
+    with pytest.raises(OSError, match="No space"):  # the writing thread's error, raised here
+        write_xlsx._deflate_behind(_Member(fail_at=3), (b"x" for _ in range(50)))  # type: ignore[arg-type]
+
+    def broken() -> Any:
+        yield b"a"
+        raise ValueError("built wrong")
+
+    member = _Member()
+    with pytest.raises(ValueError, match="built wrong"):  # the producer's error, the writer stopped
+        write_xlsx._deflate_behind(member, broken())  # type: ignore[arg-type]
+    assert member.got == [b"a"]
