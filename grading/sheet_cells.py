@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -206,7 +207,8 @@ def _texts(arr: Any) -> tuple[str, tuple[Any, ...], np.ndarray]:
         arr = pc.if_else(long, _join(pc.utf8_slice_codeunits(arr, 0, MAX_CHARS - 1), _lit("…")), arr)
     if special:
         for char, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
-            arr = pc.replace_substring(arr, char, entity)
+            if _found(arr, re.escape(char)):  # one pass per character present, not three
+                arr = pc.replace_substring(arr, char, entity)
     bitmap = pa.array(np.concatenate([np.zeros(arr.offset, dtype=bool), valid])).buffers()[1]
     text = pa.Array.from_buffers(_TEXT, len(arr), [bitmap, *arr.buffers()[1:]], offset=arr.offset)
     return "text", (text,), valid
