@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grading import sheet_body, write_xlsx
+from grading import sheet_body, write_xlsx, xlsx_package
 from grading.plan_types import Block, Column
 from grading.sheet_cells import cell_bytes, cells, digits, pieces, prepare, row_numbers, rows_xml
 from grading.xlsx_template import TemplateCell, TemplateSheet
@@ -204,10 +204,10 @@ class _Member:
 
 def test_pieces_are_written_in_order_by_a_second_thread_and_failures_surface() -> None:
     member = _Member()
-    write_xlsx._deflate_behind(member, (b"%d," % i for i in range(50)))  # type: ignore[arg-type]
+    xlsx_package.deflate_behind(member, (b"%d," % i for i in range(50)))  # type: ignore[arg-type]
     assert b"".join(member.got) == b"".join(b"%d," % i for i in range(50))
     with pytest.raises(OSError, match="No space"):  # the writing thread's error, raised here
-        write_xlsx._deflate_behind(_Member(fail_at=3), (b"x" for _ in range(50)))  # type: ignore[arg-type]
+        xlsx_package.deflate_behind(_Member(fail_at=3), (b"x" for _ in range(50)))  # type: ignore[arg-type]
 
     def broken() -> Any:
         yield b"a"
@@ -215,5 +215,28 @@ def test_pieces_are_written_in_order_by_a_second_thread_and_failures_surface() -
 
     member = _Member()
     with pytest.raises(ValueError, match="built wrong"):  # the producer's error, the writer stopped
-        write_xlsx._deflate_behind(member, broken())  # type: ignore[arg-type]
+        xlsx_package.deflate_behind(member, broken())  # type: ignore[arg-type]
     assert member.got == [b"a"]
+
+
+def test_isal_and_zlib_write_the_same_package(demo, write_config, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import zipfile
+
+    from grading.pipeline import run_to_file
+
+    from .conftest import FIXED_TIME
+
+    folder, _ = demo
+    config = write_config(folder, name="config_test.yaml")
+    monkeypatch.setattr(xlsx_package, "BIG", 0)  # every part deflated by the second thread, at level 1
+    outputs = {}
+    isal = xlsx_package.isal_zlib
+    for name, module in (("isal", isal), ("zlib", None)):
+        monkeypatch.setattr(xlsx_package, "isal_zlib", module)
+        outputs[name] = run_to_file(config, tmp_path / f"{name}.xlsx", generated_at=FIXED_TIME).output
+    if isal is not None:
+        assert outputs["isal"].read_bytes() != outputs["zlib"].read_bytes()  # ISA-L's deflate stream was used
+    with zipfile.ZipFile(outputs["isal"]) as a, zipfile.ZipFile(outputs["zlib"]) as b:
+        assert a.testzip() is None and b.testzip() is None  # CRCs right
+        assert a.namelist() == b.namelist()
+        assert all(a.read(n) == b.read(n) for n in a.namelist())
