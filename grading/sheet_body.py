@@ -16,7 +16,7 @@ from .plan_types import Block, Column
 from .sheet_cells import Chunk, cell, cell_bytes, cells, digits, pieces, prepare, row_numbers, rows_xml
 from .xlsx_template import col_letters
 
-CHUNK_ROWS = 16384  # rows of a table built, joined and deflated at a time
+CHUNK_ROWS = 4096  # rows of a table built, joined and deflated at a time (small chunks reuse warm memory)
 TemplateRows = dict[int, tuple[str, dict[int, str]]]  # row → (its attributes but r/spans, column → cell XML)
 
 
