@@ -14,6 +14,7 @@ of the project's and the polars pipeline's totals, not of the floor.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import resource
@@ -27,19 +28,19 @@ _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 class RssSampler(threading.Thread):
-    """Peak resident memory (MB) per named stage, sampled from /proc/self/statm every `interval` s."""
+    """Peak resident memory (MB) per named stage, sampled every `interval` s: this process and every process
+    it started (grade-etl reads large inputs in worker processes: their memory counts too)."""
 
     def __init__(self, interval: float = 0.02) -> None:
         super().__init__(daemon=True)
         self.interval = interval
         self.stage = "import"
         self.peaks: dict[str, float] = {}
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     @staticmethod
     def current_mb() -> float:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * _PAGE / 2**20
+        return sum(_resident_pages(pid) for pid in _tree(os.getpid())) * _PAGE / 2**20
 
     def mark(self, stage: str) -> None:
         self._sample()
@@ -52,13 +53,35 @@ class RssSampler(threading.Thread):
             self.peaks[self.stage] = mb
 
     def run(self) -> None:
-        while not self._stop.wait(self.interval):
+        while not self._halt.wait(self.interval):
             self._sample()
 
     def stop(self) -> dict[str, float]:
         self._sample()
-        self._stop.set()
+        self._halt.set()
         return {k: round(v) for k, v in self.peaks.items()}
+
+
+def _tree(pid: int) -> list[int]:
+    """pid and its descendants (Linux /proc/<pid>/task/<tid>/children)."""
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        for children in glob.glob(f"/proc/{current}/task/*/children"):
+            try:
+                todo += [int(c) for c in Path(children).read_text().split()]
+            except (OSError, ValueError):
+                pass
+    return out
+
+
+def _resident_pages(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as fh:
+            return int(fh.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0  # ended between listing and reading
 
 
 def peak_rss_mb() -> float:
@@ -144,8 +167,10 @@ def main() -> None:
     result = {"project": project, "polars": polars, "floor": floor, "floor-prep": floor_prep}[kind](folder, sampler)
     result["rss_stages"] = sampler.stop()
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    result["cpu_s"] = usage.ru_utime + usage.ru_stime
-    result["rss_mb"] = round(peak_rss_mb())
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # worker processes, joined by the run
+    result["cpu_s"] = usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime
+    # the process tree's sampled peak (worker processes included), at least this process's own peak
+    result["rss_mb"] = round(max(peak_rss_mb(), max(result["rss_stages"].values(), default=0)))
     target.write_text(json.dumps(result, ensure_ascii=False), encoding="utf-8")
 
 

@@ -13,7 +13,7 @@ import hashlib
 import json
 import math
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +101,7 @@ class RunRecord:
     inputs: Sequence[Path]
     source: str = "run"
     config_text: str = ""
+    digests: Mapping[Path, tuple[int, str]] | None = None  # (size, sha256) per input, hashed during the run
 
 
 @dataclass(frozen=True)
@@ -266,7 +267,7 @@ def record_run(conn: sqlite3.Connection, run: RunRecord, graded: pd.DataFrame) -
          len(graded), run.output, run.source, run.config_text or None))
     run_id = int(cur.lastrowid or 0)
     conn.executemany("INSERT INTO run_inputs (run_id, path, size, sha256) VALUES (?, ?, ?, ?)",
-                     [(run_id, str(p), *file_digest(p)) for p in run.inputs])
+                     [(run_id, str(p), *((run.digests or {}).get(p) or file_digest(p))) for p in run.inputs])
     n = len(graded)
 
     def col(name: str, default: object = None) -> list[object]:

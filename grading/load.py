@@ -25,6 +25,7 @@ from .header import detect_layout
 from .normalise import drop_invalid, normalise
 from .problems import Problem, ProblemLog
 from .read import RawSheet, expand_globs, read_file
+from .read_pool import ReadPool
 
 
 @dataclass
@@ -106,23 +107,26 @@ def required_fields(source: str, config: Config) -> tuple[str, ...]:
 
 def load_sources(config: Config, problems: list[Problem], progress: Progress,
                  sheet_reader: SheetReader | None = None,
-                 own_output: Callable[[Path], bool] | None = None) -> dict[str, SourceData]:
-    """Every configured source; files the tool wrote itself (`own_output`) are skipped with a note."""
+                 own_output: Callable[[Path], bool] | None = None, parallel: bool = False) -> dict[str, SourceData]:
+    """Every configured source; files the tool wrote itself (`own_output`) are skipped with a note.
+    With `parallel` (grade-etl), large inputs are read and normalised in worker processes, two files at a
+    time (see grading.read_pool); what the run reports is the same, in the same order, as without."""
     errors: list[InputError] = []
     out: dict[str, SourceData] = {}
     configured = [(n, getattr(config.sources, n)) for n in ("sales", "receivables", "customers", "overrides", "reviews")]
     active = [(n, s) for n, s in configured if s is not None]
-    for i, (name, source) in enumerate(active):
-        progress(f"读取{SOURCE_LABELS[name]}", i / len(active))
-        errors_before = len(errors)
-        counts_before = _dropped(problems)
-        try:
-            out[name] = _load_one(name, source, config, problems, errors, sheet_reader, own_output)
-        except InputError as exc:
-            errors.append(exc)
-            continue
-        if name not in ("overrides", "reviews") and len(errors) == errors_before and len(out[name].frame) == 0:
-            errors.append(_empty(out[name], _dropped(problems) - counts_before))
+    with ReadPool(config, active, load_file, source_paths, sheet_reader, own_output, enabled=parallel) as pool:
+        for i, (name, source) in enumerate(active):
+            progress(f"读取{SOURCE_LABELS[name]}", i / len(active))
+            errors_before = len(errors)
+            counts_before = _dropped(problems)
+            try:
+                out[name] = _load_one(name, source, config, problems, errors, sheet_reader, own_output, pool)
+            except InputError as exc:
+                errors.append(exc)
+                continue
+            if name not in ("overrides", "reviews") and len(errors) == errors_before and len(out[name].frame) == 0:
+                errors.append(_empty(out[name], _dropped(problems) - counts_before))
     if errors:
         raise InputErrors(errors)
     problems.extend(code_findings(
@@ -153,7 +157,7 @@ def _empty(data: SourceData, dropped: Counter[str]) -> EmptyData:
 
 def _load_one(name: str, source: SourceConfig, config: Config, problems: list[Problem],
               errors: list[InputError], sheet_reader: SheetReader | None,
-              own_output: Callable[[Path], bool] | None = None) -> SourceData:
+              own_output: Callable[[Path], bool] | None, pool: ReadPool) -> SourceData:
     label = f"{SOURCE_LABELS[name]}："
     fields = SOURCE_FIELDS[name]
     required = required_fields(name, config)
@@ -175,28 +179,10 @@ def _load_one(name: str, source: SourceConfig, config: Config, problems: list[Pr
             f"{SOURCE_LABELS[name]}：只配置了 workbook_sheet「{source.workbook_sheet}」，但当前工作簿中没有这个工作表"
             "（或在无 Excel 的命令行中运行）。请把导出数据粘贴到该工作表，或在 config.yaml 中配置 files。"
         )
-    skipped: list[Path] = []
-    skip = None if name == "reviews" else own_output  # reviews are read from this tool's own workbooks
-    for path in expand_globs(source.files, config.base_dir, SOURCE_LABELS[name], skip, skipped):
-        started = time.perf_counter()
-        try:
-            sheets = _read_source_file(path, name, source.sheet)
-        except InputError as exc:
-            errors.append(exc)
-            continue
-        finally:
-            data.read_seconds += time.perf_counter() - started
-        for sheet in sheets:
-            started = time.perf_counter()
-            try:
-                frames.append(_sheet_frame(sheet, name, source, config, fields, required, label, problems, data))
-            except InputError as exc:
-                errors.append(exc)
-                continue
-            finally:
-                data.normalise_seconds += time.perf_counter() - started
-            data.files.append(str(path))
-            data.rows_read += sheet.n_rows
+    paths, skipped = pool.paths(name) if pool.has(name) else source_paths(name, source, config, own_output)
+    for path in paths:
+        part = pool.result(name, path) if pool.has(name) else load_file(name, source, config, path)
+        merge_file(data, part, problems, errors, frames)
     for path in skipped:
         problems.append(Problem(path.name, "", None, "", "", f"是本程序自己的输出或临时文件，不作为{SOURCE_LABELS[name]}读取"
                                 "（config.yaml 中 files 的通配符也匹配到了输出文件夹，建议把导出文件放到单独的文件夹）", "提示"))
@@ -205,6 +191,80 @@ def _load_one(name: str, source: SourceConfig, config: Config, problems: list[Pr
         data.frame = concat_frames(frames)
         data.normalise_seconds += time.perf_counter() - started
     return data
+
+
+@dataclass
+class FileLoad:
+    """What one input file gave: its sheets' frames, problems, errors and counts (in `data`), made in a
+    worker process or in line; `merge_file` adds it to its source in file order."""
+
+    frames: list[pd.DataFrame]
+    problems: ProblemLog
+    errors: list[InputError]
+    data: SourceData
+
+
+def source_paths(name: str, source: SourceConfig, config: Config,
+                 own_output: Callable[[Path], bool] | None) -> tuple[list[Path], list[Path]]:
+    """The files of a source, and the tool's own outputs its globs matched (skipped, listed as 提示)."""
+    skipped: list[Path] = []
+    skip = None if name == "reviews" else own_output  # reviews are read from this tool's own workbooks
+    return expand_globs(source.files, config.base_dir, SOURCE_LABELS[name], skip, skipped), skipped
+
+
+def load_file(name: str, source: SourceConfig, config: Config, path: Path) -> FileLoad:
+    """Read and normalise one file of a source (module level: it runs in worker processes too)."""
+    part = FileLoad([], ProblemLog(), [], SourceData(name, pd.DataFrame()))
+    data = part.data
+    started = time.perf_counter()
+    try:
+        sheets = _read_source_file(path, name, source.sheet)
+    except InputError as exc:
+        part.errors.append(exc)
+        sheets = []
+    data.read_seconds += time.perf_counter() - started
+    fields, required, label = SOURCE_FIELDS[name], required_fields(name, config), f"{SOURCE_LABELS[name]}："
+    for sheet in sheets:
+        started = time.perf_counter()
+        try:
+            part.frames.append(_sheet_frame(sheet, name, source, config, fields, required, label, part.problems,
+                                            data))
+        except InputError as exc:
+            part.errors.append(exc)
+            continue
+        finally:
+            data.normalise_seconds += time.perf_counter() - started
+        data.files.append(str(path))
+        data.rows_read += sheet.n_rows
+    return part
+
+
+def merge_file(data: SourceData, part: FileLoad, problems: list[Problem], errors: list[InputError],
+               frames: list[pd.DataFrame]) -> None:
+    """Add one file's results to its source, as if it had been loaded in line after the files before it."""
+    if isinstance(problems, ProblemLog):
+        problems.absorb(part.problems)
+    else:
+        problems.extend(part.problems)
+    errors += part.errors
+    frames += part.frames
+    got = part.data
+    data.files += got.files
+    data.rows_read += got.rows_read
+    data.read_seconds += got.read_seconds
+    data.normalise_seconds += got.normalise_seconds
+    data.amount_total += got.amount_total
+    data.periods += got.periods
+    data.names_as_codes |= got.names_as_codes
+    for note in got.notes:  # the no-code-column note is said once per source
+        text = note.split("：", 1)[-1]
+        if text.startswith(_NO_CODE_COLUMN.format(label=SOURCE_LABELS[data.name])) and \
+                text in (n.split("：", 1)[-1] for n in data.notes):
+            continue
+        data.notes.append(note)
+
+
+_NO_CODE_COLUMN = "{label}没有客户编码列"
 
 
 def _sheet_frame(sheet: RawSheet, name: str, source: SourceConfig, config: Config,
@@ -219,7 +279,7 @@ def _sheet_frame(sheet: RawSheet, name: str, source: SourceConfig, config: Confi
     where = f"{sheet.file.name} / {sheet.sheet}"
     if "customer_code" in required and layout.columns.get("customer_code") == layout.columns.get("customer_name"):
         header = layout.headers[layout.columns["customer_name"]]
-        text = (f"{SOURCE_LABELS[name]}没有客户编码列，以「{header}」列的客户名称作为客户编码："
+        text = (_NO_CODE_COLUMN.format(label=SOURCE_LABELS[name]) + f"，以「{header}」列的客户名称作为客户编码："
                 "名称写法不同会算作不同客户，同名的不同客户会被合并。"
                 f"如有编码列，请在 config.yaml 的 sources.{name}.columns.customer_code 中写上列名")
         problems.append(Problem(sheet.file.name, sheet.sheet, None, header, "", text, "提示"))

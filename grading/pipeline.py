@@ -10,6 +10,7 @@ import datetime as dt
 import sqlite3
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass, field
@@ -20,8 +21,8 @@ import pandas as pd
 
 from .changes import Comparison, compare
 from .config_model import Config
-from .history import (PreviousPeriod, RunRecord, busy_error, connect, is_busy, previous_period, record_run,
-                      run_committed, year_before)
+from .history import (PreviousPeriod, RunRecord, busy_error, connect, file_digest, is_busy, previous_period,
+                      record_run, run_committed, year_before)
 from .fill_plan import FillPlan, build_plan
 from .grade import grade_customers
 from .crosscheck import partial_cost, receivables_coverage
@@ -72,17 +73,23 @@ class GradingResult:
 def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.datetime | None = None,
                previous: PreviousPeriod | None = None, sheet_reader: SheetReader | None = None,
                own_output: Callable[[Path], bool] | None = None,
-               year_ago: PreviousPeriod | None = None) -> GradingResult:
+               year_ago: PreviousPeriod | None = None, parallel: bool = False) -> GradingResult:
     """Read the configured sources and grade (against `previous` if given; growth against `previous`
-    and `year_ago`); nothing is written."""
+    and `year_ago`); nothing is written. `parallel`: large inputs are read in worker processes
+    (grading.read_pool; the result is the same)."""
     timings: dict[str, float] = {}
     problems: list[Problem] = ProblemLog()  # columnar and bounded: 1 M bad rows are not 1 M objects
     t = time.perf_counter()
     progress("读取并清洗数据", 0.0)
-    sources = load_sources(config, problems, lambda m, f: progress(m, 0.5 * f), sheet_reader, own_output)
+    sources = load_sources(config, problems, lambda m, f: progress(m, 0.5 * f), sheet_reader, own_output, parallel)
     check_loaded(config, {k: set(v.frame.columns) for k, v in sources.items()})  # no silent no-op rules
-    timings["read"] = sum(s.read_seconds for s in sources.values())
-    timings["normalise"] = time.perf_counter() - t - timings["read"]
+    # wall time of loading, split between reading and cleaning as the files' own timings are (with worker
+    # processes both overlap, so their sum is larger than the wall time)
+    loading = time.perf_counter() - t
+    read = sum(s.read_seconds for s in sources.values())
+    cleaning = sum(s.normalise_seconds for s in sources.values())
+    timings["read"] = loading * read / (read + cleaning) if read + cleaning > loading else min(read, loading)
+    timings["normalise"] = loading - timings["read"]
 
     drops, warnings, notes = input_findings(config, sources, problems)
 
@@ -210,10 +217,11 @@ class FileSink:
 def run_pipeline(config: Config, sink: Sink, history: Path | None, progress: Progress = _silent,
                  generated_at: dt.datetime | None = None, sheet_reader: SheetReader | None = None,
                  record: bool = True, started: dt.datetime | None = None,
-                 own_output: Callable[[Path], bool] | None = None) -> GradingResult:
+                 own_output: Callable[[Path], bool] | None = None, parallel: bool = False) -> GradingResult:
     """The one run both shells use: previous period → grade → stability → compare → plan → write
     (through `sink`) → record (in `history`, unless it is None or `record` is False; the previous
-    period is read from `history` either way)."""
+    period is read from `history` either way). grade-etl reads large inputs in `parallel` worker
+    processes; the add-in reads in line (no processes started from inside Excel)."""
     started = started or dt.datetime.now()  # microseconds: it identifies the run (see run_committed)
     try:
         previous = (previous_period(history, config.period.as_of, config.period.label, config.digest)
@@ -223,18 +231,21 @@ def run_pipeline(config: Config, sink: Sink, history: Path | None, progress: Pro
         if history is not None and is_busy(exc):  # another program is writing: busy, not damaged
             raise busy_error(history) from None
         raise
-    result = grade_data(config, progress, generated_at, previous, sheet_reader, own_output, year_ago)
+    result = grade_data(config, progress, generated_at, previous, sheet_reader, own_output, year_ago, parallel)
     t = time.perf_counter()
     progress("写入工作簿", 0.8)
+    inputs = [Path(p) for files in result.files.values() for p in files if Path(p).is_file()]
+    hashing = ThreadPoolExecutor(max_workers=1)  # inputs hashed for the history while the workbook is written
+    digests = hashing.submit(_digests, inputs) if history is not None and record else None
 
     @contextmanager
     def commit() -> Iterator[None]:
         if history is None or not record:
             yield
             return
-        inputs = [Path(p) for files in result.files.values() for p in files if Path(p).is_file()]
         run = RunRecord(config.period.label, config.period.as_of, started, config.digest, sink.target, inputs,
-                        sink.source, config_text=config.source_text)
+                        sink.source, config_text=config.source_text,
+                        digests=digests.result() if digests is not None else None)
         started_db = time.perf_counter()
         with closing(connect(history)) as conn:
             try:
@@ -247,12 +258,26 @@ def run_pipeline(config: Config, sink: Sink, history: Path | None, progress: Pro
                     raise busy_error(history) from None
                 raise
 
-    problems_csv = write_problems_csv(result.problems, sink.beside)
-    result.overflows = sink.write(result.plan, lambda m, f: progress(m, 0.8 + 0.2 * f), commit) + problems_csv
+    try:
+        problems_csv = write_problems_csv(result.problems, sink.beside)
+        result.overflows = sink.write(result.plan, lambda m, f: progress(m, 0.8 + 0.2 * f), commit) + problems_csv
+    finally:
+        hashing.shutdown(wait=True)
     result.timings["write"] = time.perf_counter() - t - result.timings.get("history", 0.0)
     result.history = history if record else None
     progress("完成", 1.0)
     return result
+
+
+def _digests(paths: list[Path]) -> dict[Path, tuple[int, str]]:
+    """(size, sha256) per input file; one that vanished is hashed (and reported) again when recorded."""
+    out: dict[Path, tuple[int, str]] = {}
+    for path in dict.fromkeys(paths):
+        try:
+            out[path] = file_digest(path)
+        except OSError:
+            continue
+    return out
 
 
 def run_to_file(config: Config, output: Path | None = None, progress: Progress = _silent,
@@ -266,7 +291,7 @@ def run_to_file(config: Config, output: Path | None = None, progress: Progress =
     tag = None if db is None else {"period": config.period.label, "config_hash": config.digest,
                                    "started_at": started.isoformat(timespec="microseconds")}
     result = run_pipeline(config, FileSink(config.template_path(), target, tag), db, progress, generated_at,
-                          started=started, own_output=own_output_check(config, target))
+                          started=started, own_output=own_output_check(config, target), parallel=True)
     result.notes = notes
     result.output = target
     return result

@@ -146,6 +146,16 @@ class ProblemLog(list[Problem]):
         for p in items:
             self.append(p)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its parts (a worker process hands its file's problems back), never row by row."""
+        return (_restore_log, (self.keep, self._parts, self._counts, self._total))
+
+    def absorb(self, other: ProblemLog) -> None:
+        """Append another log's problems after these, in order, without building a Problem per row."""
+        self._parts += other._parts
+        self._counts.update(other._counts)
+        self._total += other._total
+
     def add_rows(self, file: str, sheet: str, rows: np.ndarray, column: str, values: np.ndarray, reason: str,
                  action: Action, show: Callable[[object], str] = str, amounts: np.ndarray | None = None) -> None:
         if not len(rows):
@@ -222,6 +232,13 @@ class ProblemLog(list[Problem]):
             else:
                 amounts = part.amounts if part.amounts is not None else np.full(len(part.rows), np.nan)
                 yield part.file, part.reason, len(part.rows), amounts
+
+
+def _restore_log(keep: int, parts: list[Problem | _Rows], counts: Counter[tuple[Action, str]],
+                 total: int) -> ProblemLog:
+    log = ProblemLog(keep)
+    log._parts, log._counts, log._total = parts, counts, total
+    return log
 
 
 def add_problem_rows(problems: list[Problem], file: str, sheet: str, rows: np.ndarray, column: str,

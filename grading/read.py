@@ -26,7 +26,7 @@ from python_calamine import CalamineWorkbook
 from .errors import BadTextLine, EmptySheet, InputFileMissing, SheetTooLarge, UnreadableFile
 from .read_markup import SpanTooLarge, read_html_tables, read_xml_spreadsheet
 from .text_checks import check_mixed, check_text_bytes, line_of
-from . import xlsx_extent
+from . import read_arrow, xlsx_extent
 from .xlsx_extent import MAX_CELLS, inflates_beyond, shared_strings_part, sheet_part, wide_extent
 
 
@@ -40,7 +40,7 @@ class RawSheet:
     """Cells of one sheet as read; `first_row` is the 1-based row number of the first row.
 
     Either `rows` holds every row (Excel readers), or `table` holds every row column-wise
-    (the fast CSV path) and `rows` only the first HEAD_ROWS of them."""
+    (the fast CSV path, large xlsx sheets) and `rows` only the first of them."""
 
     file: Path
     sheet: str
@@ -49,6 +49,7 @@ class RawSheet:
     notes: list[str] = field(default_factory=list)
     table: pd.DataFrame | None = None
     _grid_cache: np.ndarray | bool | None = field(default=None, init=False, repr=False, compare=False)
+    _columns: list[np.ndarray] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def where(self) -> str:
@@ -60,8 +61,17 @@ class RawSheet:
 
     def row(self, index: int) -> list[object]:
         if self.table is not None and index >= len(self.rows):
-            return list(self.table.iloc[index])
+            return [column[index] for column in self._table_columns()]
         return self.rows[index]
+
+    def _table_columns(self) -> list[np.ndarray]:
+        """The table's columns as object arrays, made once: a row is then one index per column
+        (not a pandas row lookup: normalise looks at every 合计/小计 candidate row)."""
+        if self._columns is None:
+            assert self.table is not None
+            self._columns = [np.asarray(self.table.iloc[:, c].to_numpy(dtype=object))
+                             for c in range(self.table.shape[1])]
+        return self._columns
 
     def _grid(self) -> np.ndarray | None:
         """The rows as one 2-D object array, built once, when they are many and all of one width
@@ -81,7 +91,7 @@ class RawSheet:
         if self.table is not None:
             if col >= self.table.shape[1]:
                 return np.full(len(self.table) - start, None, dtype=object)
-            return np.asarray(self.table.iloc[start:, col].to_numpy(dtype=object))
+            return self._table_columns()[col][start:].copy()
         grid = self._grid()
         if grid is not None:
             if col >= grid.shape[1]:
@@ -157,8 +167,16 @@ def read_file(path: Path, sheet: str | None = None) -> list[RawSheet]:
 
 
 def _read_calamine(path: Path, sheet: str | None, kind: str) -> RawSheet:
+    checked = None
     if kind == "zip":
         _check_package(path)
+        checked = _xlsx_choice(path, sheet)  # a large xlsx sheet: no need to open the workbook in calamine
+        if checked is not None:
+            _check_extent(path, checked)
+            columns = _read_large_xlsx(path, checked)
+            if columns is not None:
+                head, first_row, table = columns
+                return _non_empty(RawSheet(path, checked, head, first_row, [], table))
     try:
         with path.open("rb") as fh:
             wb = CalamineWorkbook.from_filelike(fh)
@@ -179,7 +197,7 @@ def _read_calamine(path: Path, sheet: str | None, kind: str) -> RawSheet:
     else:
         visible = [m.name for m in wb.sheets_metadata if str(m.visible).endswith(".Visible")]
         name = (visible or names)[0]
-    if kind == "zip":
+    if kind == "zip" and name != checked:
         _check_extent(path, name)
     ws = wb.get_sheet_by_name(name)
     if ws.height * ws.width > MAX_CELLS:
@@ -217,6 +235,42 @@ def _check_package(path: Path) -> None:
         f"文件 {path.name} 的{what}（{over}）解压后超过 {limit >> 20:,} MB 的上限"
         f"（压缩包内只有 {max(packed >> 10, 1):,} KB），可能是损坏或恶意构造的文件（压缩炸弹），为避免耗尽内存已停止读取。"
         "请在 Excel 中打开后另存为 .xlsx，或从 ERP 重新导出。")
+
+
+def _xlsx_choice(path: Path, sheet: str | None) -> str | None:
+    """The sheet calamine would read (the named one, else the first visible), from xl/workbook.xml, when it
+    is large enough for the column-wise read; None otherwise (calamine opens the workbook and decides).
+    Opening the workbook in calamine first would parse every shared string once more."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            if "xl/workbook.xml" not in zf.namelist():
+                return None
+            root = ET.fromstring(zf.read("xl/workbook.xml"))
+            listed = [(e.get("name", ""), e.get("state", "visible")) for e in root.iter() if e.tag.endswith("}sheet")]
+            names = [n for n, _ in listed]
+            if sheet is not None:
+                name = sheet if sheet in names else None
+            else:
+                visible = [n for n, state in listed if state not in ("hidden", "veryHidden")]
+                name = (visible or names)[0] if names else None
+            part = sheet_part(zf, name) if name is not None else None
+            if part is None or part not in zf.namelist() or zf.getinfo(part).file_size < read_arrow.MIN_SHEET_BYTES:
+                return None
+            return name
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError, ET.ParseError):
+        return None
+
+
+def _read_large_xlsx(path: Path, sheet: str) -> tuple[list[list[object]], int, pd.DataFrame] | None:
+    """A large sheet column-wise (grading.read_arrow: the same cells, 1.7× faster); None: read row-wise."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            part = sheet_part(zf, sheet)
+            if part is None or zf.getinfo(part).file_size < read_arrow.MIN_SHEET_BYTES:
+                return None
+            return read_arrow.read_columns(path, sheet, part, zf)
+    except Exception:  # an optimisation only: whatever goes wrong, the sheet is read row-wise as before
+        return None
 
 
 def _check_extent(path: Path, sheet: str) -> None:

@@ -1,0 +1,179 @@
+"""Reading input files two at a time (grade-etl on large inputs).
+
+Reading and cleaning one export is independent of every other file, and most of it holds Python's
+lock, so the files of a run are read and normalised in worker processes, largest first, while the
+caller takes their results in configured order (grading.load.merge_file): problems, notes and errors
+come out exactly as a run in line gives them. A run is done in line when it is small (starting
+workers costs more than it saves), when it reads sheets of an open workbook (the Excel add-in), or
+where processes cannot be started; a worker that dies is replaced by loading its file in line.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.context import BaseContext
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from .config_model import Config, SourceConfig
+from .errors import InputError
+
+if TYPE_CHECKING:
+    from .load import FileLoad
+
+PARALLEL_MIN_BYTES = 16 << 20  # below this much input, the workers' start-up costs more than it saves
+WORKERS = 2
+PACK_MIN_CATEGORIES = 1000  # text categoricals with this many categories go back from a worker as Arrow
+
+Job = Callable[[str, SourceConfig, Config, Path], "FileLoad"]
+PathsOf = Callable[[str, SourceConfig, Config, Callable[[Path], bool] | None], tuple[list[Path], list[Path]]]
+
+
+def _context() -> BaseContext | None:
+    """fork where it is safe and cheap (Linux: the worker starts with everything imported); None elsewhere:
+    macOS forbids fork after some system libraries have started threads, and spawn re-imports the
+    program in every worker (seconds on Windows) for a gain only very large inputs would repay."""
+    if sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return None
+
+
+class ReadPool:
+    """Files of the given sources submitted to worker processes up front (globs expanded once, here);
+    `result` hands back each file's load. Disabled (`has` is false for every source) unless `enabled`,
+    no sheet reader is given, the sources have two or more files and at least PARALLEL_MIN_BYTES."""
+
+    def __init__(self, config: Config, sources: Sequence[tuple[str, SourceConfig]], job: Job, paths_of: PathsOf,
+                 sheet_reader: object | None, own_output: Callable[[Path], bool] | None, enabled: bool) -> None:
+        self._config = config
+        self._job = job
+        self._sources = dict(sources)
+        self._paths: dict[str, tuple[list[Path], list[Path]] | InputError] = {}
+        self._futures: dict[tuple[str, Path], Future[tuple[FileLoad, list[list[tuple[str, Any]]]]]] = {}
+        self._executor: ProcessPoolExecutor | None = None
+        cores = os.cpu_count() or 1
+        context = _context()
+        if not enabled or sheet_reader is not None or cores < 2 or context is None:
+            return
+        listed: list[tuple[int, str, Path]] = []
+        for name, source in sources:
+            if not source.files:
+                continue
+            try:
+                found = self._paths[name] = paths_of(name, source, config, own_output)
+            except InputError as exc:  # raised again at this source's turn, in order
+                self._paths[name] = exc
+                continue
+            listed += [(_size(p), name, p) for p in found[0]]
+        if len(listed) < 2 or sum(size for size, _, _ in listed) < PARALLEL_MIN_BYTES:
+            self._paths.clear()
+            return
+        self._executor = ProcessPoolExecutor(max_workers=min(WORKERS, cores, len(listed)), mp_context=context)
+        for _, name, path in sorted(listed, key=lambda item: -item[0]):  # largest first: the last to finish is small
+            self._futures[(name, path)] = self._executor.submit(_in_worker, job, name, self._sources[name], config,
+                                                                path)
+
+    def has(self, name: str) -> bool:
+        return name in self._paths
+
+    def paths(self, name: str) -> tuple[list[Path], list[Path]]:
+        found = self._paths[name]
+        if isinstance(found, InputError):
+            raise found
+        return found
+
+    def result(self, name: str, path: Path) -> FileLoad:
+        try:
+            loaded, frames = self._futures[(name, path)].result()
+            loaded.frames = [_unpacked(columns) for columns in frames]
+            return loaded
+        except BrokenProcessPool:  # a worker was killed (e.g. out of memory): this file in line
+            return self._job(name, self._sources[name], self._config, path)
+
+    def __enter__(self) -> ReadPool:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        if self._executor is None:
+            return
+        if error is not None:  # cancelled (Ctrl-C) or failed: stop the workers now, not after their files
+            workers = list(getattr(self._executor, "_processes", {}).values())  # no public call before 3.14
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            for worker in workers:
+                worker.terminate()
+            return
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _in_worker(job: Job, name: str, source: SourceConfig, config: Config,
+               path: Path) -> tuple[FileLoad, list[list[tuple[str, Any]]]]:
+    """The job, its frames packed for the way back, then the memory it freed handed back to the system
+    (a worker that waits for its next file, or for the pool to end, should not hold its last peak)."""
+    result = job(name, source, config, path)
+    frames = [_packed(frame) for frame in result.frames]
+    result.frames = []
+    gc.collect()
+    _trim()
+    return result, frames
+
+
+class _PackedText:
+    """A categorical column on its way back from a worker: codes, and categories as one Arrow string array
+    (pickled as two buffers; 700,000 distinct document numbers as Python strings took a second each way)."""
+
+    def __init__(self, codes: np.ndarray, categories: Any, ordered: bool) -> None:
+        self.codes, self.categories, self.ordered = codes, categories, ordered
+
+    def unpack(self) -> pd.Categorical:
+        labels = pd.Index(np.asarray(self.categories.to_numpy(zero_copy_only=False), dtype=object), dtype=object)
+        return pd.Categorical.from_codes(self.codes, categories=labels, ordered=self.ordered)
+
+
+def _packed(frame: pd.DataFrame) -> list[tuple[str, Any]]:
+    """The frame's columns in order (RangeIndex frames only): large text categoricals as _PackedText."""
+    import pyarrow as pa
+
+    out: list[tuple[str, Any]] = []
+    for column in frame.columns:
+        values = frame[column]
+        if isinstance(values.dtype, pd.CategoricalDtype) and len(values.cat.categories) >= PACK_MIN_CATEGORIES:
+            try:
+                arrow = pa.array(np.asarray(values.cat.categories, dtype=object), type=pa.string())
+            except (pa.ArrowException, TypeError):  # not all text: pickled as it is
+                out.append((column, values))
+                continue
+            out.append((column, _PackedText(values.cat.codes.to_numpy(), arrow, bool(values.cat.ordered))))
+        else:
+            out.append((column, values))
+    return out
+
+
+def _unpacked(columns: list[tuple[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame({c: v.unpack() if isinstance(v, _PackedText) else v for c, v in columns})
+
+
+def _trim() -> None:
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+

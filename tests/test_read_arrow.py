@@ -1,0 +1,222 @@
+"""Large xlsx sheets are read column-wise (grading.read_arrow) and must give exactly the cells the
+row-wise python-calamine read gives: same first row, same rows, same values and value types in every
+column; where that cannot be shown (mixed types, error cells, a range not starting in column A) the
+sheet is read row-wise. The thresholds are lowered so that small generated sheets take the path."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+import xlsxwriter
+from openpyxl import Workbook
+
+import grading.read_arrow as read_arrow
+from grading.read import RawSheet, read_file
+
+pytest.importorskip("fastexcel")
+
+
+@pytest.fixture
+def small_thresholds(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    monkeypatch.setattr(read_arrow, "MIN_SHEET_BYTES", 0)
+    monkeypatch.setattr(read_arrow, "HEAD_ROWS", 12)
+    monkeypatch.setattr(read_arrow, "OVERLAP", 6)
+    used: list[bool] = []
+    original = read_arrow.read_columns
+
+    def traced(*args: Any) -> Any:
+        result = original(*args)
+        used.append(result is not None)
+        return result
+
+    monkeypatch.setattr(read_arrow, "read_columns", traced)
+    return used
+
+
+def _row_wise(path: Path, monkeypatch: pytest.MonkeyPatch) -> RawSheet:
+    with monkeypatch.context() as m:
+        m.setattr(read_arrow, "MIN_SHEET_BYTES", 1 << 62)
+        return read_file(path)[0]
+
+
+def _same(a: RawSheet, b: RawSheet) -> None:
+    assert (a.first_row, a.n_rows, a.sheet) == (b.first_row, b.n_rows, b.sheet)
+    width = max(len(r) for r in b.rows)
+    for i in range(b.n_rows):
+        assert [(type(v), v) for v in a.row(i)] == [(type(v), v) for v in b.row(i)], i
+    for c in range(width):
+        got, expected = a.column(c, 0).tolist(), b.column(c, 0).tolist()
+        assert [(type(v), v) for v in got] == [(type(v), v) for v in expected], c
+
+
+def _export_shared(path: Path, rows: list[list[object]]) -> Path:
+    """As Excel saves: text in the shared-strings part (xlsxwriter writes it so; openpyxl writes inline text)."""
+    wb = xlsxwriter.Workbook(str(path))
+    ws = wb.add_worksheet("销售出库单")
+    day, moment = wb.add_format({"num_format": "yyyy-mm-dd"}), wb.add_format({"num_format": "yyyy-mm-dd hh:mm"})
+    ws.write_string(0, 0, "销售出库单序时簿")
+    ws.write_string(1, 0, "日期：2025-01-01 至 2025-12-31")
+    for r, row in enumerate(rows, start=3):
+        for c, value in enumerate(row):
+            if isinstance(value, dt.datetime):
+                ws.write_datetime(r, c, value, moment if value.hour else day)
+            elif isinstance(value, bool):
+                ws.write_boolean(r, c, value)
+            elif isinstance(value, str):
+                ws.write_string(r, c, value)
+            elif value is not None:
+                ws.write_number(r, c, value)
+    wb.close()
+    return path
+
+
+def _export(path: Path, rows: list[list[object]], title: bool = True, start_col: int = 1) -> Path:
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "销售出库单"
+    r = 1
+    if title:
+        ws.cell(1, start_col, "销售出库单序时簿")
+        ws.cell(2, start_col, "日期：2025-01-01 至 2025-12-31")
+        r = 4
+    for row in rows:
+        for c, value in enumerate(row):
+            if value is not None:
+                cell = ws.cell(r, start_col + c, value)
+                if isinstance(value, dt.datetime) and value.hour:
+                    cell.number_format = "yyyy-mm-dd hh:mm"
+        r += 1
+    wb.save(path)
+    return path
+
+
+HEADER = ["单据编号", "日期", "客户编码", "价税合计", "数量", "已审核"]
+
+
+def _lines(n: int, seed: int = 1) -> list[list[object]]:
+    rng = np.random.default_rng(seed)
+    out: list[list[object]] = [list(HEADER)]
+    for i in range(n):
+        day = dt.datetime(2025, 1, 1) + dt.timedelta(days=int(rng.integers(0, 365)))
+        if i % 7 == 3:
+            day += dt.timedelta(hours=9, minutes=30)  # a time of day: datetime, not date
+        out.append([f"XS{i:06d}", day, f"C{int(rng.integers(0, 50)):05d}", round(float(rng.normal(1e4, 5e3)), 2),
+                    float(rng.integers(1, 200)), bool(i % 2)])
+        if i % 9 == 8:
+            out.append([None, None, f"C{i:05d} 小计", 123.45, None, None])  # a subtotal row, empty cells
+    return out
+
+
+@pytest.mark.parametrize("writer", ["inline", "shared"])
+def test_typed_export_is_read_column_wise_with_calamines_cells(tmp_path: Path, small_thresholds: list[bool],
+                                                               monkeypatch: pytest.MonkeyPatch, writer: str) -> None:
+    rows = _lines(120)
+    path = _export(tmp_path / "kingdee.xlsx", rows) if writer == "inline" else \
+        _export_shared(tmp_path / "kingdee.xlsx", rows)
+    if writer == "shared":
+        with zipfile.ZipFile(path) as zf:
+            assert zf.getinfo("xl/sharedStrings.xml").file_size > 2000  # the head needs only the first few
+    fast = read_file(path)[0]
+    assert small_thresholds == [True] and fast.table is not None
+    _same(fast, _row_wise(path, monkeypatch))
+    dates = {type(v) for v in fast.column(1, 4).tolist()}
+    assert dates == {dt.date, dt.datetime, str}  # whole days as dates, 9:30 as datetime, "" for the 小计 rows
+
+
+@pytest.mark.parametrize("case", ["mixed", "error", "right_of_a", "short"])
+def test_what_cannot_be_shown_equal_is_read_row_wise(tmp_path: Path, small_thresholds: list[bool],
+                                                     monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+    rows = _lines(60)
+    if case == "mixed":
+        rows[45][3] = "(1,234.00)"  # a text amount among numbers: one column, two types
+    if case == "error":
+        rows[45][3] = "=1/0"  # turned into a #DIV/0! error cell below
+    if case == "short":
+        rows = rows[:5]
+    path = _export(tmp_path / f"{case}.xlsx", rows, start_col=2 if case == "right_of_a" else 1)
+    if case == "error":
+        _with_error_cell(path)
+    got = read_file(path)[0]
+    assert small_thresholds == [False] and got.table is None
+    _same(got, _row_wise(path, monkeypatch))
+
+
+def _with_error_cell(path: Path) -> None:
+    """The formula cell as Excel saves it after computing: an error value (t="e"), no formula."""
+    with zipfile.ZipFile(path) as zf:
+        parts = {i.filename: zf.read(i.filename) for i in zf.infolist()}
+    sheet = "xl/worksheets/sheet1.xml"
+    parts[sheet], n = re.subn(rb'<c r="(D\d+)"([^>]*)><f>1/0</f>(?:<v>[^<]*</v>|<v ?/>)?</c>',
+                              rb'<c r="\1" t="e"><v>#DIV/0!</v></c>', parts[sheet])
+    assert n == 1, parts[sheet][:3000]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in parts.items():
+            zf.writestr(name, data)
+
+
+days = st.one_of(st.dates(min_value=dt.date(1990, 1, 1), max_value=dt.date(2090, 1, 1)).map(
+    lambda d: dt.datetime(d.year, d.month, d.day)),
+    st.datetimes(min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2090, 1, 1)).map(
+        lambda d: d.replace(microsecond=0)))
+cells = st.one_of(st.none(), st.text(alphabet="C0合计 -.,()¥", max_size=6),
+                  st.floats(allow_nan=False, allow_infinity=False, width=64, min_value=-1e12, max_value=1e12),
+                  days, st.booleans())
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kinds=st.lists(st.sampled_from(["text", "number", "date", "bool", "any"]), min_size=1, max_size=5),
+       data=st.data())
+def test_any_sheet_reads_the_same_either_way(tmp_path_factory: pytest.TempPathFactory, small_thresholds: list[bool],
+                                             monkeypatch: pytest.MonkeyPatch, kinds: list[str],
+                                             data: st.DataObject) -> None:
+    by_kind = {"text": st.one_of(st.none(), st.text(alphabet="C0合计 -", min_size=1, max_size=6)),
+               "number": st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False, min_value=-1e12,
+                                                        max_value=1e12)),
+               "date": st.one_of(st.none(), days),
+               "bool": st.one_of(st.none(), st.booleans()), "any": cells}
+    n = data.draw(st.integers(13, 40))
+    rows = [[f"列{i}" for i in range(len(kinds))]] + [
+        [data.draw(by_kind[k]) for k in kinds] for _ in range(n)]
+    path = _export(tmp_path_factory.mktemp("sheet") / "s.xlsx", rows)
+    _same(read_file(path)[0], _row_wise(path, monkeypatch))
+
+
+@pytest.mark.parametrize("state", ["hidden", "veryHidden", "visible"])
+def test_the_sheet_chosen_is_the_one_calamine_chooses(tmp_path: Path, small_thresholds: list[bool],
+                                                      monkeypatch: pytest.MonkeyPatch, state: str) -> None:
+    """The column-wise read picks the sheet from xl/workbook.xml itself: the first visible one, or the named one."""
+    wb = Workbook()
+    first = wb.active
+    first.title = "参数"
+    for r, row in enumerate(_lines(30, seed=2), start=1):
+        for c, value in enumerate(row, start=1):
+            first.cell(r, c, value)
+    first.sheet_state = state
+    second = wb.create_sheet("销售出库单")
+    for r, row in enumerate(_lines(40), start=4):
+        for c, value in enumerate(row, start=1):
+            second.cell(r, c, value)
+    second.cell(1, 1, "销售出库单序时簿")
+    path = tmp_path / "two.xlsx"
+    wb.save(path)
+    got = read_file(path)[0]
+    assert got.sheet == ("参数" if state == "visible" else "销售出库单")
+    assert small_thresholds == [True]
+    _same(got, _row_wise(path, monkeypatch))
+    named = read_file(path, "参数")[0]
+    assert named.sheet == "参数"
+    _same(named, _row_wise_named(path, "参数", monkeypatch))
+
+
+def _row_wise_named(path: Path, sheet: str, monkeypatch: pytest.MonkeyPatch) -> RawSheet:
+    with monkeypatch.context() as m:
+        m.setattr(read_arrow, "MIN_SHEET_BYTES", 1 << 62)
+        return read_file(path, sheet)[0]
