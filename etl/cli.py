@@ -32,6 +32,7 @@ from grading.template_check import check_template
 from grading.write_xlsx import csv_safe
 
 from . import preview_cmd
+from .args import ChineseArgumentParser
 from .lock import RunLock, RunLocked
 
 EXIT_OK, EXIT_INTERNAL, EXIT_CONFIG, EXIT_INPUT, EXIT_OUTPUT, EXIT_LOCKED, EXIT_BUSY = 0, 1, 2, 3, 4, 5, 6
@@ -47,9 +48,9 @@ def _date(text: str) -> dt.date:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="grade-etl", description="客户分级：把 ERP 导出数据生成客户分级管理表")
+    p = ChineseArgumentParser(prog="grade-etl", description="客户分级：把 ERP 导出数据生成客户分级管理表")
     sub = p.add_subparsers(dest="command", metavar="命令")
-    common = argparse.ArgumentParser(add_help=False)
+    common = ChineseArgumentParser(add_help=False)
     common.add_argument("-c", "--config", default="config.yaml", help="配置文件（默认 config.yaml）")
     common.add_argument("-q", "--quiet", action="store_true", help="只输出错误")
     run = sub.add_parser("run", parents=[common], help="读取数据、分级并生成工作簿")
@@ -66,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     hist = sub.add_parser("history", parents=[common], help="查看分级历史、导出客户等级时间线、从旧工作簿导入")
     hsub = hist.add_subparsers(dest="action", metavar="操作", required=True)
     # `history -c X list` and `history list -c X` both work: the subcommands do not reset -c/-q to defaults
-    inner = argparse.ArgumentParser(add_help=False)
+    inner = ChineseArgumentParser(add_help=False)
     inner.add_argument("-c", "--config", default=argparse.SUPPRESS, help="配置文件（默认 config.yaml）")
     inner.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="只输出错误")
     hsub.add_parser("list", parents=[inner], help="列出已保存的各期运行")

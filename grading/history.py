@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import GradingError, HistoryBusy
+from .sqlite_text import reason as sqlite_reason
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: runs, their inputs and per-customer results
@@ -138,7 +139,7 @@ def connect(path: Path) -> sqlite3.Connection:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT)
     except (OSError, sqlite3.Error) as exc:
-        raise HistoryError(f"无法打开历史数据库 {path}：{exc}。请检查 history.database 的路径是否可写。") from None
+        raise HistoryError(f"无法打开历史数据库 {path}：{sqlite_reason(exc)}。请检查 history.database 的路径是否可写。") from None
     conn.execute("PRAGMA foreign_keys = ON")
     try:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -159,7 +160,7 @@ def connect(path: Path) -> sqlite3.Connection:
         conn.close()
         if is_busy(exc):
             raise busy_error(path) from None
-        raise HistoryError(f"历史数据库 {path} 已损坏或不是数据库文件（{exc}）。请恢复备份或改用新的路径。") from None
+        raise HistoryError(f"历史数据库 {path} 已损坏或不是数据库文件（{sqlite_reason(exc)}）。请恢复备份或改用新的路径。") from None
     return conn
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import NoStoredRun, PeriodNotFound
+from .sqlite_text import reason as sqlite_reason
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ def _open(path: Path) -> sqlite3.Connection:
     try:
         return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
     except sqlite3.Error as exc:
-        raise NoStoredRun(f"无法以只读方式打开历史数据库 {path}：{exc}。") from None
+        raise NoStoredRun(f"无法以只读方式打开历史数据库 {path}：{sqlite_reason(exc)}。") from None
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
@@ -70,7 +71,7 @@ def load_period(path: Path, period: str | None = None) -> StoredPeriod:
                 f"SELECT customer_code, customer_name, {salesperson} AS salesperson, net_sales, grade, "
                 "explanation AS reason FROM customer_grades WHERE run_id = ?", conn, params=(row[0],))
     except sqlite3.DatabaseError as exc:
-        raise NoStoredRun(f"历史数据库 {path} 无法读取（{exc}）。请恢复备份或检查 history.database。") from None
+        raise NoStoredRun(f"历史数据库 {path} 无法读取（{sqlite_reason(exc)}）。请恢复备份或检查 history.database。") from None
     frame["customer_code"] = frame["customer_code"].astype(str)
     return StoredPeriod(str(row[1]), dt.date.fromisoformat(str(row[2])), None if row[3] is None else str(row[3]),
                         str(row[4]), frame.set_index("customer_code"))

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from etl.cli import EXIT_CONFIG, EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, main
 
 
@@ -151,3 +153,27 @@ def test_demo_refuses_a_config_that_reads_real_exports(write_config, tmp_path, c
     assert "sources.sales.files 读取 exports/*.xlsx（不在演示数据文件夹 " in err
     assert "grade-etl init" in err
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["run", "--as-of", "2026-13-01"], "grade-etl run：错误：参数 --as-of：日期格式应为 YYYY-MM-DD，发现 '2026-13-01'"),
+    (["rnu"], "grade-etl：错误：「rnu」不是可用的命令，可选：run, demo, check-config, init, history, preview"),
+    (["run", "--bogus"], "grade-etl：错误：无法识别的参数：--bogus（用 -h 查看可用参数）"),
+    (["history", "seed", "old.xlsx"], "grade-etl history seed：错误：缺少必需的参数：--period"),
+    (["run", "-o"], "grade-etl run：错误：参数 -o/--output 后面需要一个值"),
+])
+def test_a_mistyped_command_line_is_answered_in_chinese(argv, said, capsys) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("用法：grade-etl") and err.rstrip("\n").endswith("\n" + said), err
+    assert "usage" not in err and "error" not in err
+
+
+def test_help_headings_are_chinese(capsys) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SystemExit):
+        main(["run", "-h"])
+    out = capsys.readouterr().out
+    assert out.startswith("用法：grade-etl run") and "\n选项：\n" in out and "显示本帮助并退出" in out
+    assert "usage" not in out and "options" not in out

@@ -281,3 +281,23 @@ def test_history_commands_and_seed(tmp_path, demo, capsys) -> None:  # type: ign
     lines = target.read_text(encoding="utf-8-sig").splitlines()
     assert lines[0] == "期间,截止日期,等级,规则等级,综合得分,净销售额,人工指定,分级依据"
     assert [line.split(",")[0] for line in lines[1:]] == ["2025H2", "2026H1"]
+
+
+def test_a_damaged_history_file_is_explained_in_chinese(tmp_path: Path) -> None:
+    from grading.history import HistoryError, connect
+
+    db = tmp_path / "客户分级历史.sqlite"
+    db.write_bytes(b"this was never a database, just some bytes " * 200)
+    with pytest.raises(HistoryError) as exc:
+        connect(db)
+    assert str(exc.value) == (f"[E500] 历史数据库 {db} 已损坏或不是数据库文件（文件不是 SQLite 数据库）。"
+                              "请恢复备份或改用新的路径。")
+
+
+def test_unknown_sqlite_texts_are_kept_and_marked() -> None:
+    import sqlite3
+
+    from grading.sqlite_text import reason
+
+    assert reason(sqlite3.DatabaseError("database disk image is malformed")) == "数据库文件已损坏"
+    assert reason(sqlite3.OperationalError("something new")) == "SQLite 报告：something new"
