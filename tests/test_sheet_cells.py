@@ -106,9 +106,11 @@ def test_mixed_and_odd_values_one_by_one(values: list[object], style: str | None
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(floats, max_size=20), st.lists(datetimes, max_size=20))
-def test_numpy_columns_as_their_python_values(values: list[float], stamps: list[dt.datetime]) -> None:
+@given(st.lists(floats, max_size=20), st.lists(datetimes, max_size=20), st.lists(texts, max_size=10))
+def test_numpy_columns_as_their_python_values(values: list[float], stamps: list[dt.datetime],
+                                              words: list[str]) -> None:
     assert built(np.array(values), "7") == expected(values, "7")
+    assert built(np.array(words, dtype=str), None) == expected(np.array(words, dtype=str).tolist(), None)
     assert built(np.array(stamps, dtype="datetime64[us]"), "7") == expected(stamps, "7")
     ints = [int(v) for v in values if math.isfinite(v) and abs(v) < 2**62]
     assert built(np.array(ints, dtype=np.int64), None) == expected(ints, None)
