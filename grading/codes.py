@@ -51,7 +51,7 @@ def normalise_code(value: object) -> tuple[str, CodeFix]:
         return raw, ""
     text = unicodedata.normalize("NFKC", raw)
     fix: CodeFix = ""
-    if any(_invisible(ch) for ch in text):
+    if not text.isprintable() and any(_invisible(ch) for ch in text):  # printable: no Cc/Cf character
         text = "".join(ch for ch in text if not _invisible(ch))
         fix = "invisible"
     text = text.strip()
@@ -67,10 +67,17 @@ def normalise_code(value: object) -> tuple[str, CodeFix]:
 _BLOCK = 1024
 
 
+def _plain(text: str) -> bool:
+    """A code normalise_code leaves as it is, unrepaired (and so is every string made of such codes):
+    ASCII (NFKC changes nothing), printable (no control character), no space (nothing to strip: the
+    only printable ASCII white space), no "." (not "17850.0"). "XSCK-2025-001" and "" are plain."""
+    return text.isascii() and (text.isalnum() or (text.isprintable() and " " not in text and "." not in text))
+
+
 def normalise_codes(uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """normalise_code of every value of `uniques` (distinct values, as pandas.factorize gives them):
-    (texts, fixes) as object arrays. Fast path for the common case, text codes of ASCII letters and
-    digits only (one string test over all of them, else one per value): such a code is its own text,
+    (texts, fixes) as object arrays. Fast path for the common case, plain text codes (_plain: one string
+    test over a block of them, else one per value): such a code is its own text,
     unrepaired, exactly as normalise_code says. Every other value goes through normalise_code. When
     every text equals its value (all are text codes as written), `uniques` itself is returned as the texts."""
     n = len(uniques)
@@ -80,10 +87,10 @@ def normalise_codes(uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         plain = np.empty(n, dtype=bool)
         for a in range(0, n, _BLOCK):  # a block of plain codes passes as one string ("" passes as well)
             joined = "".join(strs[a: a + _BLOCK])
-            if joined.isascii() and (joined.isalnum() or not joined):
+            if _plain(joined):
                 plain[a: a + _BLOCK] = True
             else:
-                plain[a: a + _BLOCK] = [(u.isascii() and u.isalnum()) or not u for u in strs[a: a + _BLOCK]]
+                plain[a: a + _BLOCK] = [_plain(u) for u in strs[a: a + _BLOCK]]
         if plain.all():
             fixes[:] = ""
             return uniques, fixes
@@ -124,7 +131,10 @@ class CodeUse:
 def _ids(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Integer ids per row (-1 for missing) and the text of each id."""
     cat = column if isinstance(column.dtype, pd.CategoricalDtype) else column.astype(str).astype("category")
-    return cat.cat.codes.to_numpy(dtype=np.int64), np.asarray(cat.cat.categories.astype(str), dtype=object)
+    categories = cat.cat.categories
+    if pd.api.types.infer_dtype(categories, skipna=False) != "string":  # all text already: no conversion
+        categories = categories.astype(str)
+    return cat.cat.codes.to_numpy(dtype=np.int64), np.asarray(categories, dtype=object)
 
 
 def first_rows(ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -172,7 +182,8 @@ def code_findings(uses: Iterable[CodeUse], names_used_as_codes: frozenset[str] =
             ok_n = np.append(nlabels != "", False)
             valid = ok_c[cid] & ok_n[nid]
             width = max(len(nlabels), 1)
-            pairs, counts = np.unique(cid[valid] * width + nid[valid], return_counts=True)
+            ids, pairs = pd.factorize(cid[valid] * width + nid[valid])  # distinct (code, name); order irrelevant:
+            counts = np.bincount(ids, minlength=len(pairs))  # the clash table is sorted by code, count, name below
             pc, pn = pairs // width, pairs % width
             per_code = np.bincount(pc, minlength=len(clabels))
             clash = np.flatnonzero(per_code > 1)
@@ -191,10 +202,8 @@ def code_findings(uses: Iterable[CodeUse], names_used_as_codes: frozenset[str] =
     groups: dict[str, list[str]] = {}
     for code in seen:
         groups.setdefault(code.lstrip("0") or "0", []).append(code)
-    for key, members in sorted(groups.items()):
-        if len(members) < 2:
-            continue
-        members.sort()
+    for key in sorted(k for k, members in groups.items() if len(members) > 1):
+        members = sorted(groups[key])
         shown = "、".join(f"{c}（{seen[c][0]}）" for c in members)
         source, file, sheet, row = seen[members[0]]
         out.append(Problem(file, sheet, row, "客户编码", shown, LEADING_ZEROS, "提示"))

@@ -169,11 +169,15 @@ def column_order(texts: Sequence[object], configured: DateFormat | None = None) 
     return OrderFinding(default, "ambiguous", undecided)
 
 
-def parse_dates(values: Sequence[object] | np.ndarray,
-                configured: DateFormat | None = None) -> tuple[pd.Series, np.ndarray, OrderFinding]:
-    """datetime64[s] per row (NaT when unreadable), the unreadable mask, and what decided the order."""
-    arr = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
-    codes, uniques = pd.factorize(arr, use_na_sentinel=True)
+def parse_dates(values: Sequence[object] | np.ndarray, configured: DateFormat | None = None,
+                factorized: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[pd.Series, np.ndarray, OrderFinding]:
+    """datetime64[s] per row (NaT when unreadable), the unreadable mask, and what decided the order.
+    `factorized`: pandas.factorize of `values` when the caller has it already."""
+    if factorized is not None:
+        codes, uniques = factorized
+    else:
+        arr = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
+        codes, uniques = pd.factorize(arr, use_na_sentinel=True)
     pattern = configured.pattern if configured is not None else None
     if pattern is None:  # only the first token (the date) is read: parse each distinct date once
         keys = [_first_token(u) if isinstance(u, str) else u for u in uniques]

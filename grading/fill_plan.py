@@ -67,7 +67,9 @@ def build_plan(config: Config, graded: pd.DataFrame, problems: Sequence[Problem]
 
 
 def _dates(s: pd.Series) -> list[object]:
-    return [None if pd.isna(v) else v.to_pydatetime() for v in s]
+    """datetime.datetime per value (None when missing), converted by numpy in one pass."""
+    values: list[object] = s.to_numpy(dtype="datetime64[us]").astype(object).tolist()  # NaT → None
+    return values
 
 
 def grade_colours(config: Config, graded: pd.DataFrame) -> tuple[tuple[str, str], ...]:
@@ -173,11 +175,13 @@ def grade_summary(config: Config, graded: pd.DataFrame) -> pd.DataFrame:
     share_base = float(graded["net_sales"].clip(lower=0).sum()) if pareto else total_sales
     total_n = len(graded)
     rows = []
-    present = set(graded["grade"])
+    grades = graded["grade"].to_numpy(dtype=object)
+    present = set(grades.tolist())
     codes = [g for g in grade_rank(config, list(present)) if g in present or "*" not in g]
+    needed = graded[[c for c in ("net_sales", "gross_profit", "profit_base") if c in graded]]  # only these are summed
     for code in codes:
         policy = config.policy(code)
-        sel = graded[graded["grade"] == code]
+        sel = needed[grades == code]
         sales = float(sel["net_sales"].sum())
         rows.append({
             "grade": code, "label": policy.label, "customers": len(sel),
@@ -203,10 +207,16 @@ def _profit(sel: pd.DataFrame, graded: pd.DataFrame) -> dict[str, float]:
             "profit_margin": profit / base if base > 0 else float("nan")}
 
 
+def ranked_by_sales(graded: pd.DataFrame) -> pd.DataFrame:
+    """net_sales of the customers, largest first, ties by customer code (a frame of the two sort keys
+    only, indexed like `graded`: sorting the whole table would move every column)."""
+    keys = pd.DataFrame({"net_sales": graded["net_sales"], "_code": graded.index.astype(str)}, index=graded.index)
+    return keys.sort_values(["net_sales", "_code"], ascending=[False, True], kind="stable")
+
+
 def pareto_table(graded: pd.DataFrame, steps: int = 10) -> pd.DataFrame:
     """Customers ranked by net sales (ties by code) in `steps` equal slices, cumulative shares."""
-    ranked = graded.assign(_code=graded.index.astype(str)).sort_values(
-        ["net_sales", "_code"], ascending=[False, True], kind="stable")
+    ranked = ranked_by_sales(graded)
     sales = ranked["net_sales"].to_numpy(dtype=float)
     n = len(sales)
     total = sales.sum()

@@ -103,6 +103,7 @@ class RunRecord:
     source: str = "run"
     config_text: str = ""
     digests: Mapping[Path, tuple[int, str]] | None = None  # (size, sha256) per input, hashed during the run
+    sheets: Sequence[tuple[str, int, str]] = ()  # inputs pasted into the workbook: (file!sheet, size, sha256)
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,37 @@ def file_digest(path: Path) -> tuple[int, str]:
     return path.stat().st_size, h.hexdigest()
 
 
+def _canonical(value: object) -> list[str]:
+    """A cell as (type, text): numbers by their float value (Excel has no integers), text as is."""
+    if value is None or value == "":
+        return ["", ""]
+    if isinstance(value, bool):
+        return ["b", str(int(value))]
+    if isinstance(value, (int, float)):
+        return ["n", repr(float(value))]
+    if isinstance(value, dt.datetime):
+        return ["d", value.replace(tzinfo=None).isoformat()]
+    if isinstance(value, dt.date):
+        return ["d", dt.datetime.combine(value, dt.time()).isoformat()]
+    if isinstance(value, dt.time):
+        return ["t", value.isoformat()]
+    return ["s" if isinstance(value, str) else type(value).__name__, str(value)]
+
+
+def sheet_digest(rows: Sequence[Sequence[object]]) -> tuple[int, str]:
+    """Size and SHA-256 of a sheet's values as a file's digest stands for its bytes: the rows as
+    canonical JSON of (type, text) per cell, empty cells trailing a row and empty rows trailing the
+    sheet left out (formatting that widens the used range does not change it)."""
+    cells = [[_canonical(v) for v in row] for row in rows]
+    for row in cells:
+        while row and row[-1] == ["", ""]:
+            row.pop()
+    while cells and not cells[-1]:
+        cells.pop()
+    data = json.dumps(cells, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return len(data), hashlib.sha256(data).hexdigest()
+
+
 def previous_period(path: Path, as_of: dt.date, period: str, config_hash: str = "") -> PreviousPeriod | None:
     """The stored period this run compares with, by a stated rule: the latest as-of date earlier than
     this run's (a run with the same period name is replaced, never compared with); among several stored
@@ -249,6 +281,11 @@ def column_values(column: pd.Series) -> list[object]:
     """[_clean(v) for v in column.tolist()], in bulk for numpy number and bool columns: their tolist()
     gives Python floats, ints and bools, which _clean keeps, except NaN, which becomes None."""
     dtype = column.dtype
+    if isinstance(dtype, pd.StringDtype):  # Python str, missing → None (what _clean does to each)
+        texts: list[object] = column.tolist()
+        for i in np.flatnonzero(column.isna().to_numpy()).tolist():
+            texts[i] = None
+        return texts
     if not isinstance(dtype, np.dtype) or dtype.kind not in "fiub":
         return [_clean(v) for v in column.tolist()]
     values: list[object] = column.tolist()
@@ -256,6 +293,27 @@ def column_values(column: pd.Series) -> list[object]:
         for i in np.flatnonzero(np.isnan(column.to_numpy())).tolist():
             values[i] = None
     return values
+
+
+def _metrics_json(graded: pd.DataFrame, names: list[str]) -> list[str]:
+    """Per row json.dumps({name: value}, ensure_ascii=False) of the cleaned values (column_values), built
+    column-wise: a number column's values are encoded by one json.dumps of the whole column (numbers, null,
+    true/false never contain ", "), every other value by json.dumps on its own; each row is then one
+    %-format of a template, instead of one dict and one encoder call per row."""
+    n = len(graded)
+    if not names or not n:
+        return ["{}"] * n
+    columns: list[list[str]] = []
+    for name in names:
+        values = column_values(graded[name])
+        dtype = graded[name].dtype
+        if isinstance(dtype, np.dtype) and dtype.kind in "fiub":
+            columns.append(json.dumps(values, ensure_ascii=False)[1:-1].split(", "))
+        else:
+            columns.append([json.dumps(v, ensure_ascii=False) for v in values])
+    template = "{" + ", ".join(json.dumps(name, ensure_ascii=False).replace("%", "%%") + ": %s"
+                               for name in names) + "}"
+    return [template % texts for texts in zip(*columns)]
 
 
 def record_run(conn: sqlite3.Connection, run: RunRecord, graded: pd.DataFrame) -> int:
@@ -268,16 +326,14 @@ def record_run(conn: sqlite3.Connection, run: RunRecord, graded: pd.DataFrame) -
          len(graded), run.output, run.source, run.config_text or None))
     run_id = int(cur.lastrowid or 0)
     conn.executemany("INSERT INTO run_inputs (run_id, path, size, sha256) VALUES (?, ?, ?, ?)",
-                     [(run_id, str(p), *((run.digests or {}).get(p) or file_digest(p))) for p in run.inputs])
+                     [(run_id, str(p), *((run.digests or {}).get(p) or file_digest(p))) for p in run.inputs]
+                     + [(run_id, *s) for s in run.sheets])
     n = len(graded)
 
     def col(name: str, default: object = None) -> list[object]:
         return column_values(graded[name]) if name in graded else [default] * n
 
-    metric_names = [c for c in METRIC_COLUMNS if c in graded]
-    metric_values = [col(c) for c in metric_names]
-    metrics = [json.dumps(dict(zip(metric_names, vals)), ensure_ascii=False) for vals in zip(*metric_values)] \
-        if metric_names else ["{}"] * n
+    metrics = _metrics_json(graded, [c for c in METRIC_COLUMNS if c in graded])
     names = [str(v or "") for v in col("customer_name", "")]
     grades = [str(v) for v in graded["grade"].tolist()]
     rule_grades = [str(v) for v in graded["rule_grade"].tolist()] if "rule_grade" in graded else grades

@@ -22,7 +22,7 @@ from .fields import REQUIRED_FIELDS, InputField, SOURCE_FIELDS, SOURCE_LABELS
 from .crosscheck import PeriodLine, period_line
 from .derive import derive_amount
 from .header import detect_layout
-from .normalise import drop_invalid, normalise
+from .normalise import drop_invalid, fast_categorical, normalise
 from .problems import Problem, ProblemLog
 from .read import RawSheet, expand_globs, read_file
 from .read_pool import ReadPool
@@ -77,7 +77,7 @@ def _union_categoricals(parts: list[pd.Series]) -> pd.Categorical:
         to_union = np.append(ids[offset: offset + len(part_cats)], -1)  # code -1 (missing) stays -1
         codes.append(to_union[part.cat.codes.to_numpy()])
         offset += len(part_cats)
-    return pd.Categorical.from_codes(np.concatenate(codes), categories=pd.Index(union, dtype=object))
+    return fast_categorical(np.concatenate(codes), union)  # factorize's uniques: distinct, codes in range
 
 
 def amount_field(config: Config) -> str:

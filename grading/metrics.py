@@ -7,6 +7,7 @@ first order date and tenure.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,9 +56,10 @@ def compute_metrics(config: Config, sales: pd.DataFrame, receivables: pd.DataFra
             if attr in master:
                 known = master[attr].replace("", np.nan).reindex(table.index)
                 table[attr] = known.combine_first(table[attr]) if attr in table else known
+        at = master.index.get_indexer(table.index)
         for col in master.columns:
             if col.startswith("col:"):
-                table[col] = master[col].reindex(table.index)
+                table[col] = _aligned(master[col], table.index, at)
 
     for attr in ATTRIBUTES:
         if attr not in table:
@@ -78,17 +80,29 @@ def _plain_index(index: pd.Index) -> pd.Index:
 
 
 def _codes_of(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """Integer codes and their labels for a (categorical or text) column."""
-    cat = column if isinstance(column.dtype, pd.CategoricalDtype) else column.astype("category")
-    return cat.cat.codes.to_numpy(dtype=np.int64), pd.Index(cat.cat.categories.astype(object))
+    """Integer codes and their labels for a (categorical or text) column: a text column's labels sorted,
+    missing values -1 (as astype("category") gives them, without building the categorical)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.cat.codes.to_numpy(dtype=np.int64), pd.Index(column.cat.categories.astype(object))
+    codes, labels = pd.factorize(column.to_numpy(dtype=object), sort=True, use_na_sentinel=True)
+    return codes.astype(np.int64, copy=False), pd.Index(labels, dtype=object)
+
+
+def _written(column: pd.Series) -> np.ndarray:
+    """column.ne("") as a mask (missing counts as written); a categorical's categories are compared once."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        written = np.append(np.asarray(column.cat.categories, dtype=object) != "", True)  # code -1 → True
+        return written[column.cat.codes.to_numpy()]
+    return column.ne("").to_numpy(dtype=bool)
 
 
 def _distinct_per(cid: np.ndarray, other: np.ndarray, k: int) -> np.ndarray:
     """How many distinct `other` values each customer id has."""
     if not len(cid):
         return np.zeros(k, dtype=np.int64)
-    pairs = np.unique(cid.astype(np.int64) * (int(other.max()) + 1) + other.astype(np.int64))
-    return np.bincount(pairs // (int(other.max()) + 1), minlength=k)
+    width = int(other.max()) + 1
+    pairs = pd.unique(cid.astype(np.int64) * width + other.astype(np.int64))  # hashing: no sort needed to count
+    return np.bincount(pairs // width, minlength=k)
 
 
 def _sales_metrics(sales: pd.DataFrame, amount_col: str, start: np.datetime64,
@@ -118,7 +132,7 @@ def _sales_metrics(sales: pd.DataFrame, amount_col: str, start: np.datetime64,
     net = np.bincount(w_cid, weights=w_cents, minlength=k) / 100.0
     gross = np.bincount(w_cid, weights=np.where(w_cents > 0, w_cents, 0.0), minlength=k) / 100.0
     returns = np.bincount(w_cid, weights=np.where(w_cents < 0, -w_cents, 0.0), minlength=k) / 100.0
-    if "doc_no" in sales and sales["doc_no"].ne("").to_numpy(dtype=bool)[pos].any():
+    if "doc_no" in sales and _written(sales["doc_no"])[pos].any():
         doc, _ = _codes_of(sales["doc_no"])
         orders = _distinct_per(cid[pos], doc[pos], k)
     else:
@@ -127,19 +141,15 @@ def _sales_metrics(sales: pd.DataFrame, amount_col: str, start: np.datetime64,
     month = dates.astype("datetime64[M]").astype(np.int64)
     months = _distinct_per(cid[pos], month[pos] - month[pos].min() if pos.any() else month[pos], k)
 
-    order = np.argsort(dates, kind="stable")  # oldest first: "last" below means latest
-    first = pd.Series(dates[upto]).groupby(cid[upto]).min()
+    has_history = np.bincount(cid[upto], minlength=k) > 0
     hist_pos = upto & (amount > 0)
-    last = pd.Series(dates[hist_pos]).groupby(cid[hist_pos]).max()
-    has_history = np.zeros(k, bool)
-    has_history[first.index.to_numpy()] = True
 
     table = pd.DataFrame({
         "net_sales": net, "gross_sales": gross, "returns": returns,
         "line_count": total(win).astype(np.int64), "order_count": orders.astype(np.int64),
         "active_months": months.astype(np.int64),
-        "first_order_date": first.reindex(range(k)).to_numpy(dtype="datetime64[s]"),
-        "last_order_date": last.reindex(range(k)).to_numpy(dtype="datetime64[s]"),
+        "first_order_date": _extreme(np.minimum, cid[upto], dates[upto], k),
+        "last_order_date": _extreme(np.maximum, cid[hist_pos], dates[hist_pos], k),
     })
     if "cost" in sales and sales["cost"].notna().any():
         base = sales["amount_excl_tax"].to_numpy(dtype=float) if "amount_excl_tax" in sales else amount
@@ -157,17 +167,59 @@ def _sales_metrics(sales: pd.DataFrame, amount_col: str, start: np.datetime64,
         table["gross_profit"] = np.nan
         table["profit_base"] = np.nan
         table["margin"] = np.nan
-    for attr in ("customer_name", "salesperson", "department", "region"):
-        if attr in sales:
-            codes, names = _codes_of(sales[attr])
-            sel = order[upto[order] & (names.to_numpy()[codes[order]] != "")]
-            latest = pd.Series(codes[sel]).groupby(cid[sel]).last()
-            values = np.full(k, "", dtype=object)
-            values[latest.index.to_numpy()] = names.to_numpy()[latest.to_numpy()]
-            table[attr] = values
+    attrs = [a for a in ("customer_name", "salesperson", "department", "region") if a in sales]
+    rank, row_of = _line_rank(dates, upto)
+    for attr in attrs:  # each customer's latest line (by date, then position) that names the attribute
+        codes, names = _codes_of(sales[attr])
+        texts = names.to_numpy()
+        named = np.append(texts != "", False)[codes]  # code -1 (a file without this column): not named
+        best = np.full(k, -1, dtype=np.int64)
+        sel = upto & named
+        np.maximum.at(best, cid[sel], rank[sel])
+        values = np.full(k, "", dtype=object)
+        found = np.flatnonzero(best >= 0)
+        values[found] = texts[codes[row_of(best[found])]]
+        table[attr] = values
     table.index = pd.Index(labels, dtype=object, name="customer_code")
     table = table[has_history]
     return table, int(win.sum()), int((upto & before).sum()), int((~upto).sum())
+
+
+def _aligned(column: pd.Series, target: pd.Index, at: np.ndarray) -> pd.Series:
+    """column.reindex(target) for a column with a unique index, given at = column.index.get_indexer(target):
+    float and object columns by one take (missing → NaN, as reindex fills them), others by reindex."""
+    if len(column) and isinstance(column.dtype, np.dtype) and column.dtype in (np.float64, object):
+        values = column.to_numpy()
+        out = values[at]
+        out[at < 0] = np.nan
+        return pd.Series(out, index=target, name=column.name, dtype=values.dtype)
+    return column.reindex(target)
+
+
+def _line_rank(dates: np.ndarray, upto: np.ndarray) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+    """A key per line, increasing with (date, position) over the lines of `upto` (the order of a stable
+    sort by date), and the map from a key back to its line. The key is date × lines + position, no
+    sort needed, while that fits in int64; else the rank in a stable argsort."""
+    n = len(dates)
+    seconds = dates.astype("datetime64[s]").view(np.int64)
+    if n and upto.any():
+        low, high = int(seconds[upto].min()), int(seconds[upto].max())
+        if (high - low + 1) * n < 2**62:
+            key = (seconds - low) * n + np.arange(n, dtype=np.int64)  # lines outside `upto`: never read
+            return key, lambda keys: keys % n
+    order = np.argsort(dates, kind="stable")
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n, dtype=np.int64)
+    return rank, lambda keys: order[keys]
+
+
+def _extreme(fn: np.ufunc, ids: np.ndarray, dates: np.ndarray, k: int) -> np.ndarray:
+    """Per id 0..k-1 the earliest (np.minimum) or latest (np.maximum) of its dates; NaT for an id without any."""
+    start = np.iinfo(np.int64).max if fn is np.minimum else np.iinfo(np.int64).min + 1
+    out = np.full(k, start, dtype=np.int64)
+    fn.at(out, ids, dates.astype("datetime64[s]").view(np.int64))
+    out[np.bincount(ids, minlength=k) == 0] = np.iinfo(np.int64).min  # NaT
+    return out.view("datetime64[s]")
 
 
 def _add_receivables(table: pd.DataFrame, rec: pd.DataFrame, config: Config) -> pd.DataFrame:
@@ -187,11 +239,12 @@ def _add_receivables(table: pd.DataFrame, rec: pd.DataFrame, config: Config) -> 
         table[col] = table[col].fillna(0.0)
     for col in ("line_count", "order_count", "active_months"):
         table[col] = table[col].fillna(0).astype("int64")
+    at = sums.index.get_indexer(index)  # sums' row of each customer (-1: none), looked up once
     for col in ("opening", "billed", "received", "closing", "overdue_days"):
-        table[col] = sums[col].reindex(index) if col in sums else np.nan
+        table[col] = _aligned(sums[col], index, at) if col in sums else np.nan
     for col in (*RECEIVABLE_EXTRAS, "aging_days"):
         if col in sums:
-            table[col] = sums[col].reindex(index)
+            table[col] = _aligned(sums[col], index, at)
     if config.metrics.collection_rate == "收回/应收":
         denominator = table["billed"]
     else:

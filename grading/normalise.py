@@ -33,12 +33,17 @@ _TOTAL_SUFFIX = re.compile(r"^.{1,40}?\s*(小计|合计)\s*[:：]?\s*$")
 MONEY_FIELDS = ("amount", "amount_excl_tax", "opening", "billed", "received", "closing")
 
 
-def _per_distinct(values: np.ndarray, fn: Callable[[Any], Any], dtype: Any = object) -> tuple[np.ndarray, np.ndarray]:
-    """fn applied once per distinct value; returns (results per row, row → distinct index, -1 for None/NaN)."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+Factorized = tuple[np.ndarray, np.ndarray]
+"""pandas.factorize of a column: (row → distinct index, -1 for None/NaN; the distinct values)."""
+
+
+def _per_distinct(values: np.ndarray, fn: Callable[[Any], Any], dtype: Any = object,
+                  factorized: Factorized | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """fn applied once per distinct value; returns (results per distinct value, row → distinct index,
+    -1 for None/NaN). `factorized`: the column's factorization when the caller has it already."""
+    codes, uniques = factorized if factorized is not None else pd.factorize(values, use_na_sentinel=True)
     mapped = np.empty(len(uniques), dtype=dtype)
-    for i, u in enumerate(uniques):
-        mapped[i] = fn(u)
+    mapped[:] = [fn(u) for u in uniques.tolist()]
     return mapped, codes
 
 
@@ -50,9 +55,19 @@ def _take(mapped: np.ndarray, codes: np.ndarray, missing: Any) -> np.ndarray:
     return out
 
 
-def blank_mask(values: np.ndarray) -> np.ndarray:
-    mapped, codes = _per_distinct(values, _is_blank, dtype=bool)
+def blank_mask(values: np.ndarray, factorized: Factorized | None = None) -> np.ndarray:
+    mapped, codes = _per_distinct(values, _is_blank, dtype=bool, factorized=factorized)
     return _take(mapped, codes, True)
+
+
+def fast_categorical(codes: np.ndarray, categories: np.ndarray) -> pd.Categorical:
+    """pd.Categorical.from_codes for codes known valid (-1 … len-1) and categories known distinct (as
+    pandas.factorize gives them): neither is checked again (both checks hash every category)."""
+    index = pd.Index(categories, dtype=object)
+    from_fastpath = getattr(pd.CategoricalDtype, "_from_fastpath", None)
+    dtype = from_fastpath(index, False) if from_fastpath is not None else pd.CategoricalDtype(index)
+    small = next((t for t in (np.int8, np.int16, np.int32) if len(index) < np.iinfo(t).max), np.int64)
+    return pd.Categorical.from_codes(codes.astype(small, copy=False), dtype=dtype, validate=False)
 
 
 def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
@@ -70,6 +85,15 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
     row_numbers = np.arange(first, first + n, dtype=np.int64)
     raw = {key: sheet.column(col, start) for key, col in layout.columns.items()}
     header_of = {k: layout.headers[c] for k, c in layout.columns.items()}
+    factorized: dict[int, Factorized] = {}  # per sheet column: factorized once, used by every step below
+
+    def distinct(col: int, values: np.ndarray) -> Factorized:
+        if col not in factorized:
+            factorized[col] = pd.factorize(values, use_na_sentinel=True)
+        return factorized[col]
+
+    def distinct_of(key: str) -> Factorized:
+        return distinct(layout.columns[key], raw[key])
 
     def report(mask: np.ndarray, column: str, values: np.ndarray, reason: str, action: Action) -> None:
         idx = np.flatnonzero(mask)
@@ -78,7 +102,7 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
     # a row is blank when every mapped cell is; test the (few-valued) code column on all rows first,
     # then the other columns only where that one is blank
     ordered = sorted(raw, key=lambda k: k != "customer_code")
-    blank = blank_mask(raw[ordered[0]]) if ordered else np.ones(n, bool)
+    blank = blank_mask(raw[ordered[0]], distinct_of(ordered[0])) if ordered else np.ones(n, bool)
     for key in ordered[1:]:
         idx = np.flatnonzero(blank)
         if not len(idx):
@@ -87,31 +111,51 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
     keep = ~blank
 
     # 合计 / 小计 rows: recognised by their label, never by substring of a real name.
-    first_col = sheet.column(0, start) if n else np.empty(0, dtype=object)
-    label_cols = [first_col] + [raw[k] for k in ("customer_code", "customer_name") if k in raw]
+    mapped_col = {col: key for key, col in layout.columns.items()}
+    first_col = (raw[mapped_col[0]] if 0 in mapped_col else sheet.column(0, start)) if n \
+        else np.empty(0, dtype=object)
+    label_cols = [(0, first_col)] + [(layout.columns[k], raw[k]) for k in ("customer_code", "customer_name")
+                                     if k in raw]
     candidate = np.zeros(n, bool)
-    for values in label_cols:
-        codes, uniques = pd.factorize(values, use_na_sentinel=True)
-        try:  # non-text cells give NaN → False
-            has = pd.Series(uniques, dtype=object).str.contains("计", regex=False).fillna(False).to_numpy(dtype=bool)
-        except AttributeError:  # a column without any text
-            has = np.zeros(len(uniques), dtype=bool)
+    for col, values in dict(label_cols).items():
+        codes, uniques = distinct(col, values)
+        has = np.zeros(len(uniques), dtype=bool)  # non-text cells → False
+        has[:] = [isinstance(u, str) and "计" in u for u in uniques.tolist()]
         candidate |= _take(has, codes, False)
+    # a candidate row is a total when its first non-empty cell, its code or its name is a 合计 label, or
+    # its code ends in 小计/合计 without looking like a code: each tested once per distinct value
     total = np.zeros(n, bool)
     codes_raw = raw.get("customer_code")
-    for i in np.flatnonzero(candidate & keep).tolist():
-        code_text = _text(codes_raw[i]) if codes_raw is not None else ""
-        labels = [_first_text(sheet.row(start + i)), code_text]
+    rows = np.flatnonzero(candidate & keep)
+    if len(rows):
+        def exact(t: str) -> bool:
+            return bool(t) and _TOTAL_EXACT.match(t) is not None
+
+        def suffix(t: str) -> bool:
+            return _TOTAL_SUFFIX.match(t) is not None and not _looks_like_code(t)
+
+        codes0, uniques0 = distinct(0, first_col)
+        blank0 = np.append(uniques0 == "", True)[codes0[rows]]  # "" or None: the first text is further right
+        first_texts = np.empty(len(rows), dtype=object)  # _first_text of each candidate row
+        texts0 = np.empty(len(uniques0) + 1, dtype=object)
+        used0 = np.unique(codes0[rows[~blank0]])
+        texts0[used0] = [_text(u) for u in uniques0[used0].tolist()]
+        first_texts[~blank0] = texts0[codes0[rows[~blank0]]]
+        first_texts[blank0] = [_first_text(sheet.row(start + r)) for r in rows[blank0].tolist()]
+        hit = _flags(*pd.factorize(first_texts, use_na_sentinel=True), exact)
+        if codes_raw is not None:
+            codes_c, uniques_c = distinct_of("customer_code")
+            hit |= _flags(codes_c[rows], uniques_c, lambda t: exact(t) or suffix(t))
         if "customer_name" in raw:
-            labels.append(_text(raw["customer_name"][i]))
-        if any(_TOTAL_EXACT.match(t) for t in labels if t) or (
-            _TOTAL_SUFFIX.match(code_text) and not _looks_like_code(code_text)
-        ):
-            total[i] = True
-    if total.any():
-        for i in np.flatnonzero(total).tolist():
-            label = _first_text(sheet.row(start + i)) or (_text(codes_raw[i]) if codes_raw is not None else "")
-            problems.append(Problem(file, name, int(row_numbers[i]), "", label, "合计/小计行，不计入客户数据", "提示"))
+            codes_n, uniques_n = distinct_of("customer_name")
+            hit |= _flags(codes_n[rows], uniques_n, exact)
+        total[rows[hit]] = True
+        if hit.any():  # listed columnar, labelled by the first text (else the code)
+            labels = first_texts[hit]
+            for j in np.flatnonzero(labels == "").tolist():
+                labels[j] = _text(codes_raw[rows[hit][j]]) if codes_raw is not None else ""
+            add_problem_rows(problems, file, name, row_numbers[rows[hit]], "", labels, "合计/小计行，不计入客户数据",
+                             "提示")
     keep &= ~total
 
     out: dict[str, Any] = {}
@@ -119,7 +163,7 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
         kind = kinds[key]
         column = header_of[key]
         if kind == "code":
-            text, fixes = _codes(values)
+            text, fixes = _codes(values, distinct_of(key))
             for fix, reason in FIX_REASONS.items():
                 report(keep & (fixes == fix), column, values, reason, "已修正")
             floats = np.flatnonzero(keep & (fixes == "float"))
@@ -129,8 +173,7 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
                 problems.append(Problem(file, name, None, column, "", f"{note}，共 {len(floats)} 行", "提示"))
             out[key] = text
         elif kind == "text":
-            mapped, codes = _per_distinct(values, _text)
-            out[key] = _categorical(mapped, codes)
+            out[key] = _texts(values, distinct_of(key))
         elif kind == "number":
             nums, bad, repaired = _numbers(values)
             nums = nums * layout.multipliers.get(key, 1.0)
@@ -144,7 +187,7 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
                 report(keep & bad, column, values, "不是有效数字，按空值处理", "已修正")
                 out[key] = nums
         elif kind == "date":
-            dates, bad, finding = parse_dates(values, date_format)
+            dates, bad, finding = parse_dates(values, date_format, distinct_of(key))
             order_text = order_note(finding, column, source_key)
             if order_text is not None:
                 problems.append(Problem(file, name, None, column, "", order_text, "提示"))
@@ -178,7 +221,7 @@ def drop_invalid(frame: pd.DataFrame, layout: Layout, required: Sequence[str],
     header_of = {k: layout.headers[c] for k, c in layout.columns.items()}
     checks: list[tuple[np.ndarray, str, str]] = []
     if "customer_code" in required and "customer_code" in frame:
-        checks.append((frame["customer_code"].eq("").to_numpy(dtype=bool), "customer_code", "客户编码为空"))
+        checks.append((_empty_text(frame["customer_code"]), "customer_code", "客户编码为空"))
     for key in required:
         if f"_{key}_bad" in frame:
             label = "日期无法识别（支持 2026-05-03、2026/5/3、2026年5月3日、Excel 日期）" if key == "date" \
@@ -192,12 +235,14 @@ def drop_invalid(frame: pd.DataFrame, layout: Layout, required: Sequence[str],
         if f"_{key}_bad" in frame:
             written_bad = frame[f"_{key}_bad"].to_numpy() & ~frame[f"_{key}_empty"].to_numpy()
             checks.append((written_bad, key, "日期无法识别（支持 2026-05-03、2026/5/3、2026年5月3日、Excel 日期）"))
+    where: list[np.ndarray] = []  # _file, _sheet, _row as arrays, taken once when a check hits
     for mask, key, reason in checks:
         hit = keep & mask
         if hit.any():
             col = header_of.get(key, key)
             source = frame[f"_{key}_raw"].to_numpy() if f"_{key}_raw" in frame else None
-            files, sheets, rows = (frame[c].to_numpy() for c in ("_file", "_sheet", "_row"))
+            where = where or [frame[c].to_numpy() for c in ("_file", "_sheet", "_row")]
+            files, sheets, rows = where
             amounts = frame[amount_key].to_numpy(dtype=float) if amount_key in frame else None
             idx = np.flatnonzero(hit)
             for f, sh in dict.fromkeys(zip(files[idx].tolist(), sheets[idx].tolist())):
@@ -208,6 +253,26 @@ def drop_invalid(frame: pd.DataFrame, layout: Layout, required: Sequence[str],
             keep &= ~mask
     helper = [c for c in frame.columns if c.startswith("_") and c not in ("_file", "_sheet", "_row")]
     return frame.loc[keep].drop(columns=helper).reset_index(drop=True)
+
+
+def _empty_text(column: pd.Series) -> np.ndarray:
+    """column.eq("") as a mask; a categorical's categories are compared once (missing → False)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        empty = np.append(np.asarray(column.cat.categories, dtype=object) == "", False)
+        out: np.ndarray = empty[column.cat.codes.to_numpy()]
+        return out
+    return column.eq("").to_numpy(dtype=bool)
+
+
+def _flags(codes: np.ndarray, uniques: np.ndarray, test: Callable[[str], bool]) -> np.ndarray:
+    """test(_text(value)) per row given as factorize codes (-1: None/NaN, whose text is ""), once per
+    distinct value that occurs."""
+    used = np.unique(codes[codes >= 0])
+    flags = np.zeros(len(uniques) + 1, dtype=bool)  # the last one: code -1
+    flags[used] = [test(_text(u)) for u in uniques[used].tolist()]
+    flags[-1] = test("")
+    out: np.ndarray = flags[codes]
+    return out
 
 
 def _shown_raw(raw: object) -> str:
@@ -265,7 +330,7 @@ def _categorical(mapped: np.ndarray, codes: np.ndarray) -> pd.Categorical:
     """Row values as a categorical (compact: one string per distinct value); missing → ""."""
     labels = np.append(mapped, "")  # code -1 (None/NaN) → the trailing ""
     fine, categories = pd.factorize(labels)  # normalisation may have merged distinct raw values
-    return pd.Categorical.from_codes(fine[codes], categories=pd.Index(categories, dtype=object))
+    return fast_categorical(fine[codes], categories)
 
 
 def _distinct_categorical(uniques: np.ndarray, codes: np.ndarray) -> pd.Categorical:
@@ -274,13 +339,22 @@ def _distinct_categorical(uniques: np.ndarray, codes: np.ndarray) -> pd.Categori
     empty = np.flatnonzero(uniques == "")
     missing = int(empty[0]) if len(empty) else len(uniques)
     categories = uniques if len(empty) else np.append(uniques, "")
-    return pd.Categorical.from_codes(np.where(codes >= 0, codes, missing),
-                                     categories=pd.Index(categories, dtype=object))
+    return fast_categorical(np.where(codes >= 0, codes, missing), categories)
 
 
-def _codes(values: np.ndarray) -> tuple[pd.Categorical, np.ndarray]:
+def _texts(values: np.ndarray, factorized: Factorized | None = None) -> pd.Categorical:
+    """A text column (_text of every cell) as a categorical; when every distinct value is already its own
+    text (_text gives the very same str back: no padding), the distinct values are the categories."""
+    mapped, codes = _per_distinct(values, _text, factorized=factorized)
+    uniques = factorized[1] if factorized is not None else None
+    if uniques is not None and all(a is b for a, b in zip(mapped.tolist(), uniques.tolist())):
+        return _distinct_categorical(uniques, codes)
+    return _categorical(mapped, codes)
+
+
+def _codes(values: np.ndarray, factorized: Factorized | None = None) -> tuple[pd.Categorical, np.ndarray]:
     """Codes by the one rule of grading.codes; the repair kind per row ("" when as written)."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    codes, uniques = factorized if factorized is not None else pd.factorize(values, use_na_sentinel=True)
     texts, fixed = normalise_codes(uniques)
     # every code as written (the common case): the distinct values are the categories already
     cat = _distinct_categorical(uniques, codes) if texts is uniques else _categorical(texts, codes)

@@ -22,7 +22,7 @@ import pandas as pd
 from .changes import Comparison, compare
 from .config_model import Config
 from .history import (PreviousPeriod, RunRecord, busy_error, connect, file_digest, is_busy, previous_period,
-                      record_run, run_committed, year_before)
+                      record_run, run_committed, sheet_digest, year_before)
 from .fill_plan import FillPlan, build_plan
 from .grade import grade_customers
 from .crosscheck import partial_cost, receivables_coverage
@@ -31,6 +31,7 @@ from .metrics import compute_metrics
 from .outputs import check_targets, own_output_check, reconcile, write_problems_csv
 from .modifiers import pins_from_frame
 from .problems import DropSummary, Problem, ProblemLog, drop_summary
+from .read import RawSheet
 from .rules.provides import check_loaded
 from .reviews import pins_from_reviews, with_carried_reviews, with_pin_audit
 from .views.growth import add_growth
@@ -231,7 +232,16 @@ def run_pipeline(config: Config, sink: Sink, history: Path | None, progress: Pro
         if history is not None and is_busy(exc):  # another program is writing: busy, not damaged
             raise busy_error(history) from None
         raise
-    result = grade_data(config, progress, generated_at, previous, sheet_reader, own_output, year_ago, parallel)
+    pasted: dict[str, RawSheet] = {}
+
+    def read_and_keep(name: str) -> RawSheet | None:  # inputs pasted into the workbook, hashed when recorded
+        sheet = sheet_reader(name) if sheet_reader is not None else None
+        if sheet is not None:
+            pasted[f"{sheet.file.name}!{sheet.sheet}"] = sheet
+        return sheet
+
+    result = grade_data(config, progress, generated_at, previous, read_and_keep if sheet_reader else None,
+                        own_output, year_ago, parallel)
     t = time.perf_counter()
     progress("写入工作簿", 0.8)
     inputs = [Path(p) for files in result.files.values() for p in files if Path(p).is_file()]
@@ -243,9 +253,11 @@ def run_pipeline(config: Config, sink: Sink, history: Path | None, progress: Pro
         if history is None or not record:
             yield
             return
+        sheets = [(label, *sheet_digest(pasted[label].rows)) for files in result.files.values()
+                  for label in files if label in pasted]
         run = RunRecord(config.period.label, config.period.as_of, started, config.digest, sink.target, inputs,
                         sink.source, config_text=config.source_text,
-                        digests=digests.result() if digests is not None else None)
+                        digests=digests.result() if digests is not None else None, sheets=sheets)
         started_db = time.perf_counter()
         with closing(connect(history)) as conn:
             try:

@@ -149,8 +149,7 @@ def review_columns(graded: pd.DataFrame) -> dict[str, list[object]]:
             out[header] = graded[column].tolist()
     if "pin_origin" not in graded:
         return out
-    rows = zip(graded["pin_origin"], graded["grade"], graded["pin_reason"], graded["pin_by"], graded["pin_on"],
-               graded["pin_until"])
+    rows = zip(*(graded[c].tolist() for c in ("pin_origin", "grade", "pin_reason", "pin_by", "pin_on", "pin_until")))
     for i, (origin, grade, reason, by, on, until) in enumerate(rows):
         if origin != ORIGIN_REVIEW:
             continue

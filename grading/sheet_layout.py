@@ -43,6 +43,26 @@ _FROM_TO = re.compile(r"<xdr:(from|to)>\s*<xdr:col>(\d+)</xdr:col>\s*<xdr:colOff
                       r"<xdr:row>(\d+)</xdr:row>", re.S)
 
 
+def rows_down(top: int, bottom: int, c1: int, c2: int, placed: Sequence[Placed]) -> int:
+    """How many rows a chart or picture covering rows top..bottom (0-based) and columns c1..c2
+    (0-based) moves down so that it covers no filled table: it starts one empty row below the
+    lowest table it would cover (the file writer and the add-in move charts by this one rule)."""
+    shift = 0
+    for _ in range(len(placed) + 1):
+        moved = False
+        for p in placed:
+            lo, hi = p.span
+            if hi < c1 or c2 < lo:
+                continue
+            t, b = top + shift + 1, bottom + shift + 1  # 1-based, like the blocks' rows
+            if p.header_row <= b and p.last_row >= t:
+                shift = p.last_row + 2 - (top + 1)
+                moved = True
+        if not moved:
+            break
+    return max(shift, 0)
+
+
 def move_anchors_below(drawing: str, placed: Sequence[Placed]) -> str:
     """Move charts and pictures down until they cover no filled table (a table that grew with the
     number of grades would otherwise sit under a chart); their size stays the same."""
@@ -52,19 +72,7 @@ def move_anchors_below(drawing: str, placed: Sequence[Placed]) -> str:
         if "from" not in pos or "to" not in pos:
             return xml
         (c1, top), (c2, bottom) = pos["from"], pos["to"]  # 0-based rows
-        shift = 0
-        for _ in range(len(placed) + 1):
-            moved = False
-            for p in placed:
-                lo, hi = p.span
-                if hi < c1 or c2 < lo:
-                    continue
-                t, b = top + shift + 1, bottom + shift + 1  # 1-based, like the blocks' rows
-                if p.header_row <= b and p.last_row >= t:
-                    shift = p.last_row + 2 - (top + 1)
-                    moved = True
-            if not moved:
-                break
+        shift = rows_down(top, bottom, c1, c2, placed)
         if shift <= 0:
             return xml
         return _FROM_TO.sub(lambda f: f.group(0).replace(f"<xdr:row>{f.group(4)}</xdr:row>",

@@ -173,3 +173,38 @@ def test_history_column_values_match_clean(column: pd.Series) -> None:
     assert len(got) == len(want)
     assert all((a is None and b is None) or (a == b and type(a) is type(b)) or (a != a and b != b)
                for a, b in zip(got, want))
+
+
+# categoricals built from factorize's output without pandas' checks, against the checked constructor
+
+from grading.normalise import _text, _texts, fast_categorical  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), _LABELS), max_size=300))
+def test_fast_categorical_matches_from_codes(values: list[str | None]) -> None:
+    codes, uniques = pd.factorize(_column(values), use_na_sentinel=True)
+    got = fast_categorical(codes, uniques)
+    want = pd.Categorical.from_codes(codes, categories=pd.Index(uniques, dtype=object))
+    _same_categorical(got, want)
+    assert got.codes.dtype == want.codes.dtype
+
+
+def test_fast_categorical_codes_dtype_grows_with_categories() -> None:
+    for n in (1, 126, 127, 200, 40000):
+        uniques = np.array([f"c{i}" for i in range(n)], dtype=object)
+        codes = np.arange(n, dtype=np.int64)
+        want = pd.Categorical.from_codes(codes, categories=pd.Index(uniques, dtype=object))
+        assert fast_categorical(codes, uniques).codes.dtype == want.codes.dtype
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_CELL, _CELL_TEXT), max_size=12))
+def test_text_column_matches_the_per_value_rule(values: list[object]) -> None:
+    column = _column(values)
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    mapped = np.empty(len(uniques), dtype=object)
+    mapped[:] = [_text(u) for u in uniques]
+    want = _categorical(mapped, codes)
+    _same_categorical(_texts(column, (codes, uniques)), want)
+    _same_categorical(_texts(column), want)

@@ -482,3 +482,13 @@ def test_drop_summary_counts_sales_lines_only(tmp_path: Path, capsys) -> None:  
     assert main(["run", "-c", str(tmp_path / "shop.yaml")]) == EXIT_OK
     assert ("  [已跳过] 销售明细 客户编码为空：1 行，金额 10.00，占全部金额 10.0%（超过警戒比例）；其他数据源另有 1 条"
             in capsys.readouterr().out.splitlines())
+
+
+def test_a_file_without_a_department_column_does_not_give_customers_another_department(tmp_path: Path) -> None:
+    """Two exports, one without 部门: a customer's department is the one its latest line that names one says,
+    never another customer's (a missing value once wrapped round to the last department seen)."""
+    (tmp_path / "a.csv").write_text("日期,客户编码,价税合计,部门\n2011-03-01,C1,100,销售一部\n2011-03-02,C2,100,销售二部\n",
+                                    encoding="utf-8")
+    (tmp_path / "b.csv").write_text("日期,客户编码,价税合计\n2011-05-01,C1,50\n2011-05-02,C3,70\n", encoding="utf-8")
+    result = grade_data(load_config(shop_config(tmp_path, TEMPLATE, ["a.csv", "b.csv"])))
+    assert result.graded["department"].to_dict() == {"C1": "销售一部", "C2": "销售二部", "C3": ""}

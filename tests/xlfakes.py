@@ -12,7 +12,13 @@ They behave like Excel where it matters to the add-in:
 - `Range.number_format` is per cell (COM `NumberFormat`), copied by `Range.copy` with the values;
 - Excel tables (ListObjects) with `Table.resize`; chart series that plot a whole table column follow
   the table when it is resized (as Excel does); charts and tables are loaded from the .xlsx;
-- `app.books.open` of a workbook that is already open returns that workbook.
+- geometry in points as xlwings exposes it (`Range.top/left/height/width`, read-only; `Chart.top/left/
+  width/height`, settable): rows and columns keep the .xlsx's heights and widths (Excel's defaults
+  otherwise); a chart sits where its drawing anchor puts it and moves only when the add-in moves it;
+- `app.books.open` of a workbook that is already open returns that workbook;
+- on Windows `Sheet.api` is Excel's COM Worksheet: `ComWorksheet` models the members of the sheet-level
+  AutoFilter the add-in uses (AutoFilterMode, FilterMode, AutoFilter.Range, Range(address).AutoFilter()),
+  loaded from the .xlsx's <autoFilter ref>.
 """
 
 from __future__ import annotations
@@ -20,15 +26,16 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from unittest.mock import MagicMock, PropertyMock, create_autospec
 
 import openpyxl
 import xlwings as xw
-from openpyxl.utils.cell import range_boundaries
+from openpyxl.utils.cell import column_index_from_string, range_boundaries
 
+EMU_PER_POINT = 12700
 EXCEL_YEAR = 2026  # "this year" for dates typed without one (4-6 → 6 April)
 
 
@@ -86,13 +93,32 @@ def excel_parse(text: str) -> Any:
     return text
 
 
+ROW_HEIGHT = 15.0  # points: Excel's default row (Calibri 11)
+COLUMN_WIDTH = 8.43  # characters: Excel's default column
+
+
+def column_points(width: float) -> float:
+    """A column width in characters as points (Calibri 11: 7 pixels a character plus 5, 0.75 pt a pixel)."""
+    return float(int(width * 7 + 5) * 0.75)
+
+
 @dataclass
 class Grid:
-    """Cells of one sheet, 1-based (row, column) → value; number formats and prefix characters."""
+    """Cells of one sheet, 1-based (row, column) → value; number formats and prefix characters;
+    row heights (points) and column widths (characters) that differ from Excel's defaults."""
 
     cells: dict[tuple[int, int], Any] = field(default_factory=dict)
     formats: dict[tuple[int, int], str] = field(default_factory=dict)
     prefixed: set[tuple[int, int]] = field(default_factory=set)
+    heights: dict[int, float] = field(default_factory=dict)
+    widths: dict[int, float] = field(default_factory=dict)
+
+    def row_top(self, row: int) -> float:
+        """Points from the top of row 1 to the top of `row`."""
+        return (row - 1) * ROW_HEIGHT + sum(h - ROW_HEIGHT for r, h in self.heights.items() if r < row)
+
+    def column_left(self, col: int) -> float:
+        return sum(column_points(self.widths.get(c, COLUMN_WIDTH)) for c in range(1, col))
 
     def bounds(self) -> tuple[int, int, int, int]:
         keys = list(self.cells) + list(self.formats)
@@ -145,10 +171,16 @@ class Log:
 
 @dataclass
 class ChartModel:
-    """A chart's series references: (sheet, r1, c1, r2, c2) per values/categories range."""
+    """A chart on `sheet`: its series references, (sheet, r1, c1, r2, c2) per values/categories range,
+    and its position and size in points."""
 
     name: str
     refs: list[list[Any]] = field(default_factory=list)  # mutable [sheet, r1, c1, r2, c2]
+    sheet: str = ""
+    top: float = 0.0
+    left: float = 0.0
+    width: float = 360.0
+    height: float = 216.0
 
 
 def _cell(ref: Any) -> tuple[int, int]:
@@ -171,6 +203,9 @@ class FakeWorkbook:
         self.tables: dict[str, list[Any]] = {}
         self.table_areas: dict[str, list[int]] = {}  # table name → [r1, c1, r2, c2]
         self.charts: list[ChartModel] = []
+        self.pictures: list[ChartModel] = []  # pictures: a position and size (points) on a sheet, no series
+        self.autofilters: dict[str, list[int] | None] = {}  # sheet → [r1, c1, r2, c2] of its own (non-table) filter
+        self.filter_mode: dict[str, bool] = {}  # sheet → rows hidden by the filter's criteria
         self._ranges: dict[tuple[str, int, tuple[int, int, int, int]], Any] = {}
         self.log = Log()
         self.closed = False
@@ -212,6 +247,15 @@ class FakeWorkbook:
         sheet.range.side_effect = lambda c1, c2=None: self._range(name, c1, c2)
         type(sheet).used_range = PropertyMock(side_effect=lambda: self._range(name, *self._used(name)))
         sheet.tables = self.tables.setdefault(name, [])
+        charts = create_autospec(xw.main.Charts, instance=True)
+        charts.__iter__.side_effect = lambda: iter([self._chart(c) for c in self.charts if c.sheet == name])
+        charts.__len__.side_effect = lambda: sum(c.sheet == name for c in self.charts)
+        sheet.charts = charts
+        pictures = create_autospec(xw.main.Pictures, instance=True)
+        pictures.__iter__.side_effect = lambda: iter([self._chart(p, xw.Picture) for p in self.pictures if p.sheet == name])
+        pictures.__len__.side_effect = lambda: sum(p.sheet == name for p in self.pictures)
+        sheet.pictures = pictures
+        sheet.api = ComWorksheet(self, name)
         sheet.copy.side_effect = lambda before=None, after=None, name=None, _n=name: self._copy_sheet(_n, after, before)
         self.sheets[name] = sheet
         return sheet
@@ -237,6 +281,19 @@ class FakeWorkbook:
         self.tables.setdefault(sheet, []).append(table)
         return table
 
+    def _chart(self, model: ChartModel, spec: type = xw.Chart) -> Any:
+        """An autospecced xw.Chart (or xw.Picture) whose position and size (points) live in `model`."""
+        chart = create_autospec(spec, instance=True)
+        chart.name = model.name
+        for attr in ("top", "left", "width", "height"):
+            def prop(*args: Any, _a: str = attr) -> Any:
+                if args:
+                    setattr(model, _a, float(args[0]))
+                    return None
+                return getattr(model, _a)
+            setattr(type(chart), attr, PropertyMock(side_effect=prop))
+        return chart
+
     def _follow_table(self, sheet: str, area: list[int], old_last: int, new_last: int) -> None:
         """Excel: a series on a whole data column of a table follows the table's rows."""
         for chart in self.charts:
@@ -257,13 +314,16 @@ class FakeWorkbook:
             order.insert(order.index(before.name), name)
             target.sheets = {n: target.sheets[n] for n in order}
         grid = self.grids[name]
-        target.grids[name] = Grid(dict(grid.cells), dict(grid.formats), set(grid.prefixed))
+        target.grids[name] = Grid(dict(grid.cells), dict(grid.formats), set(grid.prefixed), dict(grid.heights),
+                                  dict(grid.widths))
         for table in self.tables.get(name, []):
             r1, c1, r2, c2 = self.table_areas[table.name]
             target.add_table(name, table.name, f"{_letters(c1)}{r1}:{_letters(c2)}{r2}")
+        area = self.autofilters.get(name)
+        target.autofilters[name] = list(area) if area is not None else None
         for chart in self.charts:
-            if any(ref[0] == name for ref in chart.refs):
-                target.charts.append(ChartModel(chart.name, [list(r) for r in chart.refs]))
+            if chart.sheet == name:
+                target.charts.append(replace(chart, refs=[list(r) for r in chart.refs]))
         return copied
 
     def _range(self, sheet: str, c1: Any, c2: Any = None) -> Any:
@@ -299,6 +359,10 @@ class FakeWorkbook:
         type(rng).value = PropertyMock(side_effect=value)
         type(rng).number_format = PropertyMock(side_effect=number_format)
         rng.row, rng.column = r1, col1
+        type(rng).top = PropertyMock(side_effect=lambda: grid.row_top(r1))
+        type(rng).left = PropertyMock(side_effect=lambda: grid.column_left(col1))
+        type(rng).height = PropertyMock(side_effect=lambda: grid.row_top(r2 + 1) - grid.row_top(r1))
+        type(rng).width = PropertyMock(side_effect=lambda: grid.column_left(col2 + 1) - grid.column_left(col1))
         last = MagicMock(spec=xw.Range)
         last.row, last.column = r2, col2
         rng.last_cell = last
@@ -322,6 +386,65 @@ class FakeWorkbook:
 
         rng.copy.side_effect = copy
         return rng
+
+
+class _Count:
+    def __init__(self, n: int) -> None:
+        self.Count = n
+
+
+class ComRange:
+    """Excel's COM Range, as far as the sheet-level AutoFilter goes."""
+
+    def __init__(self, fake: FakeWorkbook, sheet: str, area: tuple[int, int, int, int]) -> None:
+        self._fake, self._sheet, self._area = fake, sheet, area
+        r1, c1, r2, c2 = area
+        self.Row, self.Column = r1, c1
+        self.Rows, self.Columns = _Count(r2 - r1 + 1), _Count(c2 - c1 + 1)
+        self.Address = f"${_letters(c1)}${r1}:${_letters(c2)}${r2}"
+
+    def AutoFilter(self, *args: Any, **kwargs: Any) -> None:  # noqa: N802 (COM's name)
+        """Without arguments Excel toggles the drop-downs: filters this range, or removes the filter."""
+        assert not args and not kwargs, "the fake models AutoFilter() without criteria only"
+        if self._fake.autofilters.get(self._sheet) is not None:
+            self._fake.autofilters[self._sheet] = None
+            self._fake.filter_mode[self._sheet] = False
+        else:
+            self._fake.autofilters[self._sheet] = list(self._area)
+
+
+class ComWorksheet:
+    """Excel's COM Worksheet (`Sheet.api` on Windows), as far as the sheet-level AutoFilter goes."""
+
+    def __init__(self, fake: FakeWorkbook, sheet: str) -> None:
+        self._fake, self._sheet = fake, sheet
+
+    @property
+    def AutoFilterMode(self) -> bool:  # noqa: N802
+        return self._fake.autofilters.get(self._sheet) is not None
+
+    @AutoFilterMode.setter
+    def AutoFilterMode(self, value: bool) -> None:  # noqa: N802
+        assert value is False, "Excel can only set AutoFilterMode to False (it removes the filter)"
+        self._fake.autofilters[self._sheet] = None
+        self._fake.filter_mode[self._sheet] = False
+
+    @property
+    def FilterMode(self) -> bool:  # noqa: N802
+        return self._fake.filter_mode.get(self._sheet, False)
+
+    @property
+    def AutoFilter(self) -> Any:  # noqa: N802
+        area = self._fake.autofilters.get(self._sheet)
+        if area is None:
+            return None
+        holder = MagicMock()
+        holder.Range = ComRange(self._fake, self._sheet, (area[0], area[1], area[2], area[3]))
+        return holder
+
+    def Range(self, address: str) -> ComRange:  # noqa: N802
+        r1, c1, r2, c2 = _area(address)
+        return ComRange(self._fake, self._sheet, (r1, c1, r2, c2))
 
 
 def _letters(col: int) -> str:
@@ -350,14 +473,24 @@ def book_from_xlsx(path: Path, folder: Path, name: str, app: Any | None = None) 
         rows = [[c.value for c in row] for row in ws.iter_rows()]
         fake.add_sheet(ws.title, rows)
         grid = fake.grids[ws.title]
+        grid.heights = {int(r): float(d.ht) for r, d in ws.row_dimensions.items() if d.ht is not None}
+        grid.widths = {column_index_from_string(k): float(d.width) for k, d in ws.column_dimensions.items()
+                       if d.width}
         for row in ws.iter_rows():
             for c in row:
                 if c.has_style and c.number_format != "General":
                     grid.formats[(c.row, c.column)] = c.number_format
+        if ws.auto_filter.ref:
+            fake.autofilters[ws.title] = list(_area(str(ws.auto_filter.ref)))
         for table_name, ref in ws.tables.items():
             fake.add_table(ws.title, table_name, str(ref))
         for k, chart in enumerate(ws._charts):
-            model = ChartModel(f"{ws.title} chart {k + 1}")
+            model = ChartModel(f"{ws.title} chart {k + 1}", sheet=ws.title)
+            start, end = chart.anchor._from, chart.anchor.to  # a two-cell anchor, as XlsxWriter writes
+            model.top = grid.row_top(start.row + 1) + start.rowOff / EMU_PER_POINT
+            model.left = grid.column_left(start.col + 1) + start.colOff / EMU_PER_POINT
+            model.height = grid.row_top(end.row + 1) + end.rowOff / EMU_PER_POINT - model.top
+            model.width = grid.column_left(end.col + 1) + end.colOff / EMU_PER_POINT - model.left
             for series in chart.series:
                 for source in (series.val, series.cat):
                     ref = source and (source.numRef or source.strRef)

@@ -31,6 +31,8 @@ from grading.read import RawSheet
 from grading.write_xlsx import Overflow, truncate_block, write_overflow_csv
 from grading.xlsx_template import load_sheet, shared_strings, workbook_sheets
 
+from .sheet_objects import filled, move_charts_below, stretch_autofilter
+
 HEADER_ROWS = 60  # rows read to find headers (the default template's headers are in row 4)
 _PARSED_START = ("'", "=", "+", "-", "@", "#", "(", "$", "¥", "￥", ".", ",")
 _WORDS = ("TRUE", "FALSE")
@@ -196,7 +198,8 @@ def _stale_end(sheet: xw.Sheet, m: BlockMatch, table_end: int | None, last_used_
 
 
 def fill_sheet(book: xw.Book, sp: SheetPlan, template: Path, placeholders: dict[str, str],
-               csv_base: Path | None = None, overflows: list[Overflow] | None = None) -> list[BlockMatch]:
+               csv_base: Path | None = None, overflows: list[Overflow] | None = None,
+               notes: list[str] | None = None) -> list[BlockMatch]:
     if sp.optional and sp.name not in sheet_names(book):
         return []
     sheet = book.sheets[sp.name]
@@ -230,6 +233,11 @@ def fill_sheet(book: xw.Book, sp: SheetPlan, template: Path, placeholders: dict[
         stale_from = m.first_row + n
         if stale_end >= stale_from:  # rows left by a previous, longer run
             sheet.range((stale_from, lo + 1), (stale_end, hi + 1)).clear_contents()
+    blocks = [filled(m) for m in matches]
+    move_charts_below(sheet, blocks)  # as grade-etl moves drawing anchors
+    note = stretch_autofilter(sheet, blocks)  # as grade-etl stretches <autoFilter ref>
+    if note is not None and notes is not None:
+        notes.append(note)
     for (r, c), text in template_texts(template, sp.name).items():
         for key, value in placeholders.items():
             text = text.replace(key, value)
@@ -261,15 +269,16 @@ class BookSink:
               commit: Callable[[], AbstractContextManager[object]]) -> list[str]:
         self.copied = ensure_sheets(self.book, plan, self.template)
         overflows: list[Overflow] = []
+        notes: list[str] = []
         for k, sp in enumerate(plan.sheets):
             progress(f"写入工作表 {sp.name}", k / len(plan.sheets))
-            fill_sheet(self.book, sp, self.template, plan.placeholders, self.csv_base, overflows)
+            fill_sheet(self.book, sp, self.template, plan.placeholders, self.csv_base, overflows, notes)
         for o in overflows:
             write_overflow_csv(o, self.csv_base)
         with commit():  # the history records the period once the workbook is filled
             pass
         if plan.sheets and plan.sheets[0].name in sheet_names(self.book):
             self.book.sheets[plan.sheets[0].name].activate()  # show the first screen (总览) after the click
-        return [o.message for o in overflows]
+        return [o.message for o in overflows] + notes
 
 

@@ -5,15 +5,17 @@
 What `xlwings quickstart NAME --addin --ribbon` copies is quickstart_addin_ribbon.xlam; its VBA
 `RunMain` runs `import <file name>; <file name>.main()`, so the file is named xlplugin.xlam. This
 script rewrites three parts of that package and copies everything else byte for byte:
-  - customUI/customUI.xml: a tab 客户分级 with a large Grade (分级) button → RibbonMyAddin.RunMain
-    and a 预览 button → RibbonMyAddin.RunPreview;
-  - xl/vbaProject.bin (vba_patch.py): the source of the ribbon module RibbonMyAddin becomes xlwings'
-    RunMain plus our RunPreview, each starting with a guard that explains in a MsgBox what to do when
-    no workbook is active (none open, or Protected View) instead of VBA error 91; the other modules
-    and streams unchanged;
-  - the conf sheet: renamed from `_myaddin.conf` (inactive) to `myaddin.conf` (the VBA's PROJECT_NAME
-    is "myaddin"), with the keys the VBA reads, defaulting to the virtual environment the README creates,
-    and ADD_WORKBOOK_TO_PYTHONPATH false (OneDrive/SharePoint workbooks).
+  - customUI/customUI.xml: a tab 客户分级 with a large Grade (分级) button → RibbonKehuFenji.RunMain
+    and a 预览 button → RibbonKehuFenji.RunPreview;
+  - xl/vbaProject.bin (vba_patch.py, cfb.py): our own names instead of the quickstart's, as xlwings'
+    "Renaming your add-in" steps do in Excel — the VBA project MyAddin becomes KehuFenji, the
+    ribbon module RibbonMyAddin becomes RibbonKehuFenji and the xlwings module's PROJECT_NAME
+    "myaddin" becomes "kehufenji"; the ribbon module's source becomes xlwings' RunMain plus our
+    RunPreview, each starting with a guard that explains in a MsgBox what to do when no workbook is
+    active (none open, or Protected View) instead of VBA error 91; the other modules unchanged;
+  - the conf sheet: `_myaddin.conf` (inactive) becomes `kehufenji.conf` (the VBA reads the sheet
+    PROJECT_NAME & ".conf"), with the keys the VBA reads, defaulting to the virtual environment the
+    README creates, and ADD_WORKBOOK_TO_PYTHONPATH false (OneDrive/SharePoint workbooks).
 The VBA belongs to XLWINGS_VERSION; a different installed xlwings is refused (use --force to override).
 """
 
@@ -26,11 +28,17 @@ import zipfile
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from .vba_patch import rewrite_module
+from .vba_patch import rebuild_project
 
 XLWINGS_VERSION = "0.37.8"
 TARGET = Path(__file__).resolve().parent / "xlplugin.xlam"
-CONF_SHEET = "myaddin.conf"
+# Our names (xlwings' quickstart ones clash with every other add-in built from the same quickstart)
+VBA_PROJECT = "KehuFenji"
+PROJECT_NAME = "kehufenji"  # the xlwings module's PROJECT_NAME: conf sheet, conf files
+RIBBON_MODULE = "RibbonKehuFenji"
+CONF_SHEET = f"{PROJECT_NAME}.conf"
+QUICKSTART_RIBBON_MODULE = "RibbonMyAddin"
+QUICKSTART_PROJECT_NAME_LINE = b'Public Const PROJECT_NAME As String = "myaddin"'
 CONF: tuple[tuple[str, str | bool], ...] = (
     ("Interpreter_Win", r"%LOCALAPPDATA%\kehu-fenji\.venv\Scripts\pythonw.exe"),
     ("Interpreter_Mac", "$HOME/kehu-fenji/.venv/bin/python"),
@@ -52,10 +60,10 @@ CUSTOM_UI = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
         <tabs>
             <tab id="kehuFenjiTab" label="客户分级">
                 <group id="kehuFenjiGroup" label="客户分级">
-                    <button id="gradeButton" label="Grade (分级)" size="large" onAction="RibbonMyAddin.RunMain"
+                    <button id="gradeButton" label="Grade (分级)" size="large" onAction="RibbonKehuFenji.RunMain"
                             imageMso="MacroPlay" screentip="分级"
                             supertip="读取 ERP 导出数据，按 config.yaml 的规则分级，并填写本工作簿的客户分级管理表。" />
-                    <button id="previewButton" label="预览" size="large" onAction="RibbonMyAddin.RunPreview"
+                    <button id="previewButton" label="预览" size="large" onAction="RibbonKehuFenji.RunPreview"
                             imageMso="FilePrintPreview" screentip="规则预览"
                             supertip="用本工作簿的 config.yaml（或配置文件）的规则与上次运行的规则分别分级，把差异写入工作表“规则预览”；不写历史记录。" />
                 </group>
@@ -65,10 +73,6 @@ CUSTOM_UI = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 </customUI>
 """
 
-
-# The ribbon module keeps xlwings' quickstart name (renaming it and the project MyAddin is not done yet:
-# see README "Known limits").
-RIBBON_MODULE = "RibbonMyAddin"
 
 # Shown by a button when no workbook is active: none is open, or the one shown is in Protected View
 # (such a workbook is not in Workbooks, so ActiveWorkbook is Nothing and xlwings ends in VBA error 91).
@@ -85,11 +89,10 @@ def _zh(text: str) -> str:
 
 def ribbon_source(original: bytes) -> bytes:
     """The ribbon module's source: xlwings' RunMain and our RunPreview, each starting with the guard.
-    Both helpers take arguments, so neither is listed as a macro; the source must fit the module
-    stream of xlwings' file (1055 bytes: vba_patch.rewrite_module refuses more)."""
-    name = RIBBON_MODULE.encode("ascii")
+    Both helpers take arguments, so neither is listed as a macro."""
+    name = QUICKSTART_RIBBON_MODULE.encode("ascii")
     if not original.startswith(b'Attribute VB_Name = "' + name + b'"\r\nSub RunMain(control As IRibbonControl)'):
-        raise SystemExit(f"xlwings 的功能区模块不是预期的 {RIBBON_MODULE}（xlwings 版本不同？）")
+        raise SystemExit(f"xlwings 的功能区模块不是预期的 {QUICKSTART_RIBBON_MODULE}（xlwings 版本不同？）")
     before, after = NO_BOOK_MESSAGE.split("{button}")
     subs = "".join(f"""Sub {sub}(control As IRibbonControl)
     If NoBook("{_zh(label)}") Then Exit Sub
@@ -109,6 +112,22 @@ Function Zh(h As String) As String
     Next
 End Function
 """.replace("\n", "\r\n").encode("ascii")
+
+
+def xlwings_module_source(original: bytes) -> bytes:
+    """xlwings' module with our PROJECT_NAME (the only line that differs)."""
+    if original.count(QUICKSTART_PROJECT_NAME_LINE) != 1:
+        raise SystemExit("xlwings 模块中没有预期的 PROJECT_NAME 常量（xlwings 版本不同？）")
+    return original.replace(QUICKSTART_PROJECT_NAME_LINE,
+                            f'Public Const PROJECT_NAME As String = "{PROJECT_NAME}"'.encode("ascii"))
+
+
+def _edit(module: str, source: bytes) -> bytes | None:
+    if module == RIBBON_MODULE:
+        return ribbon_source(source)
+    if module == "xlwings":
+        return xlwings_module_source(source)
+    return None
 
 
 def source_xlam() -> tuple[Path, str]:
@@ -143,9 +162,11 @@ def build(target: Path = TARGET, force: bool = False) -> Path:
             if info.filename == "customUI/customUI.xml":
                 data = CUSTOM_UI.encode("utf-8")
             elif info.filename == "xl/workbook.xml":
+                if data.count(b'name="_myaddin.conf"') != 1:
+                    raise SystemExit("xlwings 加载项中没有预期的配置表 _myaddin.conf（xlwings 版本不同？）")
                 data = data.replace(b'name="_myaddin.conf"', f'name="{CONF_SHEET}"'.encode())
             elif info.filename == "xl/vbaProject.bin":
-                data = rewrite_module(data, RIBBON_MODULE, ribbon_source)
+                data = rebuild_project(data, VBA_PROJECT, {QUICKSTART_RIBBON_MODULE: RIBBON_MODULE}, _edit)
             elif info.filename == "xl/worksheets/sheet1.xml":
                 data = _conf_sheet(data.decode("utf-8")).encode("utf-8")
             zi = zipfile.ZipInfo(info.filename, date_time=info.date_time)

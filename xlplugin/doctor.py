@@ -11,6 +11,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+from grading.xlsx_template import workbook_sheets
+
 from .addin import CONFIG_ENV, CONFIG_SHEET, PROJECT_CONFIG
 from .build_addin import CONF_SHEET, TARGET, XLWINGS_VERSION
 
@@ -69,6 +71,25 @@ def check_interpreter(interpreter: str, windows: bool = sys.platform == "win32")
     return out
 
 
+def _quickstart_leftovers(workbook: Path | None, folder: Path) -> list[str]:
+    """A conf sheet or file under xlwings' quickstart name (what add-ins built before the rename read):
+    this add-in reads PROJECT_NAME.conf, so an override under the old name would be ignored."""
+    old = "myaddin.conf"
+    out: list[str] = []
+    if workbook is not None and zipfile.is_zipfile(workbook):
+        try:
+            with zipfile.ZipFile(workbook) as zf:
+                names = [n for n, _ in workbook_sheets(zf)] if "xl/workbook.xml" in zf.namelist() else []
+        except (KeyError, zipfile.BadZipFile, SyntaxError):  # not a readable workbook: other checks say so
+            names = []
+        if any(n.lower() == old for n in names):
+            out.append(f"工作簿 {workbook.name} 中有工作表 {old}：那是按 xlwings 快速入门名称做的旧版加载项读取的配置，"
+                       f"本加载项读取 {CONF_SHEET}。修复：把该工作表改名为 {CONF_SHEET}。")
+    if (folder / old).is_file():
+        out.append(f"工作簿旁边有 {folder / old}：本加载项读取同一文件夹中的 {CONF_SHEET}。修复：把该文件改名为 {CONF_SHEET}。")
+    return out
+
+
 def report(workbook: Path | None = None, interpreter: str | None = None) -> list[str]:
     lines: list[str] = []
     ok = True
@@ -110,6 +131,8 @@ def report(workbook: Path | None = None, interpreter: str | None = None) -> list
             else:
                 lines.append(finding)
     folder = (workbook.parent if workbook else Path.cwd()).resolve()
+    for finding in _quickstart_leftovers(workbook, folder):
+        warn(finding)
     lines.append("配置文件查找顺序（找到的第一个生效）：")
     lines.append(f"  1. 工作簿中名为 {CONFIG_SHEET} 的工作表，或名称 GRADING_CONFIG 指向的单元格")
     beside = folder / "config.yaml"

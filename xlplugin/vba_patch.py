@@ -1,21 +1,23 @@
-"""Rewrite the source of a module of xlwings' VBA project (xl/vbaProject.bin) without Excel.
+"""Rebuild xlwings' VBA project (xl/vbaProject.bin) under our own names and sources, without Excel.
 
-The project xlwings ships has no compiled cache (its _VBA_PROJECT stream is the 7-byte header with
-version 0xFFFF), so Excel compiles the modules from their source. A module stream holds compiled
-code up to MODULEOFFSET and the compressed source after it ([MS-OVBA] 2.3.4.3). To give a module
-new source inside the same compound file:
-  - its MODULEOFFSET in the VBA/dir stream is set to 0 and the dir stream is compressed again to
-    exactly its old size (a leading run of literal tokens tunes the size; checked by decompressing);
-  - the module stream becomes the compressed new source alone, written with literal tokens only
-    and padded with comment lines to exactly the old stream size,
-so both streams keep their sizes and olefile rewrites them in place.
+The project xlwings ships has no compiled cache: its _VBA_PROJECT stream is the 7-byte header with
+Version 0xFFFF and no PerformanceCache, which is what [MS-OVBA] 2.3.4.1 prescribes on write, so
+Excel compiles every module from its source. A module stream holds a module cache up to
+MODULEOFFSET and the compressed source after it (2.3.4.3). `rebuild_project`:
+  - renames the project (PROJECTNAME in VBA/dir, Name= in PROJECT) and modules (MODULENAME,
+    MODULENAMEUNICODE, MODULESTREAMNAME and its Unicode form in VBA/dir; Module=/Document=/Class=
+    and the [Workspace] keys in PROJECT; the name map PROJECTwm; the stream names under VBA/);
+  - gives edited modules their new source, compressed, at MODULEOFFSET 0 (no cache);
+  - copies every other stream byte for byte, and writes a fresh compound file (cfb.py), so stream
+    sizes and names are free.
 """
 
 from __future__ import annotations
 
 import io
-import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+
+from .cfb import write_cfb
 
 CHUNK = 4096
 
@@ -62,20 +64,8 @@ def decompress(data: bytes) -> tuple[bytes, dict[int, int]]:
     return bytes(out), literal
 
 
-def literal_container(text: bytes) -> bytes:
-    """A compressed container of one chunk holding `text` as literal tokens only."""
-    if not 0 < len(text) <= CHUNK:
-        raise VbaPatchError("源代码超过一个压缩块")
-    body = bytearray()
-    for i in range(0, len(text), 8):
-        body.append(0)
-        body += text[i:i + 8]
-    return b"\x01" + (0xB000 | (len(body) + 2 - 3)).to_bytes(2, "little") + bytes(body)
-
-
-def compress(data: bytes, literal_prefix: int = 0, literal_at: int = -1) -> bytes:
-    """[MS-OVBA] 2.4.1.3 compression (greedy longest match); the first `literal_prefix` bytes of
-    each chunk and the byte at `literal_at` are written as literals (knobs to reach an exact size)."""
+def compress(data: bytes) -> bytes:
+    """[MS-OVBA] 2.4.1.3 compression (greedy longest match)."""
     out = bytearray(b"\x01")
     for start in range(0, len(data), CHUNK):
         chunk = data[start:start + CHUNK]
@@ -89,7 +79,7 @@ def compress(data: bytes, literal_prefix: int = 0, literal_at: int = -1) -> byte
                     break
                 bits = max((pos - 1).bit_length(), 4)
                 best_len, best_off = 0, 0
-                if pos >= literal_prefix and start + pos != literal_at:
+                if pos > 0:
                     max_len = min((0xFFFF >> bits) + 3, len(chunk) - pos)
                     for cand in range(pos - 1, max(pos - (1 << bits), 0) - 1, -1):
                         n = 0
@@ -106,89 +96,148 @@ def compress(data: bytes, literal_prefix: int = 0, literal_at: int = -1) -> byte
                 else:
                     body.append(chunk[pos])
                     pos += 1
-        out += (0xB000 | (len(body) + 2 - 3)).to_bytes(2, "little") + body
+        if len(body) <= CHUNK:
+            out += (0xB000 | (len(body) + 2 - 3)).to_bytes(2, "little") + body
+        elif len(chunk) == CHUNK:  # incompressible: a raw chunk (2.4.1.3.10)
+            out += (0x3FFF).to_bytes(2, "little") + chunk
+        else:
+            raise VbaPatchError("最后一块数据无法压缩，原始块会补零改变内容")
     return bytes(out)
 
 
-def compress_to(data: bytes, size: int) -> bytes:
-    """`data` compressed to exactly `size` bytes (by writing a leading run of literals, or one
-    byte as a literal where a copy would start)."""
-    for prefix in range(0, min(len(data), CHUNK) + 1):
-        packed = compress(data, prefix)
-        if len(packed) == size:
-            return packed
-        if len(packed) > size:
+Record = tuple[int, bytes]
+PROJECTNAME, MODULENAME, MODULENAMEUNICODE, MODULESTREAMNAME, STREAMNAMEUNICODE = 0x04, 0x19, 0x47, 0x1A, 0x32
+MODULEOFFSET, PROJECTVERSION, DIR_END = 0x31, 0x09, 0x10
+
+
+def dir_records(text: bytes) -> list[Record]:
+    """The decompressed VBA/dir stream as (Id, Data) records ([MS-OVBA] 2.3.4.2; PROJECTVERSION's
+    Size field says 4 but 6 bytes follow)."""
+    records: list[Record] = []
+    pos = 0
+    while pos + 6 <= len(text):
+        rec, size = int.from_bytes(text[pos:pos + 2], "little"), int.from_bytes(text[pos + 2:pos + 6], "little")
+        size = 6 if rec == PROJECTVERSION else size
+        if pos + 6 + size > len(text):
             break
-    for at in range(len(data)):
-        for prefix in range(0, 64):
-            packed = compress(data, prefix, at)
-            if len(packed) == size:
-                return packed
-            if len(packed) > size:
-                break
-    raise VbaPatchError(f"无法把数据压缩成恰好 {size} 字节")
-
-
-def literal_length_for(size: int) -> int:
-    """Bytes of source whose literal-only container is exactly `size` bytes."""
-    for n in range(1, CHUNK + 1):
-        if 3 + n + math.ceil(n / 8) == size:
-            return n
-    raise VbaPatchError(f"无法把源代码写成恰好 {size} 字节的压缩容器")
-
-
-def _module_offset_at(dir_text: bytes, module: str) -> int:
-    """Position of the 4-byte MODULEOFFSET value of `module` in the decompressed dir stream."""
-    name = module.encode("ascii")
-    pos = dir_text.find(b"\x19\x00" + len(name).to_bytes(4, "little") + name)
-    if pos < 0:
-        raise VbaPatchError(f"VBA 工程中没有模块 {module}")
-    while pos + 6 <= len(dir_text):
-        rec, size = int.from_bytes(dir_text[pos:pos + 2], "little"), int.from_bytes(dir_text[pos + 2:pos + 6], "little")
-        if rec == 0x0031 and size == 4:
-            return pos + 6
-        if rec == 0x002B:  # end of this module's records
-            break
+        records.append((rec, text[pos + 6:pos + 6 + size]))
         pos += 6 + size
-    raise VbaPatchError(f"模块 {module} 没有 MODULEOFFSET 记录")
+        if rec == DIR_END:
+            break
+    if not records or records[-1][0] != DIR_END or pos != len(text):
+        raise VbaPatchError("VBA/dir 流的记录结构不是预期的样子")
+    return records
 
 
-def rewrite_module(vba_project: bytes, module: str, rewrite: Callable[[bytes], bytes]) -> bytes:
-    """vbaProject.bin with the source of `module` replaced by `rewrite(old source)` (ASCII, CRLF;
-    same streams, same sizes)."""
+def dir_bytes(records: list[Record]) -> bytes:
+    out = bytearray()
+    for rec, data in records:
+        size = 4 if rec == PROJECTVERSION else len(data)
+        out += rec.to_bytes(2, "little") + size.to_bytes(4, "little") + data
+    return bytes(out)
+
+
+def _modules(records: list[Record]) -> list[tuple[str, str]]:
+    """(module name, stream name) of each module, in dir order."""
+    names = [data.decode("cp1252") for rec, data in records if rec == MODULENAME]
+    streams = [data.decode("cp1252") for rec, data in records if rec == MODULESTREAMNAME]
+    if len(names) != len(streams):
+        raise VbaPatchError("VBA/dir 流中模块名与流名的数目不一致")
+    return list(zip(names, streams))
+
+
+def _rename_project_stream(text: str, project: str, names: Mapping[str, str]) -> str:
+    lines = text.split("\r\n")
+    workspace = False
+    for i, line in enumerate(lines):
+        key, eq, value = line.partition("=")
+        if line == "[Workspace]":
+            workspace = True
+        elif workspace and eq and key in names:
+            lines[i] = f"{names[key]}={value}"
+        elif not workspace and key == "Name" and eq:
+            lines[i] = f'Name="{project}"'
+        elif not workspace and key in ("Module", "Document", "Class", "BaseClass") and value.split("/")[0] in names:
+            old, sep, rest = value.partition("/")
+            lines[i] = f"{key}={names[old]}{sep}{rest}"
+    return "\r\n".join(lines)
+
+
+def _rename_name_map(data: bytes, names: Mapping[str, str]) -> bytes:
+    """PROJECTwm ([MS-OVBA] 2.3.3): per module its MBCS name, NUL, its UTF-16 name, NUL NUL; then NUL NUL."""
+    out = bytearray()
+    pos = 0
+    while data[pos:pos + 2] != b"\0\0":
+        end = data.index(b"\0", pos)
+        name = data[pos:end].decode("cp1252")
+        uend = end + 1
+        while data[uend:uend + 2] != b"\0\0":
+            uend += 2
+        new = names.get(name, name)
+        out += new.encode("cp1252") + b"\0" + new.encode("utf-16-le") + b"\0\0"
+        pos = uend + 2
+    return bytes(out + data[pos:])
+
+
+def rebuild_project(vba_project: bytes, project: str, names: Mapping[str, str],
+                    edit: Callable[[str, bytes], bytes | None]) -> bytes:
+    """vbaProject.bin with the project named `project`, modules renamed by `names` (old → new) and
+    sources edited: `edit(new module name, source)` returns the new source (ASCII, CRLF) or None to
+    keep the stream byte for byte."""
     import olefile  # a dependency of oletools (test extra); only needed to rebuild the add-in
 
-    buffer = io.BytesIO(vba_project)
-    ole = olefile.OleFileIO(buffer, write_mode=True)
+    for name in (project, *names.values()):
+        if not (name.isascii() and name.isidentifier() and len(name) <= 31):
+            raise VbaPatchError(f"VBA 名称必须是 ASCII 标识符（不超过 31 个字符）：{name!r}")
+    ole = olefile.OleFileIO(io.BytesIO(vba_project))
     try:
-        dir_packed = ole.openstream("VBA/dir").read()
-        dir_text = decompress(dir_packed)[0]
-        at = _module_offset_at(dir_text, module)
-        offset = int.from_bytes(dir_text[at:at + 4], "little")
-        expected = dir_text[:at] + b"\x00\x00\x00\x00" + dir_text[at + 4:]
-        patched = compress_to(expected, len(dir_packed))
-        if decompress(patched)[0] != expected:
-            raise VbaPatchError("dir 流压缩校验失败")
-
-        stream = f"VBA/{module}"
-        old = ole.openstream(stream).read()
-        source = rewrite(decompress(old[offset:])[0])
-        if not source.isascii():
-            raise VbaPatchError("VBA 源代码只能是 ASCII（工程代码页 1252 没有中文；中文用 ChrW）")
-        n = literal_length_for(len(old))
-        pad = n - len(source)
-        if pad < 3:
-            raise VbaPatchError(f"模块 {module} 的流太小，放不下新增的代码")
-        lines = []
-        while pad > 0:  # comment lines of at most 80 characters fill the stream exactly
-            take = min(pad, 82) if pad - min(pad, 82) == 0 or pad - min(pad, 82) >= 3 else pad - 3
-            lines.append(b"'" + b"-" * (take - 3) + b"\r\n")
-            pad -= take
-        new = literal_container(source + b"".join(lines))
-        assert len(new) == len(old)
-        ole.write_stream("VBA/dir", bytes(patched))
-        ole.write_stream(stream, new)
+        streams = {"/".join(e): ole.openstream(e).read() for e in ole.listdir()}
     finally:
         ole.close()
-    return buffer.getvalue()
-
+    records = dir_records(decompress(streams["VBA/dir"])[0])
+    modules = _modules(records)
+    if not set(names) <= {name for name, _ in modules}:
+        raise VbaPatchError(f"VBA 工程中没有模块 {sorted(set(names) - {name for name, _ in modules})}")
+    out = {k: v for k, v in streams.items() if k not in {f"VBA/{s}" for _, s in modules}}
+    new_records: list[Record] = []
+    module = stream = new_name = new_stream = ""
+    for rec, data in records:
+        if rec == PROJECTNAME:
+            data = project.encode("cp1252")
+        elif rec == MODULENAME:
+            module = data.decode("cp1252")
+            new_name = names.get(module, module)
+            data = new_name.encode("cp1252")
+        elif rec == MODULENAMEUNICODE:
+            data = new_name.encode("utf-16-le")
+        elif rec == MODULESTREAMNAME:  # a stream named like its module is renamed with it
+            stream = data.decode("cp1252")
+            new_stream = new_name if stream == module else stream
+            data = new_stream.encode("cp1252")
+        elif rec == STREAMNAMEUNICODE:
+            data = new_stream.encode("utf-16-le")
+        elif rec == MODULEOFFSET:
+            old_stream = streams[f"VBA/{stream}"]
+            offset = int.from_bytes(data, "little")
+            old_source = decompress(old_stream[offset:])[0]
+            source = edit(new_name, old_source)
+            if not (old_source if source is None else source).startswith(f'Attribute VB_Name = "{new_name}"'.encode()):
+                raise VbaPatchError(f"模块 {new_name} 的源代码第一行必须是 Attribute VB_Name = \"{new_name}\"")
+            if source is None:
+                out[f"VBA/{new_stream}"] = old_stream
+            else:
+                if not source.isascii():
+                    raise VbaPatchError("VBA 源代码只能是 ASCII（工程代码页 1252 没有中文；中文用 ChrW）")
+                packed = compress(source)
+                if decompress(packed)[0] != source:
+                    raise VbaPatchError(f"模块 {new_name} 的压缩校验失败")
+                out[f"VBA/{new_stream}"] = packed
+                data = (0).to_bytes(4, "little")
+        new_records.append((rec, data))
+    text = dir_bytes(new_records)
+    out["VBA/dir"] = compress(text)
+    if decompress(out["VBA/dir"])[0] != text:
+        raise VbaPatchError("dir 流压缩校验失败")
+    out["PROJECT"] = _rename_project_stream(streams["PROJECT"].decode("cp1252"), project, names).encode("cp1252")
+    out["PROJECTwm"] = _rename_name_map(streams["PROJECTwm"], names)
+    return write_cfb(out)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, Literal
+from collections.abc import Sequence
+from typing import Annotated, Literal, overload
 
 import numpy as np
 import pandas as pd
@@ -84,7 +85,28 @@ class AdjustStage(ModifyingSpec):
         return ADJUST
 
 
-def condition_mask(cond: Condition, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[str]]:
+class _Shown(Sequence[str]):
+    """format_value of each value, formatted when asked for (a rule usually looks at few rows)."""
+
+    def __init__(self, ref: str, values: np.ndarray) -> None:
+        self.ref, self.values = ref, values
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return [format_value(self.ref, v) for v in self.values[i].tolist()]
+        return format_value(self.ref, float(self.values[i]))
+
+
+def condition_mask(cond: Condition, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, Sequence[str]]:
     """Where the condition holds, where the value is missing (never matches), and the shown values."""
     ref = cond.ref
     if isinstance(cond.value, float):
@@ -94,7 +116,7 @@ def condition_mask(cond: Condition, table: pd.DataFrame) -> tuple[np.ndarray, np
         absent = np.isnan(values)
         with np.errstate(invalid="ignore"):
             mask = ops[cond.op](comparable(ref, values), comparable(ref, cond.value)) & ~absent
-        return mask, absent, [format_value(ref, v) for v in values.tolist()]
+        return mask, absent, _Shown(ref, values)
     raw = column_values(table, ref).tolist()
     texts = ["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).strip() for v in raw]
     absent = np.array([t == "" for t in texts], dtype=bool)
@@ -111,14 +133,17 @@ class AdjustRule(ModifyingRule[AdjustStage]):
         new = grades.copy()
         notes: dict[str, str] = {}
         problems: list[Problem] = []
+        codes = grades.index.tolist()
+        olds = grades.tolist()
+        moved: dict[int, str] = {}
         for i in np.flatnonzero(absent).tolist():
-            code = str(grades.index[i])
+            code = str(codes[i])
             notes[code] = f"{stage.name}：{label} 为空，未判断“{stage.when.text}”，本条规则跳过"
             problems.append(Problem("", stage.name, None, label, code,
                                     f"缺少 {label}，调整规则“{stage.when.text}”对该客户未执行", "提示"))
         for i in np.flatnonzero(mask).tolist():
-            code = grades.index[i]
-            old = str(grades.iat[i])
+            code = codes[i]
+            old = str(olds[i])
             why = f"{stage.name}：{label} {shown[i]} 满足“{stage.when.text}”"
             if old not in rank:
                 notes[code] = f"{why}，但等级 {old} 不在可调整的等级（{'、'.join(order)}）中，未调整"
@@ -134,10 +159,12 @@ class AdjustRule(ModifyingRule[AdjustStage]):
                 assert stage.at_least is not None
                 target = min(r, rank[stage.at_least])
             if order[target] != old:
-                new.iat[i] = order[target]
+                moved[i] = order[target]
                 notes[code] = f"{why} → {stage.action}：{old} → {order[target]}"
             else:
                 notes[code] = f"{why} → {stage.action}：保持 {old}"
+        if moved:
+            new.iloc[list(moved)] = list(moved.values())
         return Change(new, notes, tuple(problems))
 
     def describe(self, stage: AdjustStage) -> list[tuple[str, str]]:

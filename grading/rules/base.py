@@ -104,6 +104,18 @@ def format_value(ref: str, value: float) -> str:
     return f"{value:g}"
 
 
+def distinct_texts(values: np.ndarray, fmt: Callable[[Any], str]) -> np.ndarray:
+    """[fmt(v) for v in values.tolist()] as an object array, fmt called once per distinct value (floats are
+    told apart by their bits: 0.0 and -0.0 may be shown differently)."""
+    keys = values.view(np.int64) if values.dtype == np.float64 else values
+    codes, uniques = pd.factorize(keys, use_na_sentinel=False)
+    if values.dtype == np.float64:
+        uniques = np.asarray(uniques, dtype=np.int64).view(np.float64)
+    texts = np.empty(len(uniques), dtype=object)
+    texts[:] = [fmt(u) for u in np.asarray(uniques).tolist()]
+    return texts[codes] if len(values) else np.empty(0, dtype=object)
+
+
 def format_gap(ref: str, gap: float) -> str:
     """A distance to the next grade as shown: rounded *up* to the shown precision, so adding the shown
     amount always reaches the next grade (12,345.67 → 1.24万, not 1.23万)."""

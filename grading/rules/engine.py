@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..problems import Problem
-from .base import AssigningSpec, Gap, ModifyContext, ModifyingSpec
+from .base import AssigningSpec, Gap, ModifyContext, ModifyingSpec, distinct_texts
 from .pins import PinRow, apply_pins
 
 if TYPE_CHECKING:
@@ -101,21 +101,26 @@ def grade_customers(config: Config, table: pd.DataFrame, problems: list[Problem]
 def derive(config: Config, out: pd.DataFrame, reason: list[str], gap: Gap | None,
            gap_grade: pd.Series) -> pd.DataFrame:
     """Everything that follows from the final grade: policy columns, 距上一等级, 分级依据."""
-    policies = {g: config.policy(g) for g in set(out["grade"])}
+    policies = {g: config.policy(g) for g in set(out["grade"].tolist())}
     out["grade_label"] = out["grade"].map(lambda g: policies[g].label)
     out["visits_per_month"] = out["grade"].map(lambda g: policies[g].visits_per_month)
     out["service"] = out["grade"].map(lambda g: policies[g].service)
     out["discount"] = out["grade"].map(lambda g: policies[g].discount)
     out["credit_terms"] = out["grade"].map(lambda g: policies[g].credit_terms)
-    texts = [""] * len(out)
+    texts: list[str] = [""] * len(out)
     ratios = np.full(len(out), np.nan)
     if gap is not None:
         same = (out["grade"].to_numpy(dtype=object) == gap_grade.to_numpy(dtype=object))
-        for i in range(len(out)):
-            g, b = float(gap.gap[i]), float(gap.boundary[i])
-            if same[i] and gap.target[i] and g > 0:
-                texts[i] = f"差 {gap.shown(g)} → {gap.target[i]}"
-                ratios[i] = g / b if b else np.nan
+        g, b = np.asarray(gap.gap, dtype=float), np.asarray(gap.boundary, dtype=float)
+        targets = np.empty(len(out), dtype=object)
+        targets[:] = list(gap.target)
+        with np.errstate(invalid="ignore"):
+            hit = np.flatnonzero(same & targets.astype(bool) & (g > 0))
+        shown = distinct_texts(g[hit], gap.shown)  # each distinct gap formatted once
+        for i, s, target in zip(hit.tolist(), shown.tolist(), targets[hit].tolist()):
+            texts[i] = f"差 {s} → {target}"
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratios[hit] = np.where(b[hit] != 0, g[hit] / b[hit], np.nan)
     out["next_gap"] = texts
     out["next_gap_ratio"] = ratios
     out["reason"] = reason
@@ -162,6 +167,7 @@ def hold_downgrades(config: Config, grades: pd.Series, pinned: np.ndarray, prev:
 def order_customers(graded: pd.DataFrame, config: Config) -> pd.DataFrame:
     """Stated order: best grade first, then net sales descending, then customer code."""
     rank = grade_rank(config, graded["grade"].tolist())
-    frame = graded.assign(_rank=graded["grade"].map(rank).to_numpy(), _code=graded.index.to_numpy())
-    frame = frame.sort_values(["_rank", "net_sales", "_code"], ascending=[True, False, True], kind="stable")
-    return frame.drop(columns=["_rank", "_code"])
+    keys = pd.DataFrame({"_rank": graded["grade"].map(rank).to_numpy(), "net_sales": graded["net_sales"].to_numpy(),
+                         "_code": graded.index.to_numpy()})  # the sort keys only, positions as index
+    order = keys.sort_values(["_rank", "net_sales", "_code"], ascending=[True, False, True], kind="stable")
+    return graded.iloc[order.index.to_numpy()]

@@ -3,6 +3,7 @@ column), times weights summing to 100%, then score bands."""
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Literal
 
@@ -12,7 +13,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ..units import format_ratio
 from .base import (band_grades, band_levels, AssigningRule, AssigningSpec, Gap, Path, StageOutcome, column_values, comparable,
-                   format_value, label_of, next_better, numeric_values, series)
+                   distinct_texts, format_value, label_of, next_better, numeric_values, series)
 from .spec import Amount, Grade, Model, ValueRef, descending
 
 
@@ -126,27 +127,31 @@ class ScoreRule(AssigningRule[ScoreStage]):
     def apply(self, stage: ScoreStage, table: pd.DataFrame) -> StageOutcome:
         n = len(table)
         total = np.zeros(n)
-        parts: list[list[str]] = [[] for _ in range(n)]
-        missing: list[list[str]] = [[] for _ in range(n)]
-        for ind in stage.indicators:
+        # every row's text is built column-wise: values formatted once per distinct value, then joined by
+        # object-array concatenation ("，".join of each row's parts, one per indicator)
+        detail = np.full(n, "", dtype=object)
+        missing = np.full(n, "", dtype=object)  # "、".join of the labels of a row's empty values
+        for k, ind in enumerate(stage.indicators):
             label = label_of(ind.ref)
-            shown: list[str]
+            shown = np.empty(n, dtype=object)
             if ind.map is not None:
                 texts = [_text(v) for v in column_values(table, ind.ref).tolist()]
                 pts = np.array([ind.map.get(t, ind.missing_points) if t else ind.missing_points for t in texts])
                 absent = np.array([t == "" for t in texts], dtype=bool)
-                shown = [t or "空" for t in texts]
+                shown[:] = [t or "空" for t in texts]
             else:
                 values = numeric_values(table, ind.ref)
                 pts = indicator_points(ind, values)
                 absent = np.isnan(values)
-                shown = [format_value(ind.ref, v) for v in values.tolist()]
+                shown = distinct_texts(values, functools.partial(format_value, ind.ref))
             total += pts * ind.weight
-            for j in np.flatnonzero(absent).tolist():
-                missing[j].append(label)
+            gaps = np.flatnonzero(absent)
+            if len(gaps):
+                before = missing[gaps]
+                missing[gaps] = np.where(before == "", label, before + f"、{label}")
             weight = "" if ind.weight == 1 else f"×{ind.weight:g}"
-            for i, (v, p) in enumerate(zip(shown, pts.tolist())):
-                parts[i].append(f"{label} {v} 得 {p:.4g} 分{weight}")
+            part = (f"{label} " + shown) + " 得 " + distinct_texts(pts, lambda p: f"{p:.4g}") + f" 分{weight}"
+            detail = part if k == 0 else detail + "，" + part
         total = np.round(total, 6)
         grades = np.full(n, stage.else_grade, dtype=object)
         band_min = np.full(n, np.nan)
@@ -157,16 +162,12 @@ class ScoreRule(AssigningRule[ScoreStage]):
             band_min[hit] = band.min
             decided |= hit
         lowest = stage.grades[-1].min
-        reasons = []
-        for i in range(n):
-            detail = "，".join(parts[i])
-            if decided[i]:
-                reasons.append(f"{stage.name} {total[i]:.4g} 分（{detail}）≥ {band_min[i]:g} → {grades[i]}")
-            else:
-                reasons.append(f"{stage.name} {total[i]:.4g} 分（{detail}）< {lowest:g} → {grades[i]}")
+        bound = np.where(decided, "）≥ " + distinct_texts(band_min, lambda b: f"{b:g}"), f"）< {lowest:g}")
+        reasons: list[str] = ((f"{stage.name} " + distinct_texts(total, lambda t: f"{t:.4g}")) + " 分（" + detail
+                              + bound + " → " + grades).tolist() if n else []
         idx = table.index
         return StageOutcome(series(grades, idx), series(reasons, idx),
-                            series(["、".join(m) for m in missing], idx), series(total, idx, float))
+                            series(missing.tolist(), idx), series(total, idx, float))
 
     def describe(self, stage: ScoreStage) -> list[tuple[str, str]]:
         inds = []

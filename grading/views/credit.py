@@ -34,25 +34,26 @@ def aging_basis(graded: pd.DataFrame) -> str:
 
 def aging(graded: pd.DataFrame) -> pd.DataFrame:
     """Per customer the balance by age bucket (columns BUCKETS), NaN where nothing is known."""
-    out = pd.DataFrame(np.nan, index=graded.index, columns=BUCKETS, dtype=float)
+    n = len(graded)
+    out = {c: np.full(n, np.nan) for c in BUCKETS}  # filled as arrays, one frame at the end
     present = [c for c in BUCKETS if c in graded]
-    by_columns = graded[present].notna().any(axis=1) if present else pd.Series(False, index=graded.index)
+    by_columns = graded[present].notna().any(axis=1).to_numpy(dtype=bool) if present else np.zeros(n, bool)
     for c in BUCKETS:
         if c in graded:
-            out.loc[by_columns, c] = graded.loc[by_columns, c].astype(float).fillna(0.0)
+            out[c][by_columns] = graded[c].astype(float).fillna(0.0).to_numpy(dtype=float)[by_columns]
         else:
-            out.loc[by_columns, c] = 0.0
+            out[c][by_columns] = 0.0
     days_column = "aging_days" if "aging_days" in graded and graded["aging_days"].notna().any() else "overdue_days"
     if days_column in graded and "closing" in graded:
-        days = pd.to_numeric(graded[days_column], errors="coerce")
-        closing = pd.to_numeric(graded["closing"], errors="coerce")
-        derive = ~by_columns & days.notna() & closing.notna()
+        days = pd.to_numeric(graded[days_column], errors="coerce").to_numpy(dtype=float)
+        closing = pd.to_numeric(graded["closing"], errors="coerce").to_numpy(dtype=float)
+        derive = ~by_columns & ~np.isnan(days) & ~np.isnan(closing)
         lower = -np.inf
         for field, _, upper in AGING_BUCKETS:
             inside = derive & (days > lower) & (days <= upper)
-            out.loc[derive, field] = np.where(inside[derive], closing[derive], 0.0)
+            out[field][derive] = np.where(inside[derive], closing[derive], 0.0)
             lower = upper
-    return out
+    return pd.DataFrame(out, index=graded.index, columns=list(BUCKETS), dtype=float)
 
 
 def overdue_amount(graded: pd.DataFrame) -> pd.Series:
@@ -69,11 +70,12 @@ def credit_limits(config: Config, graded: pd.DataFrame) -> pd.Series:
     """Per customer: monthly average sales × months_of_sales, capped; NaN where the grade has no rule."""
     monthly = graded["net_sales"].astype(float) / config.period.months
     out = pd.Series(np.nan, index=graded.index, dtype=float)
-    for grade in set(graded["grade"].astype(str)):
+    grades = graded["grade"].astype(str)
+    for grade in set(grades.tolist()):
         rule = config.policy(grade).credit_limit
         if rule is None:
             continue
-        sel = graded["grade"].astype(str) == grade
+        sel = grades == grade
         limit = (monthly[sel].clip(lower=0) * rule.months_of_sales).round(2)
         out[sel] = limit.clip(upper=rule.cap) if rule.cap is not None else limit
     return out

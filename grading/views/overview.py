@@ -6,11 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+import numpy as np
 import pandas as pd
 
 from ..changes import DOWN, GONE, NEW, SAME, UP, Comparison
 from ..config_model import Config
-from ..fill_plan import Block, _col, grade_colours, grade_summary
+from ..fill_plan import Block, _col, grade_colours, grade_summary, ranked_by_sales
 from ..units import format_amount, format_ratio
 
 SHEET_OVERVIEW = "总览"
@@ -21,8 +22,7 @@ def large_customers(graded: pd.DataFrame, top: float) -> pd.Index:
     """The top `top` share of customers by net sales (count = ⌈n·top⌉; ties by customer code)."""
     if not len(graded):
         return graded.index
-    ranked = graded.assign(_code=graded.index.astype(str)).sort_values(
-        ["net_sales", "_code"], ascending=[False, True], kind="stable")
+    ranked = ranked_by_sales(graded)
     return ranked.index[: math.ceil(len(ranked) * top)]
 
 
@@ -30,45 +30,45 @@ def watch_list(config: Config, graded: pd.DataFrame) -> pd.DataFrame:
     """关注清单: kind, code, name, grade, net sales, reason — one row per customer and reason."""
     w = config.views.watch
     as_of = config.period.as_of
-    large = set(large_customers(graded, w.large_top))
+    large_mask = graded.index.isin(large_customers(graded, w.large_top))  # by position from here on
     rows: list[dict[str, object]] = []
 
     codes = graded.index.tolist()
-    names: dict[object, str] = dict(zip(codes, graded["customer_name"].astype(str).tolist()))
-    grades: dict[object, str] = dict(zip(codes, graded["grade"].astype(str).tolist()))
-    sales: dict[object, float] = dict(zip(codes, graded["net_sales"].astype(float).tolist()))
-    rule: dict[object, str] = dict(zip(codes, graded["rule_grade"].astype(str).tolist())) \
-        if "rule_grade" in graded else {}
+    names = graded["customer_name"].astype(str).tolist()
+    grades = graded["grade"].astype(str).tolist()
+    sales = graded["net_sales"].astype(float).tolist()
+    rule = graded["rule_grade"].astype(str).tolist() if "rule_grade" in graded else None
 
-    def add(kind: str, code: object, reason: str) -> None:
-        rows.append({"kind": kind, "code": str(code), "name": names[code], "grade": grades[code],
-                     "sales": sales[code], "reason": reason})
+    def add(kind: str, i: int, reason: str) -> None:
+        rows.append({"kind": kind, "code": str(codes[i]), "name": names[i], "grade": grades[i],
+                     "sales": sales[i], "reason": reason})
 
     large_note = f"净销售额排名前 {format_ratio(w.large_top)}"
     if "adjusted_down" in graded:
-        for code, moves in zip(codes, graded["adjusted_down"].tolist()):
-            if moves and code in large:
-                add(WATCH_ADJUSTED, code, f"{large_note}；{moves}")
+        moved = graded["adjusted_down"].tolist()
+        for i in np.flatnonzero(large_mask).tolist():
+            if moved[i]:
+                add(WATCH_ADJUSTED, i, f"{large_note}；{moved[i]}")
     if "next_gap" in graded and "next_gap_ratio" in graded:
         ratio = pd.to_numeric(graded["next_gap_ratio"], errors="coerce")
         near = ratio.le(w.near_boundary) & graded["next_gap"].astype(str).ne("")
-        gaps: dict[object, str] = dict(zip(codes, graded["next_gap"].astype(str).tolist()))
-        for code, r in zip(graded.index[near.to_numpy()].tolist(), ratio[near].astype(float).tolist()):
-            add(WATCH_NEAR, code, f"距上一等级 {gaps[code]}（差距为分界值的 "
+        gaps = graded["next_gap"].astype(str).tolist()
+        for i, r in zip(np.flatnonzero(near.to_numpy()).tolist(), ratio[near].astype(float).tolist()):
+            add(WATCH_NEAR, i, f"距上一等级 {gaps[i]}（差距为分界值的 "
                 f"{format_ratio(r)}，关注线 {format_ratio(w.near_boundary)}）")
     recency = pd.to_numeric(graded["recency_days"], errors="coerce")
-    quiet = ((recency > w.quiet_days) & graded.index.isin(list(large))).to_numpy()
-    for code, days, last in zip(graded.index[quiet].tolist(), recency[quiet].astype(float).tolist(),
-                                pd.to_datetime(graded["last_order_date"])[quiet].tolist()):
+    quiet = ((recency > w.quiet_days) & large_mask).to_numpy()
+    for i, days, last in zip(np.flatnonzero(quiet).tolist(), recency[quiet].astype(float).tolist(),
+                             pd.to_datetime(graded["last_order_date"])[quiet].tolist()):
         when = f"，最近下单 {last:%Y-%m-%d}" if isinstance(last, pd.Timestamp) and not pd.isna(last) else ""
-        add(WATCH_QUIET, code, f"{large_note}；{days:g} 天未下单（超过 {w.quiet_days} 天）{when}")
+        add(WATCH_QUIET, i, f"{large_note}；{days:g} 天未下单（超过 {w.quiet_days} 天）{when}")
     if "pin_until" in graded:
         horizon = as_of + dt.timedelta(days=w.pin_expiry_days)
-        for code, raw in zip(codes, graded["pin_until"].tolist()):  # ISO text (issue 13's pin audit) or a date
+        for i, raw in enumerate(graded["pin_until"].tolist()):  # ISO text (issue 13's pin audit) or a date
             until = dt.date.fromisoformat(raw) if isinstance(raw, str) and raw else raw
             if isinstance(until, dt.date) and as_of <= until <= horizon:
-                after = f"，到期后按规则为 {rule[code]}" if code in rule else "，到期后按规则分级"
-                add(WATCH_PIN, code, f"人工指定 {grades[code]} 将于 {until:%Y-%m-%d} 到期（还有 "
+                after = f"，到期后按规则为 {rule[i]}" if rule is not None else "，到期后按规则分级"
+                add(WATCH_PIN, i, f"人工指定 {grades[i]} 将于 {until:%Y-%m-%d} 到期（还有 "
                     f"{(until - as_of).days} 天）{after}")
     order = {WATCH_ADJUSTED: 0, WATCH_NEAR: 1, WATCH_QUIET: 2, WATCH_PIN: 3}
     frame = pd.DataFrame(rows, columns=["kind", "code", "name", "grade", "sales", "reason"])

@@ -18,7 +18,7 @@ MATRIX_ANCHOR = "分组＼等级"
 def visit_load(config: Config, graded: pd.DataFrame) -> pd.DataFrame:
     """Per salesperson: customers, sales, Σ visits/month (min and max) required, capacity, status."""
     owner = graded["salesperson"].astype(str).replace("", UNNAMED)
-    ranges = {g: config.policy(g).visit_range for g in set(graded["grade"].astype(str))}
+    ranges = {g: config.policy(g).visit_range for g in set(graded["grade"].astype(str).tolist())}
     low = graded["grade"].astype(str).map(lambda g: ranges[g][0])
     high = graded["grade"].astype(str).map(lambda g: ranges[g][1])
     frame = pd.DataFrame({"owner": owner, "sales": graded["net_sales"].astype(float), "low": low, "high": high})
@@ -46,7 +46,7 @@ def _status(low: float, high: float, capacity: float | None) -> str:
 def cross_table(config: Config, graded: pd.DataFrame) -> list[list[object]]:
     """Rows of the grade × 业务员 and grade × 地区 table: group, name, then per grade customers and sales."""
     grades = list(grade_rank(config, graded["grade"].astype(str).tolist()))
-    grades = [g for g in grades if g in set(graded["grade"].astype(str))]
+    grades = [g for g in grades if g in set(graded["grade"].astype(str).tolist())]
     header: list[object] = [MATRIX_ANCHOR, "名称"]
     for g in [*grades, "合计"]:
         header += [f"{g} 客户数", f"{g} 净销售额"]

@@ -1,0 +1,247 @@
+"""Vectorised normalise kernels (issue #15): amounts, codes, 合计 rows, code findings, against the per-value
+or sorting code they replace; the reference implementations live here, not in the product."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from grading.problems import Problem
+
+
+def _column(values: list[object]) -> np.ndarray:
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values
+    return arr
+
+
+# amounts: a text column with thousands separators sorted by one regex pass over the joined column
+
+import re  # noqa: E402
+
+import grading.amounts  # noqa: E402
+from grading.amounts import _GROUPED, _text_forms, parse_amounts  # noqa: E402
+
+_AMOUNT_TEXT = st.one_of(
+    st.text(alphabet=st.sampled_from(list("0123456789,.-+() e")), max_size=10),
+    st.builds(lambda c, d: f"{c:,}" + d, st.integers(-10**12, 10**12), st.sampled_from(["", ".5", ".25", ".", ".x"])),
+    st.sampled_from(["", "1,234", "12,34", "1,2345", "0,123", "-1,234.50", "(1,234.00)", "1e3", "1,234\n5", "9" * 20]),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_AMOUNT_TEXT, min_size=1, max_size=40))
+def test_text_forms_match_the_per_cell_patterns(texts: list[str]) -> None:
+    column = _column(texts)
+    forms = _text_forms(column)
+    if any("\n" in t for t in texts) or not any("," in t for t in texts):
+        assert forms is None
+        return
+    assert forms is not None
+    plain, grouped = forms
+    assert plain.tolist() == [re.fullmatch(r"[+-]?[0-9]+(?:\.[0-9]+)?", t) is not None for t in texts]
+    assert grouped.tolist() == [_GROUPED(t) is not None for t in texts]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_AMOUNT_TEXT, min_size=1, max_size=40), st.lists(st.one_of(st.none(), st.floats(-1e6, 1e6)),
+                                                                   max_size=3))
+def test_parse_amounts_text_path_matches_the_general_path(texts: list[str], others: list[float | None]) -> None:
+    for values in (texts, texts + others):
+        column = _column(list(values))
+        got = parse_amounts(column)
+        forms = grading.amounts._text_forms
+        try:
+            grading.amounts._text_forms = lambda arr: None  # type: ignore[assignment]
+            want = parse_amounts(column)
+        finally:
+            grading.amounts._text_forms = forms
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a, b)
+
+# code findings: distinct (code, name) pairs by hashing, only the clashing leading-zero groups sorted
+
+from grading.codes import (LEADING_ZEROS, SAME_CODE_NAMES, CodeUse, _locations, code_findings,  # noqa: E402
+                           first_rows)
+
+
+def _reference_ids(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    cat = column if isinstance(column.dtype, pd.CategoricalDtype) else column.astype(str).astype("category")
+    return cat.cat.codes.to_numpy(dtype=np.int64), np.asarray(cat.cat.categories.astype(str), dtype=object)
+
+
+def _reference_code_findings(uses: list[CodeUse]) -> list[Problem]:
+    out: list[Problem] = []
+    seen: dict[str, tuple[str, str, str, int | None]] = {}
+    for use in uses:
+        frame = use.frame
+        cid, clabels = _reference_ids(frame["customer_code"])
+        used, first = first_rows(cid, len(clabels))
+        where = dict(zip(clabels[used].tolist(), _locations(frame, first)))
+        if "customer_name" in frame:
+            nid, nlabels = _reference_ids(frame["customer_name"])
+            ok_c = np.append(clabels != "", False)
+            ok_n = np.append(nlabels != "", False)
+            valid = ok_c[cid] & ok_n[nid]
+            width = max(len(nlabels), 1)
+            pairs, counts = np.unique(cid[valid] * width + nid[valid], return_counts=True)
+            pc, pn = pairs // width, pairs % width
+            per_code = np.bincount(pc, minlength=len(clabels))
+            clash = np.flatnonzero(per_code > 1)
+            if len(clash):
+                sel = np.isin(pc, clash)
+                table = pd.DataFrame({"code": clabels[pc[sel]], "name": nlabels[pn[sel]], "n": counts[sel]})
+                table = table.sort_values(["code", "n", "name"], ascending=[True, False, True], kind="stable")
+                for code, group in table.groupby("code", sort=True):
+                    shown = "、".join(f"「{n}」{c} 行" for n, c in zip(group["name"], group["n"]))
+                    file, sheet, row = where[str(code)]
+                    out.append(Problem(file, sheet, row, "客户编码", f"{code}：{shown}（{use.source}）",
+                                       SAME_CODE_NAMES, "提示"))
+        for code, (file, sheet, row) in where.items():
+            if code and code not in seen:
+                seen[code] = (use.source, file, sheet, row)
+    groups: dict[str, list[str]] = {}
+    for code in seen:
+        groups.setdefault(code.lstrip("0") or "0", []).append(code)
+    for key, members in sorted(groups.items()):
+        if len(members) < 2:
+            continue
+        members.sort()
+        shown = "、".join(f"{c}（{seen[c][0]}）" for c in members)
+        source, file, sheet, row = seen[members[0]]
+        out.append(Problem(file, sheet, row, "客户编码", shown, LEADING_ZEROS, "提示"))
+    return out
+
+
+_CODE = st.sampled_from(["1", "01", "001", "12", "012", "", "0", "00", "A1", "0A1"])
+_NAME = st.sampled_from(["甲", "乙", "丙", ""])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.tuples(_CODE, _NAME), min_size=1, max_size=15), min_size=1, max_size=3),
+       st.booleans())
+def test_code_findings_match_the_sorting_version(sources: list[list[tuple[str, str]]], categorical: bool) -> None:
+    uses = []
+    for k, rows in enumerate(sources):
+        codes = [c for c, _ in rows]
+        names = [n for _, n in rows]
+        frame = pd.DataFrame({
+            "customer_code": pd.Categorical(codes, categories=pd.Index(list(dict.fromkeys(codes)), dtype=object))
+            if categorical else pd.Series(codes, dtype=object),
+            "customer_name": pd.Categorical(names, categories=pd.Index(list(dict.fromkeys(names)), dtype=object)),
+            "_file": [f"f{k}.xlsx"] * len(rows), "_sheet": ["S"] * len(rows),
+            "_row": np.arange(2, 2 + len(rows), dtype=np.int64)})
+        uses.append(CodeUse(f"来源{k}", frame))
+    assert code_findings(uses) == _reference_code_findings(uses)
+
+
+# 合计 rows: labels tested once per distinct value, against the per-row test they replace
+
+import datetime as dt  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from grading.fields import SALES_FIELDS  # noqa: E402
+from grading.header import detect_layout  # noqa: E402
+from grading.normalise import _TOTAL_EXACT, _TOTAL_SUFFIX, _first_text, _looks_like_code, normalise  # noqa: E402
+from grading.read import RawSheet  # noqa: E402
+
+_DOC = st.sampled_from(["", "XS-1", "合计", "本页合计：", "小计", "设计院单", "总 计"])
+_CUST = st.one_of(st.none(), st.sampled_from(["C1", "C1小计", "合计", "客户甲 合计", "A-1合计", "", "计"]),
+                  st.just(17850.0))
+_CNAME = st.one_of(st.none(), st.sampled_from(["甲公司", "合计", "计算机公司", "", "累 计"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.one_of(_DOC, st.none()), st.sampled_from(["", "合计", "备注"]), _CUST, _CNAME),
+                min_size=1, max_size=25))
+def test_total_rows_match_the_per_row_test(cells: list[tuple[object, str, object, object]]) -> None:
+    header = ["单据编号", "摘要", "日期", "客户编码", "客户名称", "价税合计"]
+    rows: list[list[object]] = [header] + [[d, note, dt.datetime(2026, 5, 3), c, nm, 100.0]
+                                           for d, note, c, nm in cells]
+    sheet = RawSheet(Path("x.xlsx"), "S", rows)
+    required = ("customer_code", "date", "amount")
+    layout = detect_layout(sheet, SALES_FIELDS, {}, required)
+    problems: list[Problem] = []
+    normalise(sheet, layout, SALES_FIELDS, problems)
+    got = [(p.row, p.value) for p in problems if p.reason.startswith("合计/小计行")]
+
+    def text(v: object) -> str:
+        if v is None or (isinstance(v, float) and v != v):
+            return ""
+        if isinstance(v, float) and v.is_integer():
+            return str(int(v))
+        return str(v).strip()
+
+    want = []
+    for i, (d, _, c, nm) in enumerate(cells):
+        if not any(isinstance(v, str) and "计" in v for v in (d, c, nm)):
+            continue
+        code_text = text(c)
+        labels = [_first_text(rows[1 + i]), code_text, text(nm)]
+        if any(_TOTAL_EXACT.match(t) for t in labels if t) or (
+                _TOTAL_SUFFIX.match(code_text) and not _looks_like_code(code_text)):
+            want.append((i + 2, labels[0] or code_text))
+    assert got == want
+
+
+# codes: the invisible-character scan skipped for printable text, plain codes found by string tests
+
+import unicodedata  # noqa: E402
+
+from grading.codes import _WHOLE_TEXT, _plain, normalise_code  # noqa: E402
+
+
+def _reference_normalise_code(raw: str) -> tuple[str, str]:
+    if raw.isascii() and raw.isalnum():
+        return raw, ""
+    text = unicodedata.normalize("NFKC", raw)
+    fix = ""
+    if any(unicodedata.category(ch) in ("Cf", "Cc") for ch in text):
+        text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cf", "Cc"))
+        fix = "invisible"
+    text = text.strip()
+    if not fix and text != raw and raw.strip():
+        fix = "space"
+    m = _WHOLE_TEXT.match(text)
+    if m:
+        text = m.group(1).lstrip("+")
+        fix = fix or "float"
+    return text, fix
+
+
+_CODE_TEXT = st.text(alphabet="AZaz09 -.+_/\t\n\x00\x7f\u3000\u200b\ufeff\u00ad\u2028\u00a0Ａ１客", max_size=8)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_CODE_TEXT)
+def test_normalise_code_matches_the_full_scan(raw: str) -> None:
+    assert normalise_code(raw) == _reference_normalise_code(raw)
+    if _plain(raw):
+        assert _reference_normalise_code(raw) == (raw, "")
+
+from grading.normalise import _empty_text  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.sampled_from(["", "C1", " "])), max_size=20))
+def test_empty_text_matches_eq_empty(values: list[str | None]) -> None:
+    cats = pd.Index(list(dict.fromkeys(v for v in values if v is not None)), dtype=object)
+    column = pd.Series(pd.Categorical(values, categories=cats))
+    assert _empty_text(column).tolist() == column.eq("").to_numpy(dtype=bool).tolist()
+    plain = pd.Series(values, dtype=object)
+    assert _empty_text(plain).tolist() == plain.eq("").to_numpy(dtype=bool).tolist()
+
+from grading.amounts import parse_amount  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**20, 10**20),
+                          st.booleans(), st.sampled_from(["1e3", "12", "1,234", ""])), min_size=1, max_size=30))
+def test_parse_amounts_of_number_cells_match_the_per_cell_rule(values: list[object]) -> None:
+    for column in (values, [v for v in values if not isinstance(v, str)] or [1.0]):
+        nums, bad, repaired = parse_amounts(_column(list(column)))
+        want = [parse_amount(v) for v in column]
+        np.testing.assert_array_equal(nums, np.array([w[0] for w in want], dtype=float))
+        assert bad.tolist() == [w[1] for w in want] and repaired.tolist() == [w[2] for w in want]
