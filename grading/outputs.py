@@ -305,8 +305,8 @@ def write_problems_csv(problems: Sequence[Problem], output: Path) -> list[str]:
         with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["序号", "文件", "工作表", "行号", "列", "值", "问题", "处理"])
-            for i, p in enumerate(problems, start=1):
-                w.writerow([i, *(_safe(v) for v in (p.file, p.sheet, p.row, p.column, p.value, p.reason, p.action))])
+            w.writerows((i, _safe(p.file), _safe(p.sheet), _safe(p.row), _safe(p.column), _safe(p.value),
+                         _safe(p.reason), _safe(p.action)) for i, p in enumerate(problems, start=1))
         os.replace(tmp, target)
     except BaseException:
         _unlink(Path(tmp))
@@ -316,6 +316,11 @@ def write_problems_csv(problems: Sequence[Problem], output: Path) -> list[str]:
 
 def _safe(value: object) -> object:
     """Text Excel would run as a formula gets a leading ' (as write_xlsx.csv_safe)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+    if type(value) is str:  # the common case first, without slicing
+        return "'" + value if value.startswith(_FORMULA) else value
+    if isinstance(value, str) and value[:1] in _FORMULA:
         return "'" + value
     return "" if value is None else value
+
+
+_FORMULA = ("=", "+", "-", "@")

@@ -11,8 +11,6 @@ The output is written to a temp file and moved into place.
 from __future__ import annotations
 
 import csv
-import datetime as dt
-import math
 import os
 import re
 import tempfile
@@ -20,6 +18,7 @@ import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
+from itertools import chain
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -28,6 +27,8 @@ from .plan_types import Block, Column, FillPlan
 from .safe_text import csv_safe as csv_safe
 from .layout_match import find_anchor, match_block
 from .outputs import file_mode, publish, temp_prefix
+from .sheet_body import SheetBody, TemplateRows, sheet_body
+from .xlsx_package import write_part
 from .sheet_layout import check_overlaps, move_anchors_below
 from .xlsx_template import (
     TemplateSheet,
@@ -43,9 +44,19 @@ _ROW = re.compile(r"<row\b[^>]*?(?:/>|>.*?</row>)", re.S)
 _ROW_NUM = re.compile(r'\br="(\d+)"')
 _SHEETDATA = re.compile(r"<sheetData\s*/>|<sheetData>.*?</sheetData>", re.S)
 _REF = re.compile(r"^(?:'((?:[^']|'')+)'|([^'!]+))!\$?([A-Z]+)\$?(\d+)(?::\$?([A-Z]+)\$?(\d+))?$")
-_EPOCH = dt.datetime(1899, 12, 30)
-MAX_CHARS = 32767
 EXCEL_MAX_ROWS = 1_048_576
+
+
+@dataclass(frozen=True)
+class _Sheet:
+    """A filled worksheet part: its XML around the sheetData, which is produced while it is written."""
+
+    head: bytes
+    body: SheetBody
+    tail: bytes
+
+
+Part = bytes | _Sheet | None  # a package part's new content (None: removed)
 
 
 @dataclass
@@ -176,7 +187,7 @@ def _write_csv_atomically(block: Block, target: Path, owner: Path) -> None:
 
 
 def _fill_parts(zf: zipfile.ZipFile, template: Path, plan: FillPlan, progress: Callable[[str, float], None],
-                output: Path, overflows: list[Overflow]) -> dict[str, bytes | None]:
+                output: Path, overflows: list[Overflow]) -> dict[str, Part]:
     strings = shared_strings(zf)
     sheets = workbook_sheets(zf)
     index = dict(sheets)
@@ -186,7 +197,7 @@ def _fill_parts(zf: zipfile.ZipFile, template: Path, plan: FillPlan, progress: C
             f"模板 {template.name} 缺少工作表：{'、'.join(missing)}；模板中的工作表："
             f"{'、'.join(n for n, _ in sheets)}。请使用 templates/ 中的默认模板，或把缺少的工作表加回去。"
         )
-    parts: dict[str, bytes | None] = {}
+    parts: dict[str, Part] = {}
     placed_by_sheet: dict[str, list[Placed]] = {}
     for k, sp in enumerate(plan.sheets):
         progress(f"写入工作表 {sp.name}", k / len(plan.sheets))
@@ -213,10 +224,11 @@ def _fill_parts(zf: zipfile.ZipFile, template: Path, plan: FillPlan, progress: C
         for p in placed:
             if p.block.colours:
                 styles = parts.get("xl/styles.xml") or zf.read("xl/styles.xml")
-                assert styles is not None
+                assert isinstance(styles, bytes)
                 xml, new_styles = _colour_rules(xml, styles.decode("utf-8"), p)
                 parts["xl/styles.xml"] = new_styles.encode("utf-8")
-        parts[path] = xml.replace(_SHEETDATA_TOKEN, body, 1).encode("utf-8")
+        head, _, tail = xml.partition(_SHEETDATA_TOKEN)
+        parts[path] = _Sheet(head.encode("utf-8"), body, tail.encode("utf-8"))
         for rid, (kind, target) in rels_of(zf, path).items():
             if kind == "table":
                 parts[target] = _stretch_table(zf.read(target).decode("utf-8"), placed).encode("utf-8")
@@ -270,77 +282,18 @@ def _clean_styles(styles: dict[int, str | None]) -> dict[int, str]:
     return {c: s for c, s in styles.items() if s is not None}
 
 
-def _cell(ref: str, value: object, style: str | None) -> str:
-    s = f' s="{style}"' if style else ""
-    if value is None or value == "":
-        return f'<c r="{ref}"{s}/>' if style else ""
-    if isinstance(value, bool):
-        return f'<c r="{ref}"{s} t="b"><v>{int(value)}</v></c>'
-    if isinstance(value, (int, float)):
-        if isinstance(value, float) and not math.isfinite(value):
-            return f'<c r="{ref}"{s}/>' if style else ""
-        return f'<c r="{ref}"{s}><v>{value!r}</v></c>'
-    if isinstance(value, dt.datetime):
-        serial = (value.replace(tzinfo=None) - _EPOCH).total_seconds() / 86400
-        return f'<c r="{ref}"{s}><v>{serial!r}</v></c>'
-    if isinstance(value, dt.date):
-        serial = (dt.datetime(value.year, value.month, value.day) - _EPOCH).days
-        return f'<c r="{ref}"{s}><v>{serial}</v></c>'
-    return _text_cell(ref, s, str(value))
-
-
-_CONTROL = {c: None for c in [*range(0, 9), 11, 12, *range(14, 32), 0xFFFE, 0xFFFF]}
-
-
-def _text_cell(ref: str, s: str, value: str) -> str:
-    text = value.translate(_CONTROL)
-    if len(text) > MAX_CHARS:
-        text = text[: MAX_CHARS - 1] + "…"
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return f'<c r="{ref}"{s} t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
-
-
-def _column_cells(letter: str, p: Placed, column: Column | None, col: int) -> list[str]:
-    """XML of one block column for every row (empty strings for cells that are not written)."""
-    n = p.block.n_rows
-    style = p.styles.get(col)
-    s = f' s="{style}"' if style else ""
-    empty = f'<c r="{{ref}}"{s}/>' if style else ""
-    first = p.first_row
-    if column is None:
-        return [empty.format(ref=f"{letter}{first + i}") for i in range(n)] if style else [""] * n
-    out: list[str] = []
-    append = out.append
-    for i, v in enumerate(column.values):
-        ref = f"{letter}{first + i}"
-        if i == 0 and p.block.positional:
-            append(_cell(ref, v, p.header_styles.get(col)))
-        elif type(v) is float:
-            append(f'<c r="{ref}"{s}><v>{v!r}</v></c>' if v == v and v not in (_INF, -_INF)
-                   else (empty.format(ref=ref) if style else ""))
-        elif type(v) is str:
-            append(_text_cell(ref, s, v) if v else (empty.format(ref=ref) if style else ""))
-        elif type(v) is int:
-            append(f'<c r="{ref}"{s}><v>{v}</v></c>')
-        else:
-            append(_cell(ref, v, style))
-    return out
-
-
-_INF = float("inf")
 _CELL = re.compile(r"<c\b[^>]*?(?:/>|>.*?</c>)", re.S)
 _CELL_COL = re.compile(r'\br="([A-Z]+)\d+"')
-
-
 _SHEETDATA_TOKEN = "\x00sheetData\x00"
 
 
-def _rebuild_sheet(xml: str, ts: TemplateSheet, placed: list[Placed]) -> tuple[str, str]:
-    """Each block owns its columns from its first data row down; every other template cell stays."""
+def _rebuild_sheet(xml: str, ts: TemplateSheet, placed: list[Placed]) -> tuple[str, SheetBody]:
+    """Each block owns its columns from its first data row down; every other template cell stays.
+    Returns the sheet XML with a token for its sheetData, and the sheetData (see sheet_body)."""
     match = _SHEETDATA.search(xml)
     if match is None:
         raise TemplateError(f"模板工作表 {ts.name} 的结构无法识别（缺少 sheetData）。")
-    template_rows: dict[int, tuple[str, dict[int, str]]] = {}
+    template_rows: TemplateRows = {}
     for m in _ROW.finditer(match.group(0)):
         row_xml = m.group(0)
         num = _ROW_NUM.search(row_xml)
@@ -351,29 +304,7 @@ def _rebuild_sheet(xml: str, ts: TemplateSheet, placed: list[Placed]) -> tuple[s
         cells = {col_index(ref.group(1)): x for x in _CELL.findall(row_xml) if (ref := _CELL_COL.search(x))}
         template_rows[int(num.group(1))] = (attrs, cells)
 
-    def owned(r: int, c: int) -> bool:  # a block owns its rows (at least the sample row) in its columns
-        return any(p.first_row <= r <= p.last_row and p.span[0] <= c <= p.span[1] for p in placed)
-
-    # cells are built column by column (one specialised loop per column), then joined per row
-    written: dict[int, list[tuple[int, str]]] = {}
-    for p in placed:
-        first_col = min(p.columns_all)
-        columns = [_column_cells(col_letters(c), p, p.columns.get(c), c) for c in sorted(p.columns_all)]
-        for i, row_cells in enumerate(zip(*columns)):
-            written.setdefault(p.first_row + i, []).append((first_col, "".join(row_cells)))
-    sample_attrs = template_rows.get(min(p.first_row for p in placed), ("", {}))[0]
-    out: list[str] = []
-    for r in sorted(set(template_rows) | set(written)):
-        parts = written.get(r, [])
-        if r not in template_rows:
-            out.append(f'<row r="{r}"{sample_attrs}>{"".join(x for _, x in sorted(parts))}</row>')
-            continue
-        attrs, cells = template_rows[r]
-        pieces = [(c, x) for c, x in cells.items() if not owned(r, c)] + parts
-        if not pieces and any(p.first_row == r for p in placed) and not any(r < p.first_row for p in placed):
-            continue  # an unused sample row
-        out.append(f'<row r="{r}"{attrs}>{"".join(x for _, x in sorted(pieces, key=lambda t: t[0]))}</row>')
-    body = "<sheetData>" + "".join(out) + "</sheetData>"
+    body = sheet_body(template_rows, placed)
     xml = xml[: match.start()] + _SHEETDATA_TOKEN + xml[match.end():]  # small: edited without the data
     last_row = max([p.first_row - 1 + p.block.n_rows for p in placed] + [p.header_row for p in placed]
                    + list(template_rows))
@@ -481,7 +412,7 @@ def _fix_workbook(xml: str, fix: Callable[[str, bool], str]) -> str:
     return xml
 
 
-def _write_zip_atomically(src: zipfile.ZipFile, output: Path, parts: dict[str, bytes | None],
+def _write_zip_atomically(src: zipfile.ZipFile, output: Path, parts: dict[str, Part],
                           around_replace: Callable[[], AbstractContextManager[object]],
                           tag: Mapping[str, str] | None) -> None:
     with _temp_beside(output, ".xlsx.tmp") as (fd, tmp):
@@ -494,8 +425,10 @@ def _write_zip_atomically(src: zipfile.ZipFile, output: Path, parts: dict[str, b
                 else:
                     data = src.read(info.filename)
                 zi = zipfile.ZipInfo(info.filename, date_time=info.date_time)
-                zi.compress_type = zipfile.ZIP_DEFLATED
                 zi.external_attr = info.external_attr
-                # big sheets: fastest deflate level (the file is ~15% larger, written ~3× faster)
-                out.writestr(zi, data, compresslevel=1 if len(data) > 1 << 20 else 6)
+                if isinstance(data, bytes):
+                    write_part(out, zi, [data], len(data))
+                else:
+                    write_part(out, zi, chain([data.head], data.body.chunks(), [data.tail]),
+                               len(data.head) + data.body.size + len(data.tail))
         publish(tmp, output, around_replace, tag)
