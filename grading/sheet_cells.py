@@ -152,8 +152,8 @@ def _from_array(values: np.ndarray) -> tuple[str, tuple[Any, ...], np.ndarray] |
         return "bool", (pa.array(values.astype(np.int8)).cast(_TEXT),), np.ones(len(values), dtype=bool)
     if values.dtype.kind == "M":
         return _datetimes(pa.array(values, from_pandas=True).cast(pa.timestamp("us")))
-    if values.dtype.kind in "UT":
-        return _texts(pa.array(values, type=_TEXT))
+    if values.dtype.kind in "UT":  # via Python strings: Arrow cuts numpy's fixed-width text at a NUL
+        return _texts(pa.array(values.astype(object), type=_TEXT))
     return None
 
 

@@ -242,3 +242,9 @@ def test_isal_and_zlib_write_the_same_package(demo, write_config, tmp_path, monk
         assert a.testzip() is None and b.testzip() is None  # CRCs right
         assert a.namelist() == b.namelist()
         assert all(a.read(n) == b.read(n) for n in a.namelist())
+
+
+def test_numpy_text_with_a_nul_keeps_the_rest() -> None:
+    """Arrow reads numpy's fixed-width text up to a NUL: '\\x000' became an empty (omitted) cell, not '0'."""
+    words = np.array(["\x000", "a\x00b"], dtype=str)
+    assert built(words, None) == expected(words.tolist(), None)
