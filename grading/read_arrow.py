@@ -53,7 +53,7 @@ def read_columns(path: Path, sheet: str, part: str, zf: zipfile.ZipFile) -> tupl
         import pyarrow  # noqa: F401  (fastexcel's to_arrow needs it)
     except ImportError:
         return None
-    head = _head(zf, part)
+    head = _head(zf, part, sheet)
     if head is None:
         return None
     rows, first_row, first_col = head
@@ -88,7 +88,7 @@ def read_columns(path: Path, sheet: str, part: str, zf: zipfile.ZipFile) -> tupl
     return head_rows, first_row, frame
 
 
-def _head(zf: zipfile.ZipFile, part: str) -> tuple[list[list[object]], int, int] | None:
+def _head(zf: zipfile.ZipFile, part: str, sheet: str) -> tuple[list[list[object]], int, int] | None:
     """The sheet's first rows as python-calamine reads them, from a copy of the package whose sheet XML
     ends after its first HEAD_ROWS + 50 rows with values; (rows, first row number, first column index)."""
     cut = _cut_sheet(zf, part, HEAD_ROWS + 50)
@@ -111,10 +111,7 @@ def _head(zf: zipfile.ZipFile, part: str) -> tuple[list[list[object]], int, int]
                 mini.writestr(info.filename, zf.read(info.filename))
     try:
         wb = CalamineWorkbook.from_filelike(io.BytesIO(buffer.getvalue()))
-        name = _sheet_of(zf, part)
-        if name is None:
-            return None
-        ws = wb.get_sheet_by_name(name)
+        ws = wb.get_sheet_by_name(sheet)
         rows = cast(list[list[object]], ws.to_python(skip_empty_area=True, nrows=HEAD_ROWS))
         start = ws.start or (0, 0)
     except Exception:
@@ -153,12 +150,6 @@ def _cut_strings(zf: zipfile.ZipFile, part: str, count: int | None) -> bytes | N
             data += block
             if len(data) > 64 << 20:
                 return None
-
-
-def _sheet_of(zf: zipfile.ZipFile, part: str) -> str | None:
-    from .xlsx_template import workbook_sheets
-
-    return next((name for name, p in workbook_sheets(zf) if p == part), None)
 
 
 def _cut_sheet(zf: zipfile.ZipFile, part: str, rows: int) -> bytes | None:
