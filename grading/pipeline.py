@@ -245,8 +245,9 @@ def run_pipeline(config: Config, sink: Sink, history: Path | None, progress: Pro
     t = time.perf_counter()
     progress("写入工作簿", 0.8)
     inputs = [Path(p) for files in result.files.values() for p in files if Path(p).is_file()]
-    hashing = ThreadPoolExecutor(max_workers=1)  # inputs hashed for the history while the workbook is written
-    digests = hashing.submit(_digests, inputs) if history is not None and record else None
+    recording = history is not None and record
+    hashing = ThreadPoolExecutor(max_workers=1) if recording else None  # inputs hashed while the workbook is written
+    digests = hashing.submit(_digests, inputs) if hashing is not None else None
 
     @contextmanager
     def commit() -> Iterator[None]:
@@ -274,7 +275,8 @@ def run_pipeline(config: Config, sink: Sink, history: Path | None, progress: Pro
         problems_csv = write_problems_csv(result.problems, sink.beside)
         result.overflows = sink.write(result.plan, lambda m, f: progress(m, 0.8 + 0.2 * f), commit) + problems_csv
     finally:
-        hashing.shutdown(wait=True)
+        if hashing is not None:
+            hashing.shutdown(wait=True)
     result.timings["write"] = time.perf_counter() - t - result.timings.get("history", 0.0)
     result.history = history if record else None
     progress("完成", 1.0)

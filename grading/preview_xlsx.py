@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import tempfile
 from pathlib import Path
 
 import xlsxwriter
@@ -14,6 +13,7 @@ import xlsxwriter
 from .errors import OutputError, OutputLocked, PreviewTargetError
 from .preview import Preview
 from .preview_layout import SHEET, Row, rows
+from .write_xlsx import temp_beside
 
 MAX_CHARS = 32767
 _NUM_FORMATS = {"int": "#,##0", "money": "#,##0.00;[Red]-#,##0.00", "pct": "0.0%", "num": "#,##0.##"}
@@ -27,13 +27,8 @@ def check_target(target: Path, protected: set[Path]) -> None:
 
 def write_preview(target: Path, preview: Preview, generated_at: dt.datetime | None = None) -> Path:
     """Write the preview workbook atomically; returns `target`."""
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".~", suffix=".xlsx", dir=target.parent)
-    except OSError as exc:
-        raise OutputError(f"无法在 {target.parent} 创建预览文件：{exc.strerror}。请检查文件夹是否存在且可写。") from None
-    os.close(fd)
-    try:
+    with temp_beside(target, ".xlsx.tmp") as (fd, tmp):
+        os.close(fd)
         _build(Path(tmp), rows(preview), generated_at or dt.datetime.now().replace(microsecond=0))
         try:
             os.replace(tmp, target)
@@ -41,12 +36,6 @@ def write_preview(target: Path, preview: Preview, generated_at: dt.datetime | No
             raise OutputLocked(f"无法写入 {target}：文件可能正在 Excel 中打开。请关闭后重试。") from None
         except OSError as exc:
             raise OutputError(f"无法写入 {target}：{exc.strerror}。") from None
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
     return target
 
 

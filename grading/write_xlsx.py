@@ -147,7 +147,7 @@ def truncate_block(block: Block, first_row: int, leftmost: Column | None, sheet:
 
 
 @contextmanager
-def _temp_beside(target: Path, suffix: str, owner: Path | None = None) -> Iterator[tuple[int, str]]:
+def temp_beside(target: Path, suffix: str, owner: Path | None = None) -> Iterator[tuple[int, str]]:
     """A temp file in the target's folder, named after the run's output (`owner`) so the next run can
     remove it if this one is killed; removed unless the caller moved it into place. Created with the
     permissions of any file the user creates (umask), not mkstemp's 0600."""
@@ -157,7 +157,7 @@ def _temp_beside(target: Path, suffix: str, owner: Path | None = None) -> Iterat
     except OSError as exc:
         raise OutputFolderNotWritable(
             f"无法在文件夹 {target.parent} 中创建输出文件：{exc.strerror}。请检查文件夹是否存在且可写，"
-            "或把 output.file 改到可写的文件夹。") from None
+            "或把输出路径（config.yaml 的 output.file 或命令行的 -o）改到可写的文件夹。") from None
     if hasattr(os, "fchmod"):
         os.fchmod(fd, file_mode())
     try:
@@ -177,7 +177,7 @@ def write_overflow_csv(overflow: Overflow, owner: Path) -> None:
 
 def _write_csv_atomically(block: Block, target: Path, owner: Path) -> None:
     """UTF-8 with BOM (Excel opens it correctly), formula-safe text."""
-    with _temp_beside(target, ".csv.tmp", owner) as (fd, tmp):
+    with temp_beside(target, ".csv.tmp", owner) as (fd, tmp):
         with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as fh:
             w = csv.writer(fh)
             w.writerow([c.header for c in block.columns])
@@ -415,7 +415,7 @@ def _fix_workbook(xml: str, fix: Callable[[str, bool], str]) -> str:
 def _write_zip_atomically(src: zipfile.ZipFile, output: Path, parts: dict[str, Part],
                           around_replace: Callable[[], AbstractContextManager[object]],
                           tag: Mapping[str, str] | None) -> None:
-    with _temp_beside(output, ".xlsx.tmp") as (fd, tmp):
+    with temp_beside(output, ".xlsx.tmp") as (fd, tmp):
         with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as out:
             for info in src.infolist():
                 if info.filename in parts:
