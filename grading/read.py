@@ -184,7 +184,7 @@ def _read_calamine(path: Path, sheet: str | None, kind: str) -> RawSheet:
     except Exception as exc:  # calamine raises several private error types
         fmt = "Excel 97-2003 (.xls)" if kind == "xls" else "Excel (.xlsx/.xlsm/.xlsb/.ods)"
         raise UnreadableFile(
-            f"文件 {path.name} 看起来是 {fmt} 格式，但无法读取（{exc}）。"
+            f"文件 {path.name} 看起来是 {fmt} 格式，但无法读取（读取程序 calamine 报告：{exc}）。"
             "文件可能已损坏或加密，请在 Excel 中打开后另存为 .xlsx 再试。"
         ) from None
     names = list(wb.sheet_names)

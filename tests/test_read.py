@@ -185,3 +185,15 @@ def test_large_csv_with_undecodable_bytes_takes_the_careful_path(tmp_path) -> No
     assert sheet.table is None and len(sheet.notes) == 1 and "无法识别的字节" in sheet.notes[0]
     frame, _, _ = _frame(tmp_path / "g.csv")
     assert len(frame) == 50_001
+
+
+def test_a_damaged_xlsx_is_explained_in_chinese(tmp_path: Path) -> None:
+    from grading.errors import UnreadableFile
+
+    path = tmp_path / "销售.xlsx"
+    path.write_bytes(b"PK\x03\x04garbage")
+    with pytest.raises(UnreadableFile) as exc:
+        read_file(path)
+    text = str(exc.value)
+    assert text.startswith("[E202] 文件 销售.xlsx 看起来是 Excel (.xlsx/.xlsm/.xlsb/.ods) 格式，但无法读取（读取程序 calamine 报告：")
+    assert text.endswith("）。文件可能已损坏或加密，请在 Excel 中打开后另存为 .xlsx 再试。")
