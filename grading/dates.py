@@ -169,13 +169,14 @@ def column_order(texts: Sequence[object], configured: DateFormat | None = None) 
     return OrderFinding(default, "ambiguous", undecided)
 
 
-def parse_dates(values: Sequence[object] | np.ndarray, configured: DateFormat | None = None,
+def parse_dates(values: Sequence[object] | np.ndarray | None, configured: DateFormat | None = None,
                 factorized: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[pd.Series, np.ndarray, OrderFinding]:
     """datetime64[s] per row (NaT when unreadable), the unreadable mask, and what decided the order.
     `factorized`: pandas.factorize of `values` when the caller has it already."""
     if factorized is not None:
         codes, uniques = factorized
     else:
+        assert values is not None
         arr = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
         codes, uniques = pd.factorize(arr, use_na_sentinel=True)
     pattern = configured.pattern if configured is not None else None

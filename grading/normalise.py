@@ -60,6 +60,53 @@ def blank_mask(values: np.ndarray, factorized: Factorized | None = None) -> np.n
     return _take(mapped, codes, True)
 
 
+def _blank_of(factorized: Factorized) -> np.ndarray:
+    """blank_mask of a column given as its factorization."""
+    mapped, codes = _per_distinct(np.empty(0, dtype=object), _is_blank, dtype=bool, factorized=factorized)
+    return _take(mapped, codes, True)
+
+
+class Cells:
+    """One sheet column from the first data row on. Its values are built only when something needs them
+    all: a text export read into Arrow gives its factorization, the cells at given rows and its amounts
+    without a Python object per cell (grading.read.RawSheet.factorized / cells / amounts)."""
+
+    def __init__(self, sheet: RawSheet, col: int, start: int, n: int) -> None:
+        self.sheet, self.col, self.start, self.n = sheet, col, start, n
+        self._values: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def values(self) -> np.ndarray:
+        if self._values is None:
+            self._values = self.sheet.column(self.col, self.start)
+        return self._values
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        """The cells at `rows` (indices or a mask) as an object array."""
+        if rows.dtype == bool:
+            rows = np.flatnonzero(rows)
+        if self._values is None:
+            got = self.sheet.cells(self.col, self.start, rows)
+            if got is not None:
+                return got
+        out: np.ndarray = self.values[rows]
+        return out
+
+    def at(self, row: int) -> object:
+        return self[np.array([row], dtype=np.intp)][0]
+
+    def factorized(self) -> Factorized:
+        known = self.sheet.factorized(self.col, self.start)
+        return known if known is not None else pd.factorize(self.values, use_na_sentinel=True)
+
+    def amounts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        known = self.sheet.amounts(self.col, self.start)
+        return known if known is not None else _numbers(self.values)
+
+
 def fast_categorical(codes: np.ndarray, categories: np.ndarray) -> pd.Categorical:
     """pd.Categorical.from_codes for codes known valid (-1 … len-1) and categories known distinct (as
     pandas.factorize gives them): neither is checked again (both checks hash every category)."""
@@ -83,26 +130,26 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
     file, name = sheet.file.name, sheet.sheet
     first = sheet.first_row + layout.data_start
     row_numbers = np.arange(first, first + n, dtype=np.int64)
-    raw = {key: sheet.column(col, start) for key, col in layout.columns.items()}
+    raw = {key: Cells(sheet, col, start, n) for key, col in layout.columns.items()}
     header_of = {k: layout.headers[c] for k, c in layout.columns.items()}
     factorized: dict[int, Factorized] = {}  # per sheet column: factorized once, used by every step below
 
-    def distinct(col: int, values: np.ndarray) -> Factorized:
+    def distinct(col: int, values: Cells) -> Factorized:
         if col not in factorized:
-            factorized[col] = pd.factorize(values, use_na_sentinel=True)
+            factorized[col] = values.factorized()
         return factorized[col]
 
     def distinct_of(key: str) -> Factorized:
         return distinct(layout.columns[key], raw[key])
 
-    def report(mask: np.ndarray, column: str, values: np.ndarray, reason: str, action: Action) -> None:
+    def report(mask: np.ndarray, column: str, values: Cells, reason: str, action: Action) -> None:
         idx = np.flatnonzero(mask)
         add_problem_rows(problems, file, name, row_numbers[idx], column, values[idx], reason, action, _show)
 
     # a row is blank when every mapped cell is; test the (few-valued) code column on all rows first,
     # then the other columns only where that one is blank
     ordered = sorted(raw, key=lambda k: k != "customer_code")
-    blank = blank_mask(raw[ordered[0]], distinct_of(ordered[0])) if ordered else np.ones(n, bool)
+    blank = _blank_of(distinct_of(ordered[0])) if ordered else np.ones(n, bool)
     for key in ordered[1:]:
         idx = np.flatnonzero(blank)
         if not len(idx):
@@ -112,8 +159,7 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
 
     # 合计 / 小计 rows: recognised by their label, never by substring of a real name.
     mapped_col = {col: key for key, col in layout.columns.items()}
-    first_col = (raw[mapped_col[0]] if 0 in mapped_col else sheet.column(0, start)) if n \
-        else np.empty(0, dtype=object)
+    first_col = raw[mapped_col[0]] if 0 in mapped_col else Cells(sheet, 0, start, n)
     label_cols = [(0, first_col)] + [(layout.columns[k], raw[k]) for k in ("customer_code", "customer_name")
                                      if k in raw]
     candidate = np.zeros(n, bool)
@@ -153,7 +199,7 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
         if hit.any():  # listed columnar, labelled by the first text (else the code)
             labels = first_texts[hit]
             for j in np.flatnonzero(labels == "").tolist():
-                labels[j] = _text(codes_raw[rows[hit][j]]) if codes_raw is not None else ""
+                labels[j] = _text(codes_raw.at(int(rows[hit][j]))) if codes_raw is not None else ""
             add_problem_rows(problems, file, name, row_numbers[rows[hit]], "", labels, "合计/小计行，不计入客户数据",
                              "提示")
     keep &= ~total
@@ -163,19 +209,19 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
         kind = kinds[key]
         column = header_of[key]
         if kind == "code":
-            text, fixes = _codes(values, distinct_of(key))
+            text, fixes = _codes(None, distinct_of(key))
             for fix, reason in FIX_REASONS.items():
                 report(keep & (fixes == fix), column, values, reason, "已修正")
             floats = np.flatnonzero(keep & (fixes == "float"))
             if len(floats):
                 i = int(floats[0])
-                note = FLOAT_NOTE.format(example=_show(values[i]), fixed=text[i])
+                note = FLOAT_NOTE.format(example=_show(values.at(i)), fixed=text[i])
                 problems.append(Problem(file, name, None, column, "", f"{note}，共 {len(floats)} 行", "提示"))
             out[key] = text
         elif kind == "text":
-            out[key] = _texts(values, distinct_of(key))
+            out[key] = _texts(None, distinct_of(key))
         elif kind == "number":
-            nums, bad, repaired = _numbers(values)
+            nums, bad, repaired = values.amounts()
             nums = nums * layout.multipliers.get(key, 1.0)
             report(keep & repaired, column, values, "金额写法特殊（括号负数/货币符号），已按数值读取", "已修正")
             if key in MONEY_FIELDS:
@@ -187,7 +233,7 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
                 report(keep & bad, column, values, "不是有效数字，按空值处理", "已修正")
                 out[key] = nums
         elif kind == "date":
-            dates, bad, finding = parse_dates(values, date_format, distinct_of(key))
+            dates, bad, finding = parse_dates(None, date_format, distinct_of(key))
             order_text = order_note(finding, column, source_key)
             if order_text is not None:
                 problems.append(Problem(file, name, None, column, "", order_text, "提示"))
@@ -202,8 +248,8 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
         mapped_cols = set(layout.columns.values())
         for col, header in enumerate(layout.headers):
             if col not in mapped_cols and header and f"col:{header}" not in frame:
-                values = sheet.column(col, start)
-                frame[f"col:{header}"] = pd.Series([v.strip() if isinstance(v, str) else v for v in values],
+                extra = sheet.column(col, start)
+                frame[f"col:{header}"] = pd.Series([v.strip() if isinstance(v, str) else v for v in extra],
                                                    dtype=object)
     frame["_file"] = pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=pd.Index([file]))
     frame["_sheet"] = pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=pd.Index([name]))
@@ -279,7 +325,7 @@ def _shown_raw(raw: object) -> str:
     return "" if raw is None or (isinstance(raw, float) and np.isnan(raw)) else str(raw)
 
 
-def _date_blank(values: np.ndarray, bad: np.ndarray) -> np.ndarray:
+def _date_blank(values: Cells, bad: np.ndarray) -> np.ndarray:
     """Blank cells among the unreadable dates (only those can be blank)."""
     out = np.zeros(len(values), bool)
     idx = np.flatnonzero(bad)
@@ -288,10 +334,10 @@ def _date_blank(values: np.ndarray, bad: np.ndarray) -> np.ndarray:
     return out
 
 
-def _raw_where(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def _raw_where(values: Cells, mask: np.ndarray) -> np.ndarray:
     out = np.empty(len(values), dtype=object)
     idx = np.flatnonzero(mask)
-    out[idx] = [_show(values[i]) for i in idx.tolist()]
+    out[idx] = [_show(v) for v in values[idx].tolist()]
     return out
 
 
@@ -342,19 +388,23 @@ def _distinct_categorical(uniques: np.ndarray, codes: np.ndarray) -> pd.Categori
     return fast_categorical(np.where(codes >= 0, codes, missing), categories)
 
 
-def _texts(values: np.ndarray, factorized: Factorized | None = None) -> pd.Categorical:
+def _texts(values: np.ndarray | None, factorized: Factorized | None = None) -> pd.Categorical:
     """A text column (_text of every cell) as a categorical; when every distinct value is already its own
     text (_text gives the very same str back: no padding), the distinct values are the categories."""
-    mapped, codes = _per_distinct(values, _text, factorized=factorized)
+    mapped, codes = _per_distinct(np.empty(0, dtype=object) if values is None else values, _text,
+                                  factorized=factorized)
     uniques = factorized[1] if factorized is not None else None
     if uniques is not None and all(a is b for a, b in zip(mapped.tolist(), uniques.tolist())):
         return _distinct_categorical(uniques, codes)
     return _categorical(mapped, codes)
 
 
-def _codes(values: np.ndarray, factorized: Factorized | None = None) -> tuple[pd.Categorical, np.ndarray]:
+def _codes(values: np.ndarray | None, factorized: Factorized | None = None) -> tuple[pd.Categorical, np.ndarray]:
     """Codes by the one rule of grading.codes; the repair kind per row ("" when as written)."""
-    codes, uniques = factorized if factorized is not None else pd.factorize(values, use_na_sentinel=True)
+    if factorized is None:
+        assert values is not None
+        factorized = pd.factorize(values, use_na_sentinel=True)
+    codes, uniques = factorized
     texts, fixed = normalise_codes(uniques)
     # every code as written (the common case): the distinct values are the categories already
     cat = _distinct_categorical(uniques, codes) if texts is uniques else _categorical(texts, codes)

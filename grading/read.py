@@ -27,6 +27,7 @@ from .errors import BadTextLine, EmptySheet, InputFileMissing, SheetTooLarge, Un
 from .read_markup import SpanTooLarge, read_html_tables, read_xml_spreadsheet
 from .text_checks import check_mixed, check_text_bytes, line_of
 from . import read_arrow, xlsx_extent
+from .read_text_arrow import ArrowBody, read_body
 from .xlsx_extent import MAX_CELLS, inflates_beyond, shared_strings_part, sheet_part, wide_extent
 
 
@@ -40,7 +41,8 @@ class RawSheet:
     """Cells of one sheet as read; `first_row` is the 1-based row number of the first row.
 
     Either `rows` holds every row (Excel readers), or `table` holds every row column-wise
-    (the fast CSV path, large xlsx sheets) and `rows` only the first of them."""
+    (large xlsx sheets, text exports pyarrow cannot take) and `rows` only the first of them, or `body`
+    holds the rows from `body.start` on in Arrow (large text exports) and `rows` only the first rows."""
 
     file: Path
     sheet: str
@@ -48,6 +50,7 @@ class RawSheet:
     first_row: int = 1
     notes: list[str] = field(default_factory=list)
     table: pd.DataFrame | None = None
+    body: ArrowBody | None = None
     _grid_cache: np.ndarray | bool | None = field(default=None, init=False, repr=False, compare=False)
     _columns: list[np.ndarray] | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -57,9 +60,13 @@ class RawSheet:
 
     @property
     def n_rows(self) -> int:
+        if self.body is not None:
+            return self.body.start + self.body.n_rows
         return len(self.table) if self.table is not None else len(self.rows)
 
     def row(self, index: int) -> list[object]:
+        if self.body is not None and index >= len(self.rows):
+            return self.body.row(index - self.body.start)
         if self.table is not None and index >= len(self.rows):
             return [column[index] for column in self._table_columns()]
         return self.rows[index]
@@ -88,6 +95,14 @@ class RawSheet:
 
     def column(self, col: int, start: int) -> np.ndarray:
         """Values of column `col` from row index `start` on, as an object array (None past a short row)."""
+        if self.body is not None:
+            body = self.body
+            if col >= body.width:
+                return np.full(max(self.n_rows - start, 0), None, dtype=object)
+            if start >= body.start:
+                return body.objects(col, start - body.start)
+            head = [r[col] if col < len(r) else "" for r in self.rows[start:body.start]]  # rows are trimmed
+            return np.concatenate([np.array(head, dtype=object), body.objects(col, 0)])
         if self.table is not None:
             if col >= self.table.shape[1]:
                 return np.full(len(self.table) - start, None, dtype=object)
@@ -105,6 +120,28 @@ class RawSheet:
         out = np.empty(len(values), dtype=object)
         out[:] = values
         return out
+
+    def _body_part(self, col: int, start: int) -> tuple[ArrowBody, int] | None:
+        """(body, offset) when column `col` from row `start` on lies in the Arrow body."""
+        body = self.body
+        if body is not None and start >= body.start and col < body.width:
+            return body, start - body.start
+        return None
+
+    def factorized(self, col: int, start: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """pandas.factorize of column(col, start) made without a Python object per cell (Arrow body), or None."""
+        part = self._body_part(col, start)
+        return part[0].factorized(col, part[1]) if part is not None else None
+
+    def cells(self, col: int, start: int, rows: np.ndarray) -> np.ndarray | None:
+        """column(col, start)[rows] without building the whole column (Arrow body), or None."""
+        part = self._body_part(col, start)
+        return part[0].cells(col, part[1], rows) if part is not None else None
+
+    def amounts(self, col: int, start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """grading.amounts.parse_amounts(column(col, start)) parsed in Arrow (Arrow body), or None."""
+        part = self._body_part(col, start)
+        return part[0].amounts(col, part[1]) if part is not None else None
 
 
 def expand_globs(patterns: Iterable[str], base: Path, source_label: str,
@@ -354,12 +391,18 @@ def read_text(path: Path) -> RawSheet:
             f"文件 {path.name} 不是文本（CSV）也不是可识别的 Excel 文件。请确认导出格式为 .xlsx、.xls 或 .csv。"
         )
     check_text_bytes(raw, path.name)
-    if len(raw) > 1 << 20:  # large: pandas' C parser straight from the bytes
+    if len(raw) > 1 << 20:  # large: pyarrow's reader (else pandas' C parser) straight from the bytes
         if _encoding(raw) == "gb18030":  # pandas would read UTF-8 lines as GB18030 without an error: look first
             try:
                 raw[: 1 << 20].decode("utf-8")
             except UnicodeDecodeError as exc:
                 check_mixed(raw, path.name, exc.start)
+        arrow = _arrow_csv(raw)
+        if arrow is not None:
+            records, body = arrow
+            first = body.table.slice(0, max(HEAD_ROWS - len(records), 0))
+            head = records + [list(r) for r in zip(*(c.to_pylist() for c in first.columns))]
+            return _non_empty(RawSheet(path, path.stem, [_trim(r) for r in head], 1, [], None, body))
         table = _fast_csv(raw)
         if table is not None:
             head = cast(list[list[object]], table.iloc[:HEAD_ROWS].to_numpy(dtype=object).tolist())
@@ -400,15 +443,30 @@ def _encoding(raw: bytes) -> str:
         return "utf-8" if exc.start >= len(head) - 3 else "gb18030"  # a character cut at the end
 
 
+def _probe(raw: bytes, encoding: str) -> tuple[str, int]:
+    """(delimiter, widest record) from the first lines of a text export."""
+    probe_text = raw[:200_000].decode(encoding, errors="ignore")
+    delimiter = "\t" if probe_text.count("\t") > probe_text.count(",") else ","
+    probe = list(csv.reader(io.StringIO(probe_text, newline=""), delimiter=delimiter))[:-1]
+    return delimiter, max((len(r) for r in probe), default=0)
+
+
+def _arrow_csv(raw: bytes) -> tuple[list[list[object]], ArrowBody] | None:
+    """The head records and the Arrow body (grading.read_text_arrow), or None: pandas reads it."""
+    encoding = _encoding(raw)
+    delimiter, width = _probe(raw, encoding)
+    try:
+        return read_body(raw, encoding, delimiter, width)
+    except Exception:  # an optimisation only: whatever goes wrong, the file is read as before
+        return None
+
+
 def _fast_csv(raw: bytes) -> pd.DataFrame | None:
     """pandas' C parser, all cells as text. None (the careful path then reads the file) when the bytes
     do not all decode, or a row is wider than the widest of the first lines: nothing is ever dropped
     or silently replaced."""
     encoding = _encoding(raw)
-    probe_text = raw[:200_000].decode(encoding, errors="ignore")
-    delimiter = "\t" if probe_text.count("\t") > probe_text.count(",") else ","
-    probe = list(csv.reader(io.StringIO(probe_text, newline=""), delimiter=delimiter))[:-1]
-    width = max((len(r) for r in probe), default=0)
+    delimiter, width = _probe(raw, encoding)
     if not width:
         return None
     try:
@@ -429,6 +487,7 @@ def _trim(row: list[object]) -> list[object]:
 
 def _non_empty(sheet: RawSheet) -> RawSheet:
     if not any(any(v not in ("", None) for v in row) for row in sheet.rows) and (
-            sheet.table is None or not (sheet.table.to_numpy(dtype=object) != "").any()):
+            sheet.table is None or not (sheet.table.to_numpy(dtype=object) != "").any()) and (
+            sheet.body is None or not sheet.body.any_text()):
         raise EmptySheet(f"{sheet.where} 没有任何数据。请确认导出的文件和工作表正确。")
     return sheet

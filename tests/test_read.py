@@ -157,14 +157,19 @@ def test_large_csv_fast_path_reads_the_same_as_the_csv_module(tmp_path, monkeypa
 
     path = generate_csv(tmp_path / "big.csv", customers=500, lines=20_000)
     assert path.stat().st_size > 1 << 20  # large enough for pandas' C parser
-    fast, layout, fast_problems = _frame(path)
+    arrow, layout, arrow_problems = _frame(path)
     [sheet] = read_file(path)
-    assert sheet.table is not None and sheet.n_rows == 20_000 + 6  # title, blank, header, 2 bad, 合计
-    monkeypatch.setattr(read_module, "_fast_csv", lambda raw: None)
+    assert sheet.body is not None and sheet.n_rows == 20_000 + 6  # title, blank, header, 2 bad, 合计
+    monkeypatch.setattr(read_module, "_arrow_csv", lambda raw: None)  # pandas' C parser
+    fast, _, fast_problems = _frame(path)
+    [sheet] = read_file(path)
+    assert sheet.body is None and sheet.table is not None and sheet.n_rows == 20_000 + 6
+    monkeypatch.setattr(read_module, "_fast_csv", lambda raw: None)  # the csv module
     slow, _, slow_problems = _frame(path)
-    assert fast.drop(columns=["_file", "_sheet"]).astype(object).equals(
-        slow.drop(columns=["_file", "_sheet"]).astype(object))
-    assert fast_problems == slow_problems
+    for other, other_problems in ((fast, fast_problems), (arrow, arrow_problems)):
+        assert other.drop(columns=["_file", "_sheet"]).astype(object).equals(
+            slow.drop(columns=["_file", "_sheet"]).astype(object))
+        assert other_problems == slow_problems
 
 
 def test_ragged_large_csv_falls_back_to_the_csv_module(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -173,7 +178,7 @@ def test_ragged_large_csv_falls_back_to_the_csv_module(tmp_path) -> None:  # typ
     (tmp_path / "r.csv").write_text(head + body + "D-extra,2026-05-03,C1,5,多出的列\n", encoding="utf-8")
     frame, _, _ = _frame(tmp_path / "r.csv")
     [sheet] = read_file(tmp_path / "r.csv")
-    assert sheet.table is None  # a row wider than the first lines: every row still read
+    assert sheet.table is None and sheet.body is None  # a row wider than the first lines: every row still read
     assert len(frame) == 60_001 and frame["amount"].iloc[-1] == 5.0
 
 
@@ -182,7 +187,7 @@ def test_large_csv_with_undecodable_bytes_takes_the_careful_path(tmp_path) -> No
     body = "".join(f"D{i},2026-05-03,C{i % 7},华为,{i}\n" for i in range(50_000)).encode("gb18030")
     (tmp_path / "g.csv").write_bytes(head + body + b"D-x,2026-05-03,C1,\x80,5\n")
     [sheet] = read_file(tmp_path / "g.csv")
-    assert sheet.table is None and len(sheet.notes) == 1 and "无法识别的字节" in sheet.notes[0]
+    assert sheet.table is None and sheet.body is None and len(sheet.notes) == 1 and "无法识别的字节" in sheet.notes[0]
     frame, _, _ = _frame(tmp_path / "g.csv")
     assert len(frame) == 50_001
 

@@ -1,0 +1,135 @@
+"""Large text exports read into Arrow (grading.read_text_arrow) give the very cells pandas' C parser gives,
+and amounts parsed in Arrow are those grading.amounts.parse_amount gives cell by cell."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from grading import read
+from grading.amounts import parse_amount
+from grading.read import RawSheet
+from grading.read_text_arrow import read_body
+
+pytest.importorskip("pyarrow")
+
+_CELL = st.text(alphabet=st.sampled_from(list("ab 0123456789,.-+\"\n\r¥()元，华为（）\t")), max_size=8)
+_AMOUNT = st.one_of(
+    st.sampled_from(["", " ", "0", "-0", "+5", "5.", ".5", "1e5", "1E+03", "inf", "nan", "1,234.50", "1,2345",
+                     "(1,234.00)", "1,234-", "¥1,234", "￥12", "12元", "１，２３４．５", "—", "-", "--5", "12abc",
+                     "9" * 16, "1" * 30 + ".5", "999999999999999.99", "1000000000000000.01", " 12 ", "+1,000"]),
+    st.decimals(min_value=-10**13, max_value=10**13, places=2, allow_nan=False).map(str),
+    st.integers(min_value=-10**18, max_value=10**18).map(lambda i: f"{i:,}"),
+    st.floats(allow_nan=False, allow_infinity=False, width=64).map(repr),
+)
+
+
+def _csv(head: list[list[str]], body: list[list[str]], terminator: str, encoding: str) -> bytes:
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator=terminator)
+    writer.writerows(head + body)
+    return out.getvalue().encode(encoding)
+
+
+def _pandas_sheet(raw: bytes) -> RawSheet:
+    table = read._fast_csv(raw)
+    assert table is not None
+    head = table.iloc[:read.HEAD_ROWS].to_numpy(dtype=object).tolist()
+    return RawSheet(Path("x.csv"), "x", [read._trim(r) for r in head], 1, [], table)
+
+
+def _arrow_sheet(raw: bytes) -> RawSheet | None:
+    got = read._arrow_csv(raw)
+    if got is None:
+        return None
+    records, body = got
+    first = body.table.slice(0, max(read.HEAD_ROWS - len(records), 0))
+    rows = records + [list(r) for r in zip(*(c.to_pylist() for c in first.columns))]
+    return RawSheet(Path("x.csv"), "x", [read._trim(r) for r in rows], 1, [], None, body)
+
+
+def _typed(values: np.ndarray) -> list[tuple[type, object]]:
+    return [(type(v), v) for v in values.tolist()]
+
+
+@settings(max_examples=120, deadline=None)
+@given(width=st.integers(2, 5), titles=st.lists(st.lists(_CELL, min_size=0, max_size=1), max_size=3),
+       rows=st.integers(3, 40), data=st.data(), terminator=st.sampled_from(["\n", "\r\n"]),
+       encoding=st.sampled_from(["utf-8", "gb18030"]))
+def test_arrow_body_gives_the_cells_of_pandas_c_parser(width: int, titles: list[list[str]], rows: int,
+                                                       data: st.DataObject, terminator: str, encoding: str) -> None:
+    body = [data.draw(st.lists(_CELL, min_size=width, max_size=width)) for _ in range(rows)]
+    header = [f"列{i}" for i in range(width)]
+    raw = _csv(titles + [header], body, terminator, encoding)
+    arrow = _arrow_sheet(raw)
+    if arrow is None:  # e.g. a row of blank cells written as an empty line: the careful path reads it
+        return
+    pandas = _pandas_sheet(raw)
+    assert arrow.rows == pandas.rows
+    assert arrow.n_rows == pandas.n_rows
+    for start in range(0, arrow.n_rows + 1):
+        for col in range(width + 1):
+            expected = pandas.column(col, start)
+            assert _typed(arrow.column(col, start)) == _typed(expected)
+            known = arrow.factorized(col, start)
+            if known is not None:
+                codes, uniques = pd.factorize(expected, use_na_sentinel=True)
+                assert known[0].tolist() == codes.tolist() and _typed(known[1]) == _typed(uniques)
+                picks = np.arange(len(expected))[::2]
+                got = arrow.cells(col, start, picks)
+                assert got is not None and _typed(got) == _typed(expected[picks])
+    for index in range(arrow.n_rows):
+        assert arrow.row(index) == pandas.row(index)
+
+
+def test_a_ragged_head_is_read_by_the_csv_module_and_the_rest_by_arrow() -> None:
+    head = [["发货单列表"], [], ["单号", "客户", "金额"], ["D0", "C0", "1"], ["D1", "合计"]]  # a short data row
+    body = [[f"D{i}", f"C{i % 3}", f"{i},000.50"] for i in range(2, 50)]
+    raw = _csv(head, body, "\r\n", "gb18030")
+    arrow = _arrow_sheet(raw)
+    assert arrow is not None and arrow.body is not None and arrow.body.start == 5
+    pandas = _pandas_sheet(raw)
+    assert _typed(arrow.column(1, 3)) == _typed(pandas.column(1, 3))  # from before the body on
+    assert arrow.amounts(2, 3) is None  # not all in the body: grading.amounts reads the values
+    assert arrow.rows == pandas.rows
+
+
+@pytest.mark.parametrize("text", [
+    "a,b\n1,2\n\n3,4\n",          # an empty line inside the body
+    "a,b\n1,2\n3,4,5\n",          # a wider row
+    "a,b\n1,2\n3\n",              # a shorter row after the head
+    "a,b\n1,\"2\n",               # an unclosed quote
+])
+def test_bodies_arrow_cannot_take_exactly_are_left_to_the_other_readers(text: str) -> None:
+    assert read_body(text.encode(), "utf-8", ",", 2) is None
+
+
+def test_bytes_that_do_not_decode_are_left_to_the_other_readers() -> None:
+    raw = "a,b\n华,1\n".encode("gb18030") + b"x,\x80\n"
+    assert read_body(raw, "gb18030", ",", 2) is None
+    assert read_body(b"a,b\n1,2\n3,\xff\n", "utf-8", ",", 2) is None
+
+
+@settings(max_examples=150, deadline=None)
+@given(values=st.lists(_AMOUNT, min_size=1, max_size=60))
+def test_amounts_in_arrow_are_parse_amount_cell_by_cell(values: list[str]) -> None:
+    raw = _csv([["单号", "金额"]], [[f"D{i}", v] for i, v in enumerate(values)], "\n", "utf-8")
+    sheet = _arrow_sheet(raw)
+    if sheet is None:  # "" or " " alone on a line, etc.
+        return
+    got = sheet.amounts(1, 1)
+    assert got is not None
+    nums, bad, repaired = got
+    cells = sheet.column(1, 1).tolist()
+    for i, cell in enumerate(cells):
+        value, is_bad, is_repaired = parse_amount(cell)
+        assert (bool(bad[i]), bool(repaired[i])) == (is_bad, is_repaired), cell
+        assert (math.isnan(value) and math.isnan(nums[i])) or value == nums[i], cell
