@@ -145,19 +145,17 @@ def read_body(raw: bytes, encoding: str, delimiter: str,
     if head is None:
         return None
     records, offset = head
-    body_bytes = raw[offset:]
-    if body_bytes.count(b'"') % 2:  # a quote left open at the end (pyarrow would take it), or a lone one
+    body_bytes = memoryview(raw)[offset:]
+    if raw.count(b'"', offset) % 2:  # a quote left open at the end (pyarrow would take it), or a lone one
         return None
-    if encoding == "gb18030":
-        try:
-            body_bytes = body_bytes.decode("gb18030").encode("utf-8")
-        except UnicodeDecodeError:
-            return None
     names = [f"c{i}" for i in range(width)]
+    # GB18030 is decoded by Python's codec in pyarrow's reading thread (strict: a bad byte fails the read),
+    # block by block while the parsing threads work, instead of a whole UTF-8 copy first
+    codec = {"encoding": "gb18030"} if encoding == "gb18030" else {}
     try:
         table = pcsv.read_csv(
-            pa.py_buffer(body_bytes),
-            read_options=pcsv.ReadOptions(column_names=names, use_threads=True, block_size=8 << 20),
+            pa.BufferReader(pa.py_buffer(body_bytes)),
+            read_options=pcsv.ReadOptions(column_names=names, use_threads=True, block_size=8 << 20, **codec),
             parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False),
             convert_options=pcsv.ConvertOptions(column_types={name: pa.string() for name in names},
                                                 strings_can_be_null=False, quoted_strings_can_be_null=False),
