@@ -17,6 +17,7 @@ import json
 import os
 import tempfile
 import zipfile
+from itertools import repeat
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -305,8 +306,13 @@ def write_problems_csv(problems: Sequence[Problem], output: Path) -> list[str]:
         with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["序号", "文件", "工作表", "行号", "列", "值", "问题", "处理"])
-            w.writerows((i, _safe(p.file), _safe(p.sheet), _safe(p.row), _safe(p.column), _safe(p.value),
-                         _safe(p.reason), _safe(p.action)) for i, p in enumerate(problems, start=1))
+            first = 1
+            for file, sheet, rows, column, values, reason, action in problems.blocks():
+                n = len(rows)
+                w.writerows(zip(range(first, first + n), repeat(_safe(file)), repeat(_safe(sheet)),
+                                [_safe(r) for r in rows] if None in rows else rows, repeat(_safe(column)),
+                                map(_safe, values), repeat(_safe(reason)), repeat(_safe(action))))
+                first += n
         os.replace(tmp, target)
     except BaseException:
         _unlink(Path(tmp))

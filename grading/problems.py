@@ -222,6 +222,17 @@ class ProblemLog(list[Problem]):
         return rows
 
 
+    def blocks(self) -> Iterator[tuple[str, str, list[int | None], str, list[str], str, Action]]:
+        """Every problem in order, in blocks of one kind: (file, sheet, row numbers, column, shown values,
+        reason, action); what iterating gives, without a Problem object per row (the full CSV list)."""
+        for part in self._parts:
+            if isinstance(part, Problem):
+                yield part.file, part.sheet, [part.row], part.column, [part.value], part.reason, part.action
+            else:
+                show = part.show
+                yield (part.file, part.sheet, part.rows.tolist(), part.column, [show(v) for v in part.values.tolist()],
+                       part.reason, part.action)
+
     def skipped(self) -> Iterator[tuple[str, str, int, np.ndarray]]:
         """(file, reason, lines, their amounts with NaN for none) of every dropped (已跳过) part, without objects."""
         for part in self._parts:
