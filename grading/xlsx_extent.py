@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .xlsx_template import col_index, rels_of, workbook_sheets
+from .zip_member import member_blocks
 
 MAX_CELLS = 60_000_000  # a rectangle larger than this is refused before loading
 # calamine keeps every shared string of the workbook in memory (about its inflated size): a 3 MB
@@ -81,13 +82,9 @@ def inflates_beyond(zf: zipfile.ZipFile, part: str, limit: int) -> bool:
 def _chunks(zf: zipfile.ZipFile, part: str) -> Iterator[bytes]:
     """The part's bytes in overlapping chunks (a tag cut at a boundary is seen whole in the next one)."""
     tail = b""
-    with zf.open(part) as fh:
-        while True:
-            block = fh.read(_CHUNK)
-            if not block:
-                return
-            yield tail + block
-            tail = block[-_OVERLAP:]
+    for block in member_blocks(zf, part, _CHUNK):
+        yield tail + block
+        tail = block[-_OVERLAP:]
 
 
 def _is_value_cell(chunk: bytes, start: int, end: int) -> bool:
