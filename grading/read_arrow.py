@@ -30,6 +30,7 @@ import pandas as pd
 from python_calamine import CalamineWorkbook
 
 from .xlsx_extent import shared_strings_part
+from .xlsx_split import read_in_halves
 
 HEAD_ROWS = 200   # as grading.read.HEAD_ROWS: rows kept as lists (header search, messages)
 OVERLAP = 40      # rows read both ways and compared
@@ -60,14 +61,16 @@ def read_columns(path: Path, sheet: str, part: str, zf: zipfile.ZipFile) -> tupl
     if first_col != 0 or len(rows) < HEAD_ROWS:  # a range right of column A (or a short sheet): calamine
         return None
     skip = HEAD_ROWS - OVERLAP
-    try:
-        loaded = fastexcel.read_excel(str(path)).load_sheet(sheet, header_row=None, skip_rows=skip,
-                                                              schema_sample_rows=None, dtype_coercion="strict")
-        batch, errors = loaded.to_arrow_with_errors()
-    except Exception:  # mixed types, error cells, anything fastexcel refuses: calamine reads it
-        return None
-    if errors is not None and len(getattr(errors, "errors", [1])):
-        return None
+    batch = read_in_halves(path, zf, part, sheet, first_row, skip)  # two parses at once, when it is large
+    if batch is None:
+        try:
+            loaded = fastexcel.read_excel(str(path)).load_sheet(sheet, header_row=None, skip_rows=skip,
+                                                                  schema_sample_rows=None, dtype_coercion="strict")
+            batch, errors = loaded.to_arrow_with_errors()
+        except Exception:  # mixed types, error cells, anything fastexcel refuses: calamine reads it
+            return None
+        if errors is not None and len(getattr(errors, "errors", [1])):
+            return None
     width = max(len(r) for r in rows)
     if batch.num_columns < width or batch.num_rows < OVERLAP:
         return None
@@ -178,6 +181,11 @@ def _objects(column: Any) -> np.ndarray | None:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if isinstance(column, pa.ChunkedArray):  # a sheet read in halves: each half on its own, then joined
+        parts = [_objects(chunk) for chunk in column.chunks]
+        if any(part is None for part in parts):
+            return None
+        return np.concatenate(cast(list[np.ndarray], parts)) if parts else np.empty(0, dtype=object)
     kind = column.type
     n = len(column)
     out = np.full(n, "", dtype=object)

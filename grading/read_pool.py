@@ -28,6 +28,7 @@ import pandas as pd
 
 from .config_model import Config, SourceConfig
 from .errors import InputError
+from . import xlsx_split
 from .normalise import fast_categorical
 
 if TYPE_CHECKING:
@@ -81,9 +82,11 @@ class ReadPool:
             self._paths.clear()
             return
         self._executor = ProcessPoolExecutor(max_workers=min(WORKERS, cores, len(listed)), mp_context=context)
-        for _, name, path in sorted(listed, key=lambda item: -item[0]):  # largest first: the last to finish is small
+        total = sum(size for size, _, _ in listed)
+        for size, name, path in sorted(listed, key=lambda item: -item[0]):  # largest first: the last to finish is small
+            spare = size > 2 * (total - size)  # the other worker soon idle: this file may use both cores
             self._futures[(name, path)] = self._executor.submit(_in_worker, job, name, self._sources[name], config,
-                                                                path)
+                                                                path, spare)
 
     def has(self, name: str) -> bool:
         return name in self._paths
@@ -118,10 +121,12 @@ class ReadPool:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _in_worker(job: Job, name: str, source: SourceConfig, config: Config,
-               path: Path) -> tuple[FileLoad, list[list[tuple[str, Any]]]]:
+def _in_worker(job: Job, name: str, source: SourceConfig, config: Config, path: Path,
+               spare: bool = False) -> tuple[FileLoad, list[list[tuple[str, Any]]]]:
     """The job, its frames packed for the way back, then the memory it freed handed back to the system
-    (a worker that waits for its next file, or for the pool to end, should not hold its last peak)."""
+    (a worker that waits for its next file, or for the pool to end, should not hold its last peak).
+    `spare`: the other core is mostly free while this file is read (grading.xlsx_split.SPARE_CORE)."""
+    xlsx_split.SPARE_CORE = spare
     result = job(name, source, config, path)
     frames = [_packed(frame) for frame in result.frames]
     result.frames = []

@@ -220,3 +220,91 @@ def _row_wise_named(path: Path, sheet: str, monkeypatch: pytest.MonkeyPatch) -> 
     with monkeypatch.context() as m:
         m.setattr(read_arrow, "MIN_SHEET_BYTES", 1 << 62)
         return read_file(path, sheet)[0]
+
+
+# ---------------------------------------------------------------- a large sheet parsed in two halves at once
+
+import grading.xlsx_split as xlsx_split  # noqa: E402
+
+
+@pytest.fixture
+def split_small(monkeypatch: pytest.MonkeyPatch, small_thresholds: list[bool]) -> list[bool]:
+    """The split read (grading.xlsx_split) taken by small sheets; records whether each read joined halves."""
+    monkeypatch.setattr(xlsx_split, "SPLIT_MIN_BYTES", 0)
+    monkeypatch.setattr(xlsx_split, "OVERLAP_ROWS", 3)
+    monkeypatch.setattr(xlsx_split, "SPARE_CORE", True)
+    joined: list[bool] = []
+    original = xlsx_split.read_in_halves
+
+    def traced(*args: Any) -> Any:
+        result = original(*args)
+        joined.append(result is not None)
+        return result
+
+    monkeypatch.setattr(read_arrow, "read_in_halves", traced)
+    return joined
+
+
+@pytest.mark.parametrize("writer", ["inline", "shared"])
+def test_a_sheet_read_in_halves_gives_calamines_cells(tmp_path: Path, split_small: list[bool],
+                                                      monkeypatch: pytest.MonkeyPatch, writer: str) -> None:
+    rows = _lines(300)
+    path = _export(tmp_path / "k.xlsx", rows) if writer == "inline" else _export_shared(tmp_path / "k.xlsx", rows)
+    fast = read_file(path)[0]
+    assert split_small == [True] and fast.table is not None
+    _same(fast, _row_wise(path, monkeypatch))
+    with monkeypatch.context() as m:  # and the whole-sheet fastexcel read
+        m.setattr(xlsx_split, "SPARE_CORE", False)
+        _same(fast, read_file(path)[0])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kinds=st.lists(st.sampled_from(["text", "number", "date", "bool", "any"]), min_size=1, max_size=4),
+       data=st.data())
+def test_any_sheet_read_in_halves_reads_the_same(tmp_path_factory: pytest.TempPathFactory, split_small: list[bool],
+                                                 monkeypatch: pytest.MonkeyPatch, kinds: list[str],
+                                                 data: st.DataObject) -> None:
+    by_kind = {"text": st.one_of(st.none(), st.text(alphabet="C0合计 -", min_size=1, max_size=6)),
+               "number": st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False, min_value=-1e12,
+                                                        max_value=1e12)),
+               "date": st.one_of(st.none(), days),
+               "bool": st.one_of(st.none(), st.booleans()), "any": cells}
+    n = data.draw(st.integers(30, 80))
+    rows = [[f"列{i}" for i in range(len(kinds))]] + [[data.draw(by_kind[k]) for k in kinds] for _ in range(n)]
+    path = _export(tmp_path_factory.mktemp("sheet") / "s.xlsx", rows)
+    _same(read_file(path)[0], _row_wise(path, monkeypatch))
+
+
+def test_halves_that_do_not_line_up_are_not_joined() -> None:
+    import pyarrow as pa
+
+    a = pa.table({"c0": ["a", "b", "c", "d"], "c1": [1.0, 2.0, None, 4.0]})
+    b = pa.table({"c0": ["c", "d", "e"], "c1": [None, 4.0, 5.0]})
+    joined = xlsx_split.join(a, b, 2, 2)
+    assert joined is not None and joined.column(0).to_pylist() == ["a", "b", "c", "d", "e"]
+    assert xlsx_split.join(a, b, 1, 3) is None  # one row off: the overlap differs
+    assert xlsx_split.join(a, pa.table({"c0": ["c", "d"], "c1": ["x", "4"]}), 2, 2) is None  # another type
+    empty = pa.table({"c0": ["c", "d", "e"], "c1": pa.nulls(3)})
+    assert xlsx_split.join(pa.table({"c0": ["a", "b", "c", "d"], "c1": pa.nulls(4)}), empty, 2, 2) is not None
+    no_a = pa.table({"c0": pa.array([None, None, None, None], pa.string()), "c1": [1.0, 2.0, 3.0, 4.0]})
+    assert xlsx_split.join(no_a, pa.table({"c0": pa.array([None, None], pa.string()), "c1": [3.0, 4.0]}),
+                           2, 2) is None  # nothing in column A: the second range might start further right
+
+
+def test_the_read_pool_lets_only_a_dominant_file_use_both_cores(tmp_path: Path) -> None:
+    from grading import read_pool
+
+    seen: list[bool] = []
+    read_pool.xlsx_split.SPARE_CORE = True
+    try:
+        read_pool._in_worker(lambda *args: _Loaded(), "sales", None, None, tmp_path, False)  # type: ignore[arg-type]
+        seen.append(xlsx_split.SPARE_CORE)
+        read_pool._in_worker(lambda *args: _Loaded(), "sales", None, None, tmp_path, True)  # type: ignore[arg-type]
+        seen.append(xlsx_split.SPARE_CORE)
+    finally:
+        xlsx_split.SPARE_CORE = True
+    assert seen == [False, True]
+
+
+class _Loaded:
+    frames: list[Any] = []
