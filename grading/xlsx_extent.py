@@ -32,6 +32,7 @@ _CHUNK = 1 << 20
 _OVERLAP = 256
 # a reference in a column from BF (58) on; the tag around it is checked only for these few matches
 _WIDE = re.compile(rb' r="([A-Z]{3}|B[F-Z]|[C-Z][A-Z])(\d{1,7})"')
+_TWO_LETTERS = re.compile(rb' r="[A-Z][A-Z]')  # what every _WIDE match starts with; about twice as fast to look for
 _ROW = re.compile(rb' r="(\d{1,7})"')
 _CELL_TAG = re.compile(rb"<(?:\w+:)?c$")
 
@@ -104,6 +105,8 @@ def wide_extent(zf: zipfile.ZipFile, part: str) -> Extent | None:
         return None
     max_col, far = 0, ""
     for chunk in _chunks(zf, part):
+        if not _TWO_LETTERS.search(chunk):  # every cell in columns A–Z (most exports): nothing wide here
+            continue
         for m in _WIDE.finditer(chunk):
             col = col_index(m.group(1).decode()) + 1
             if col > max_col and _is_value_cell(chunk, m.start(), m.end()):

@@ -295,7 +295,7 @@ def test_the_read_pool_lets_only_a_dominant_file_use_both_cores(tmp_path: Path) 
     from grading import read_pool
 
     seen: list[bool] = []
-    read_pool.xlsx_split.SPARE_CORE = True
+    xlsx_split.SPARE_CORE = True
     try:
         read_pool._in_worker(lambda *args: _Loaded(), "sales", None, None, tmp_path, False)  # type: ignore[arg-type]
         seen.append(xlsx_split.SPARE_CORE)
