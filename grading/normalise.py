@@ -187,7 +187,7 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
         used0 = np.unique(codes0[rows[~blank0]])
         texts0[used0] = [_text(u) for u in uniques0[used0].tolist()]
         first_texts[~blank0] = texts0[codes0[rows[~blank0]]]
-        first_texts[blank0] = [_first_text(sheet.row(start + r)) for r in rows[blank0].tolist()]
+        first_texts[blank0] = [_first_text(r) for r in sheet.rows_at(start + rows[blank0])]
         hit = _flags(*pd.factorize(first_texts, use_na_sentinel=True), exact)
         if codes_raw is not None:
             codes_c, uniques_c = distinct_of("customer_code")

@@ -27,7 +27,8 @@ from .errors import BadTextLine, EmptySheet, InputFileMissing, SheetTooLarge, Un
 from .read_markup import SpanTooLarge, read_html_tables, read_xml_spreadsheet
 from .text_checks import check_mixed, check_text_bytes, line_of
 from . import read_arrow, xlsx_extent
-from .read_text_arrow import ArrowBody, read_body
+from .arrow_body import ArrowBody
+from .read_text_arrow import read_body
 from .xlsx_extent import MAX_CELLS, inflates_beyond, shared_strings_part, sheet_part, wide_extent
 
 
@@ -64,9 +65,17 @@ class RawSheet:
             return self.body.start + self.body.n_rows
         return len(self.table) if self.table is not None else len(self.rows)
 
+    def rows_at(self, indices: np.ndarray) -> list[list[object]]:
+        """row(i) for every i of `indices` (an Arrow body converts each column once for all of them)."""
+        if self.body is not None:
+            at = np.asarray(indices, dtype=np.int64)
+            return [self.rows[i] if i < len(self.rows) else r
+                    for i, r in zip(at.tolist(), self.body.rows_at(at))]
+        return [self.row(int(i)) for i in indices]
+
     def row(self, index: int) -> list[object]:
         if self.body is not None and index >= len(self.rows):
-            return self.body.row(index - self.body.start)
+            return self.body.row(index)
         if self.table is not None and index >= len(self.rows):
             return [column[index] for column in self._table_columns()]
         return self.rows[index]
@@ -96,13 +105,9 @@ class RawSheet:
     def column(self, col: int, start: int) -> np.ndarray:
         """Values of column `col` from row index `start` on, as an object array (None past a short row)."""
         if self.body is not None:
-            body = self.body
-            if col >= body.width:
+            if col >= self.body.width:
                 return np.full(max(self.n_rows - start, 0), None, dtype=object)
-            if start >= body.start:
-                return body.objects(col, start - body.start)
-            head = [r[col] if col < len(r) else "" for r in self.rows[start:body.start]]  # rows are trimmed
-            return np.concatenate([np.array(head, dtype=object), body.objects(col, 0)])
+            return self.body.objects(col, start)
         if self.table is not None:
             if col >= self.table.shape[1]:
                 return np.full(len(self.table) - start, None, dtype=object)
@@ -121,27 +126,24 @@ class RawSheet:
         out[:] = values
         return out
 
-    def _body_part(self, col: int, start: int) -> tuple[ArrowBody, int] | None:
-        """(body, offset) when column `col` from row `start` on lies in the Arrow body."""
+    def _in_body(self, col: int, start: int) -> ArrowBody | None:
         body = self.body
-        if body is not None and start >= body.start and col < body.width:
-            return body, start - body.start
-        return None
+        return body if body is not None and col < body.width and start <= self.n_rows else None
 
     def factorized(self, col: int, start: int) -> tuple[np.ndarray, np.ndarray] | None:
         """pandas.factorize of column(col, start) made without a Python object per cell (Arrow body), or None."""
-        part = self._body_part(col, start)
-        return part[0].factorized(col, part[1]) if part is not None else None
+        body = self._in_body(col, start)
+        return body.factorized(col, start) if body is not None else None
 
     def cells(self, col: int, start: int, rows: np.ndarray) -> np.ndarray | None:
         """column(col, start)[rows] without building the whole column (Arrow body), or None."""
-        part = self._body_part(col, start)
-        return part[0].cells(col, part[1], rows) if part is not None else None
+        body = self._in_body(col, start)
+        return body.cells(col, start, rows) if body is not None else None
 
     def amounts(self, col: int, start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """grading.amounts.parse_amounts(column(col, start)) parsed in Arrow (Arrow body), or None."""
-        part = self._body_part(col, start)
-        return part[0].amounts(col, part[1]) if part is not None else None
+        body = self._in_body(col, start)
+        return body.amounts(col, start) if body is not None else None
 
 
 def expand_globs(patterns: Iterable[str], base: Path, source_label: str,
@@ -213,8 +215,8 @@ def _read_calamine(path: Path, sheet: str | None, kind: str) -> RawSheet:
             _check_extent(path, checked)
             columns = _read_large_xlsx(path, checked, part)
             if columns is not None:
-                head, first_row, table = columns
-                return _non_empty(RawSheet(path, checked, head, first_row, [], table))
+                head, first_row, body = columns
+                return _non_empty(RawSheet(path, checked, head, first_row, [], None, body))
     try:
         with path.open("rb") as fh:
             wb = CalamineWorkbook.from_filelike(fh)
@@ -300,7 +302,7 @@ def _xlsx_choice(path: Path, sheet: str | None) -> tuple[str, str] | None:
         return None
 
 
-def _read_large_xlsx(path: Path, sheet: str, part: str) -> tuple[list[list[object]], int, pd.DataFrame] | None:
+def _read_large_xlsx(path: Path, sheet: str, part: str) -> tuple[list[list[object]], int, ArrowBody] | None:
     """A large sheet column-wise (grading.read_arrow: the same cells, 1.7× faster); None: read row-wise."""
     try:
         with zipfile.ZipFile(path) as zf:

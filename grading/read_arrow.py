@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
-import pandas as pd
+
 from python_calamine import CalamineWorkbook
 
+from .arrow_body import ArrowBody
 from .xlsx_extent import shared_strings_part
 from .xlsx_split import read_in_halves
 
@@ -47,11 +48,12 @@ logging.getLogger("fastexcel").setLevel(logging.ERROR)  # it logs a warning for 
 
 
 def read_columns(path: Path, sheet: str, part: str, zf: zipfile.ZipFile) -> tuple[list[list[object]], int,
-                                                                                   pd.DataFrame] | None:
-    """(head rows, first row number, every row as a frame of object columns) or None (read it the usual way)."""
+                                                                                   ArrowBody] | None:
+    """(head rows, first row number, the rows from HEAD_ROWS − OVERLAP on as an Arrow body whose values are
+    calamine's) or None (read it the usual way)."""
     try:
         import fastexcel
-        import pyarrow  # noqa: F401  (fastexcel's to_arrow needs it)
+        import pyarrow as pa
     except ImportError:
         return None
     head = _head(zf, part, sheet)
@@ -76,7 +78,7 @@ def read_columns(path: Path, sheet: str, part: str, zf: zipfile.ZipFile) -> tupl
         return None
     columns: list[np.ndarray] = []
     for i in range(batch.num_columns):
-        values = _objects(batch.column(i))
+        values = _objects(batch.column(i).slice(0, OVERLAP))  # None: a type calamine never gives
         if values is None:
             return None
         columns.append(values)
@@ -86,9 +88,15 @@ def read_columns(path: Path, sheet: str, part: str, zf: zipfile.ZipFile) -> tupl
         if [(type(v), v) for v in got] != [(type(v), v) for v in expected]:
             return None
     head_rows = [r + [""] * (batch.num_columns - len(r)) for r in rows]  # calamine pads to the sheet's width
-    frame = pd.DataFrame({i: np.concatenate([np.array([r[i] for r in head_rows[:skip]], dtype=object), col])
-                          for i, col in enumerate(columns)}, dtype=object)  # no inference: calamine's values as they are
-    return head_rows, first_row, frame
+    table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+    return head_rows, first_row, ArrowBody(skip, table, head_rows[:skip], _values)
+
+
+def _values(column: Any) -> np.ndarray:
+    """_objects of a column whose type read_columns has checked."""
+    values = _objects(column)
+    assert values is not None
+    return values
 
 
 def _head(zf: zipfile.ZipFile, part: str, sheet: str) -> tuple[list[list[object]], int, int] | None:

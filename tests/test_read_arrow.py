@@ -55,6 +55,35 @@ def _same(a: RawSheet, b: RawSheet) -> None:
     for c in range(width):
         got, expected = a.column(c, 0).tolist(), b.column(c, 0).tolist()
         assert [(type(v), v) for v in got] == [(type(v), v) for v in expected], c
+    if a.body is None:
+        return
+    for start in sorted({0, 3, a.body.start - 1, a.body.start, a.body.start + 2, a.n_rows - 1}):
+        for c in range(width):
+            _same_questions(a, b.column(c, start), c, start)
+
+
+def _same_questions(sheet: RawSheet, expected: np.ndarray, col: int, start: int) -> None:
+    """What the cleaning asks an Arrow body gives what it gives on the Python values (grading.arrow_body)."""
+    import pandas as pd
+
+    from grading.amounts import parse_amounts
+
+    typed = [(type(v), v) for v in expected.tolist()]
+    fresh = RawSheet(sheet.file, sheet.sheet, sheet.rows, sheet.first_row, [], None, sheet.body)
+    assert fresh.body is not None
+    fresh.body._factorized.clear()
+    picks = np.arange(len(expected))[::3]
+    got = fresh.cells(col, start, picks)  # before any factorization: taken from Arrow
+    assert got is not None and [(type(v), v) for v in got.tolist()] == [typed[i] for i in picks.tolist()]
+    known = fresh.factorized(col, start)
+    assert known is not None
+    codes, uniques = pd.factorize(expected, use_na_sentinel=True)
+    assert known[0].tolist() == codes.tolist()
+    assert [(type(v), v) for v in known[1].tolist()] == [(type(v), v) for v in uniques.tolist()]
+    amounts = fresh.amounts(col, start)
+    if amounts is not None:
+        for g, e in zip(amounts, parse_amounts(expected)):
+            assert np.array_equal(g, e, equal_nan=True), (col, start)
 
 
 def _export_shared(path: Path, rows: list[list[object]]) -> Path:
@@ -125,7 +154,7 @@ def test_typed_export_is_read_column_wise_with_calamines_cells(tmp_path: Path, s
         with zipfile.ZipFile(path) as zf:
             assert zf.getinfo("xl/sharedStrings.xml").file_size > 2000  # the head needs only the first few
     fast = read_file(path)[0]
-    assert small_thresholds == [True] and fast.table is not None
+    assert small_thresholds == [True] and fast.body is not None
     _same(fast, _row_wise(path, monkeypatch))
     dates = {type(v) for v in fast.column(1, 4).tolist()}
     assert dates == {dt.date, dt.datetime, str}  # whole days as dates, 9:30 as datetime, "" for the 小计 rows
@@ -145,7 +174,7 @@ def test_what_cannot_be_shown_equal_is_read_row_wise(tmp_path: Path, small_thres
     if case == "error":
         _with_error_cell(path)
     got = read_file(path)[0]
-    assert small_thresholds == [False] and got.table is None
+    assert small_thresholds == [False] and got.table is None and got.body is None
     _same(got, _row_wise(path, monkeypatch))
 
 
@@ -251,7 +280,7 @@ def test_a_sheet_read_in_halves_gives_calamines_cells(tmp_path: Path, split_smal
     rows = _lines(300)
     path = _export(tmp_path / "k.xlsx", rows) if writer == "inline" else _export_shared(tmp_path / "k.xlsx", rows)
     fast = read_file(path)[0]
-    assert split_small == [True] and fast.table is not None
+    assert split_small == [True] and fast.body is not None
     _same(fast, _row_wise(path, monkeypatch))
     with monkeypatch.context() as m:  # and the whole-sheet fastexcel read
         m.setattr(xlsx_split, "SPARE_CORE", False)
