@@ -17,7 +17,6 @@ import json
 import os
 import tempfile
 import zipfile
-from itertools import repeat
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -25,6 +24,7 @@ from xml.sax.saxutils import escape
 
 from .config_model import Config
 from .errors import OutputFolderNotWritable, OutputIsFolder, OutputLocked, OutputOverInput
+from . import problems_csv
 from .problems import Problem, ProblemLog
 
 OUTPUT_SHEETS = ("客户分级管理表", "数据问题", "等级变动", "分级汇总", "分级规则")
@@ -303,16 +303,10 @@ def write_problems_csv(problems: Sequence[Problem], output: Path) -> list[str]:
     try:
         if hasattr(os, "fchmod"):
             os.fchmod(fd, file_mode())
-        with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["序号", "文件", "工作表", "行号", "列", "值", "问题", "处理"])
-            first = 1
-            for file, sheet, rows, column, values, reason, action in problems.blocks():
-                n = len(rows)
-                w.writerows(zip(range(first, first + n), repeat(_safe(file)), repeat(_safe(sheet)),
-                                [_safe(r) for r in rows] if None in rows else rows, repeat(_safe(column)),
-                                map(_safe, values), repeat(_safe(reason)), repeat(_safe(action))))
-                first += n
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(b"\xef\xbb\xbf")  # UTF-8 with BOM: Excel opens it as UTF-8
+            for block in problems_csv.lines(problems.blocks()):
+                fh.write(block)
         os.replace(tmp, target)
     except BaseException:
         _unlink(Path(tmp))
