@@ -281,24 +281,34 @@ def drop_invalid(frame: pd.DataFrame, layout: Layout, required: Sequence[str],
         if f"_{key}_bad" in frame:
             written_bad = frame[f"_{key}_bad"].to_numpy() & ~frame[f"_{key}_empty"].to_numpy()
             checks.append((written_bad, key, "日期无法识别（支持 2026-05-03、2026/5/3、2026年5月3日、Excel 日期）"))
-    where: list[np.ndarray] = []  # _file, _sheet, _row as arrays, taken once when a check hits
+    where: list[tuple[np.ndarray, np.ndarray]] = []  # _file, _sheet as (codes, labels), taken once when a check hits
     for mask, key, reason in checks:
         hit = keep & mask
         if hit.any():
             col = header_of.get(key, key)
             source = frame[f"_{key}_raw"].to_numpy() if f"_{key}_raw" in frame else None
-            where = where or [frame[c].to_numpy() for c in ("_file", "_sheet", "_row")]
-            files, sheets, rows = where
+            where = where or [_labelled(frame[c]) for c in ("_file", "_sheet")]
+            (files, file_labels), (sheets, sheet_labels) = where
+            rows = frame["_row"].to_numpy()
             amounts = frame[amount_key].to_numpy(dtype=float) if amount_key in frame else None
             idx = np.flatnonzero(hit)
             for f, sh in dict.fromkeys(zip(files[idx].tolist(), sheets[idx].tolist())):
                 part = idx[(files[idx] == f) & (sheets[idx] == sh)]
                 values = source[part] if source is not None else np.full(len(part), None, dtype=object)
-                add_problem_rows(problems, str(f), str(sh), rows[part], col, values, reason, "已跳过", _shown_raw,
-                                 None if amounts is None else amounts[part])
+                add_problem_rows(problems, str(file_labels[f]), str(sheet_labels[sh]), rows[part], col, values, reason,
+                                 "已跳过", _shown_raw, None if amounts is None else amounts[part])
             keep &= ~mask
     helper = [c for c in frame.columns if c.startswith("_") and c not in ("_file", "_sheet", "_row")]
     return frame.loc[keep].drop(columns=helper).reset_index(drop=True)
+
+
+def _labelled(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(row → label index, labels) of a column: a categorical's codes and categories as they are (no object
+    array per row), anything else factorized."""
+    if isinstance(column.dtype, pd.CategoricalDtype) and not column.isna().any():
+        return column.cat.codes.to_numpy(), np.asarray(column.cat.categories, dtype=object)
+    codes, labels = pd.factorize(column.to_numpy(dtype=object), use_na_sentinel=False)
+    return codes, np.asarray(labels, dtype=object)
 
 
 def _empty_text(column: pd.Series) -> np.ndarray:
