@@ -137,3 +137,18 @@ def test_amounts_in_arrow_are_parse_amount_cell_by_cell(values: list[str]) -> No
         value, is_bad, is_repaired = parse_amount(cell)
         assert (bool(bad[i]), bool(repaired[i])) == (is_bad, is_repaired), cell
         assert (math.isnan(value) and math.isnan(nums[i])) or value == nums[i], cell
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(st.integers(0, 40), min_size=1, max_size=30), limit=st.integers(1, 20))
+def test_the_long_line_prefilter_never_misses_one(lines: list[int], limit: int) -> None:
+    from grading import text_checks
+
+    raw = b"\n".join(b"x" * n for n in lines)
+    original = text_checks.MAX_LINE
+    text_checks.MAX_LINE = limit
+    try:
+        if max(lines) > limit:
+            assert text_checks._may_have_long_line(raw)
+    finally:
+        text_checks.MAX_LINE = original
