@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -126,11 +128,24 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
     order is said once (a 提示 problem, and a line in `notes` for the first screen)."""
     start = layout.data_start
     n = max(sheet.n_rows - start, 0)
-    kinds = {f.key: f.kind for f in fields}
+    kinds: dict[str, str] = {f.key: f.kind for f in fields}
+    raw = {key: Cells(sheet, col, start, n) for key, col in layout.columns.items()}
+    # amounts of an Arrow body are parsed by Arrow kernels, which release the GIL: in a thread, beside the rest
+    numbers = [k for k in raw if kinds[k] == "number"] if sheet.body is not None else []
+    with ThreadPoolExecutor(max_workers=1) if numbers else nullcontext() as pool:
+        amounts = {k: pool.submit(raw[k].amounts) for k in numbers} if pool is not None else {}
+        return _normalise(sheet, layout, problems, keep_extra, date_format, source_key, notes, raw, kinds, amounts)
+
+
+def _normalise(sheet: RawSheet, layout: Layout, problems: list[Problem], keep_extra: bool,
+               date_format: DateFormat | None, source_key: str, notes: list[str] | None, raw: dict[str, Cells],
+               kinds: dict[str, str], amounts: dict[str, Future[tuple[np.ndarray, np.ndarray, np.ndarray]]]
+               ) -> pd.DataFrame:
+    start = layout.data_start
+    n = max(sheet.n_rows - start, 0)
     file, name = sheet.file.name, sheet.sheet
     first = sheet.first_row + layout.data_start
     row_numbers = np.arange(first, first + n, dtype=np.int64)
-    raw = {key: Cells(sheet, col, start, n) for key, col in layout.columns.items()}
     header_of = {k: layout.headers[c] for k, c in layout.columns.items()}
     factorized: dict[int, Factorized] = {}  # per sheet column: factorized once, used by every step below
 
@@ -221,7 +236,7 @@ def normalise(sheet: RawSheet, layout: Layout, fields: Sequence[InputField],
         elif kind == "text":
             out[key] = _texts(None, distinct_of(key))
         elif kind == "number":
-            nums, bad, repaired = values.amounts()
+            nums, bad, repaired = amounts[key].result() if key in amounts else values.amounts()
             nums = nums * layout.multipliers.get(key, 1.0)
             report(keep & repaired, column, values, "金额写法特殊（括号负数/货币符号），已按数值读取", "已修正")
             if key in MONEY_FIELDS:
