@@ -84,7 +84,7 @@ class ReadPool:
         self._executor = ProcessPoolExecutor(max_workers=min(WORKERS, cores, len(listed)), mp_context=context)
         total = sum(size for size, _, _ in listed)
         for size, name, path in sorted(listed, key=lambda item: -item[0]):  # largest first: the last to finish is small
-            spare = size > total - size  # larger than all others together: the other worker idles before it ends
+            spare = size > 2 * (total - size)  # the others are small: the other worker idles most of the time
             self._futures[(name, path)] = self._executor.submit(_in_worker, job, name, self._sources[name], config,
                                                                 path, spare)
 
