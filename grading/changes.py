@@ -70,7 +70,11 @@ def compare(config: Config, graded: pd.DataFrame, prev: PreviousPeriod | None) -
     out["prev_grade"] = prev_grade.fillna("").astype(str)
 
     unranked = unranked_grades(config)
-    out["change"] = [change_word(g, p, rank, unranked) for g, p in zip(out["grade"], out["prev_grade"])]
+    # one word per distinct (grade, previous grade) pair, not per customer
+    pair_codes, pairs = pd.factorize(pd.Series(list(zip(out["grade"].tolist(), out["prev_grade"].tolist())),
+                                               dtype=object), use_na_sentinel=False)
+    words = [change_word(g, p, rank, unranked) for g, p in pairs.tolist()]
+    out["change"] = [words[i] for i in pair_codes.tolist()]
 
     moved = out[out["change"] != SAME]
     changes = pd.DataFrame({
@@ -104,8 +108,9 @@ def compare(config: Config, graded: pd.DataFrame, prev: PreviousPeriod | None) -
 
     rows = sorted(set(last["grade"]), key=lambda g: rank[g]) + [NEW]
     cols = sorted(set(out["grade"]), key=lambda g: rank[g]) + [GONE]
-    counts: Counter[tuple[str, str]] = Counter(
-        (before or NEW, now) for now, before in zip(out["grade"].astype(str), out["prev_grade"]))
+    counts: Counter[tuple[str, str]] = Counter()
+    for (now, before), n in zip(pairs.tolist(), np.bincount(pair_codes, minlength=len(pairs)).tolist()):
+        counts[(before or NEW, str(now))] += n
     counts.update((str(g), GONE) for g in last["grade"].reindex(gone_codes))
     matrix = pd.DataFrame([[counts[(r, c)] for c in cols] for r in rows], index=rows, columns=cols, dtype=np.int64)
     return out, Comparison(prev.period, changes, matrix, prev.description)
