@@ -458,9 +458,12 @@ def _arrow_csv(raw: bytes) -> tuple[list[list[object]], ArrowBody] | None:
     encoding = _encoding(raw)
     delimiter, width = _probe(raw, encoding)
     try:
-        return read_body(raw, encoding, delimiter, width)
+        got = read_body(raw, encoding, delimiter, width)
     except Exception:  # an optimisation only: whatever goes wrong, the file is read as before
         return None
+    if got is not None and len(got[0]) >= HEAD_ROWS:  # rows kept as lists would differ from pandas' padded rows
+        return None
+    return got
 
 
 def _fast_csv(raw: bytes) -> pd.DataFrame | None:

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from .arrow_body import ArrowBody
 
 PROBE_BYTES = 200_000  # the head is looked for in this many first bytes
+_GB18030_BOM = "\ufeff".encode("gb18030")
 
 
 def read_body(raw: bytes, encoding: str, delimiter: str,
@@ -42,12 +43,16 @@ def read_body(raw: bytes, encoding: str, delimiter: str,
     except ImportError:
         return None
     bom = 3 if encoding == "utf-8-sig" else 0
+    if encoding == "gb18030" and raw.startswith(_GB18030_BOM):  # pandas drops it, the csv module keeps it
+        return None
     head = _head(raw, bom, encoding, delimiter, width)
     if head is None:
         return None
     records, offset = head
     body_bytes = memoryview(raw)[offset:]
     if raw.count(b'"', offset) % 2:  # a quote left open at the end (pyarrow would take it), or a lone one
+        return None
+    if raw.startswith(b"\xef\xbb\xbf", offset):  # pyarrow would drop a byte-order mark there, pandas keeps it
         return None
     names = [f"c{i}" for i in range(width)]
     # GB18030 is decoded by Python's codec in pyarrow's reading thread (strict: a bad byte fails the read),
@@ -63,9 +68,34 @@ def read_body(raw: bytes, encoding: str, delimiter: str,
         )
     except Exception:  # a record of another width, bad UTF-8, anything: the careful path reads the file
         return None
-    if table.num_rows == 0:
+    if table.num_rows == 0 or not _ends_closed(raw, str(table.column(width - 1)[-1].as_py()), encoding,
+                                               delimiter):
         return None
     return records, ArrowBody(len(records), table, records)
+
+
+def _ends_closed(raw: bytes, last: str, encoding: str, delimiter: str) -> bool:
+    """Does the file end with the last cell as read, written plainly or quoted and closed (then at most one
+    line break)? pyarrow takes a quote left open at the end as a cell running to the end of the file, where
+    pandas' parser refuses the file (and the csv module then names the line): such a file is not taken here,
+    whatever the number of quote characters (a lone quote inside a cell makes it even)."""
+    codec = "gb18030" if encoding == "gb18030" else "utf-8"
+    try:
+        plain = last.encode(codec)
+    except UnicodeEncodeError:
+        return False
+    quoted = b'"' + plain.replace(b'"', b'""') + b'"'
+    separators = (delimiter.encode(codec), b"\n", b"\r")
+    for end in (b"\r\n", b"\n", b"\r", b""):
+        if end and not raw.endswith(end):
+            continue
+        text = raw[: len(raw) - len(end)]
+        for form in (quoted, plain):
+            if text.endswith(form):
+                before = text[len(text) - len(form) - 1: len(text) - len(form)]
+                if before in separators and (form is quoted or not plain.startswith(b'"')):
+                    return True
+    return False
 
 
 def _head(raw: bytes, bom: int, encoding: str, delimiter: str,

@@ -116,6 +116,33 @@ def test_bodies_arrow_cannot_take_exactly_are_left_to_the_other_readers(text: st
     assert read_body(text.encode(), "utf-8", ",", 2) is None
 
 
+def test_a_quote_left_open_at_the_end_is_left_to_the_other_readers() -> None:
+    """A lone quote inside a cell makes the count of quotes even; pyarrow would still run the open cell to
+    the end of the file, where pandas refuses it and the csv module names the line."""
+    rows = [f"C{i},name{i},ok" for i in range(30)]
+    rows[3] = 'C3,12" pipe,ok'
+    rows[20] = 'C20,name,"oops'
+    raw = ("code,name,note\n" + "\n".join(rows) + "\n").encode()
+    assert raw.count(b'"') % 2 == 0
+    assert read_body(raw, "utf-8", ",", 3) is None
+    plain = [f"C{i},name{i},ok" for i in range(20)]
+    closed = ("code,name,note\n" + "\n".join(plain + ['C20,name,"a\nb"']) + "\n").encode()
+    assert read_body(closed, "utf-8", ",", 3) is not None  # a closed multi-line last cell is taken
+
+
+def test_byte_order_marks_pandas_treats_otherwise_are_left_to_it() -> None:
+    body = "".join(f"C{i},N{i}\n" for i in range(20))
+    assert read_body("客户清单\n".encode() + b"\xef\xbb\xbf" + ("code,name\n" + body).encode(), "utf-8", ",", 2) is None
+    assert read_body(("\ufeff客户清单\ncode,name\n" + body).encode("gb18030"), "gb18030", ",", 2) is None
+
+
+def test_more_head_records_than_head_rows_are_left_to_pandas() -> None:
+    raw = ("".join(f"说明{i}\n" for i in range(read.HEAD_ROWS + 5)) + "code,name\n" +
+           "".join(f"C{i},N{i}\n" for i in range(3000))).encode()
+    assert read_body(raw, "utf-8", ",", 2) is not None
+    assert read._arrow_csv(raw) is None
+
+
 def test_bytes_that_do_not_decode_are_left_to_the_other_readers() -> None:
     raw = "a,b\n华,1\n".encode("gb18030") + b"x,\x80\n"
     assert read_body(raw, "gb18030", ",", 2) is None
