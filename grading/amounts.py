@@ -170,4 +170,5 @@ def parse_amounts(values: Sequence[object] | np.ndarray) -> tuple[np.ndarray, np
         is_bool = np.fromiter((isinstance(v, bool) for v in arr[bool_fast]), dtype=bool, count=len(bool_fast))
         nums[bool_fast[is_bool]] = np.nan
         bad[bool_fast[is_bool]] = True
+    nums[nums == 0] = 0.0  # "-0", "-0.00": zero without a sign, whichever way the text was read
     return nums, bad, repaired

@@ -206,6 +206,7 @@ def _float_amounts(column: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         beyond = valid & (~np.isfinite(nums) | (np.abs(nums) > MAX_AMOUNT))
     nums[beyond] = np.nan
     nums[~valid] = np.nan
+    nums[nums == 0] = 0.0  # as grading.amounts.parse_amounts
     return nums, beyond, np.zeros(len(nums), dtype=bool)
 
 
@@ -242,4 +243,5 @@ def _text_amounts(texts: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         nums[rest] = np.array([r[0] for r in results], dtype=float)[codes]
         bad[rest] = np.array([r[1] for r in results], dtype=bool)[codes]
         repaired[rest] = np.array([r[2] for r in results], dtype=bool)[codes]
+    nums[nums == 0] = 0.0  # "-0": zero without a sign, as grading.amounts.parse_amounts gives it
     return nums, bad, repaired

@@ -16,9 +16,11 @@ Otherwise None is returned and the caller parses the whole sheet as before.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import shutil
 import tempfile
+import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ SPLIT_MIN_BYTES = 48 << 20   # inflated sheet XML from which two parses pay (abo
 # 4 interleaved runs 10.47 s split, 10.52 s whole), so there the other worker keeps that core.
 SPARE_CORE = True
 OVERLAP_ROWS = 20            # rows parsed in both halves and compared
+_PREFIX = "kehu-fenji-split-"
 _KEEP = 4 << 20              # bytes held back while looking for the boundary (the overlap rows lie in them)
 _MAX_OTHER_BYTES = 64 << 20  # other parts (shared strings …) copied into both halves at most this large
 _SHEET_DATA = re.compile(rb"<(\w+:)?sheetData\b[^>]*?(/?)>")
@@ -42,6 +45,9 @@ _DIMENSION = re.compile(rb"<(?:\w+:)?dimension\b[^>]*/>")
 _ROW_END = re.compile(rb"</(?:\w+:)?row>")
 _ROW_START = re.compile(rb"<(?:\w+:)?row[\s>/]")
 _ROW_NUMBER = re.compile(rb"<(?:\w+:)?row\b[^>]*?\sr=[\"'](\d+)[\"']")
+_ROW_NUMBERS = re.compile(rb"<(?:\w+:)?row\s[^>]*?\br=[\"'](\d+)[\"']")  # every row number (a row's r attribute)
+_PLAIN_ROW_NUMBER = re.compile(rb'<row r="(\d+)"')
+_TAIL = 512  # bytes carried into the next block's search (a row tag cut at a block's edge is seen whole)
 
 logging.getLogger("fastexcel").setLevel(logging.ERROR)
 
@@ -59,7 +65,8 @@ def read_in_halves(path: Path, zf: zipfile.ZipFile, part: str, sheet: str, first
     (each column in two chunks), as fastexcel's whole-sheet strict read gives them, or None (parse it whole)."""
     if not SPARE_CORE or zf.getinfo(part).file_size < SPLIT_MIN_BYTES or first_row != 1:  # fastexcel counts
         return None                                                                            # rows from row 1
-    folder = Path(tempfile.mkdtemp(prefix="kehu-fenji-"))
+    _sweep()
+    folder = Path(tempfile.mkdtemp(prefix=_PREFIX))
     try:
         halves = write_halves(zf, part, folder)
         if halves is None or halves.second_start <= first_row + skip:
@@ -75,6 +82,16 @@ def read_in_halves(path: Path, zf: zipfile.ZipFile, part: str, sheet: str, first
         return None
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _sweep() -> None:
+    """Remove half-package folders a killed run left in the temporary folder (older than an hour)."""
+    try:
+        for old in Path(tempfile.gettempdir()).glob(_PREFIX + "*"):
+            if old.is_dir() and time.time() - old.stat().st_mtime > 3600:
+                shutil.rmtree(old, ignore_errors=True)
+    except OSError:
+        pass
 
 
 def _parse(package: Path, sheet: str, skip: int) -> Any:
@@ -161,8 +178,14 @@ def _stream(zf: zipfile.ZipFile, part: str, middle: int, first: Any, second: Any
     held = 0
     position = 0         # XML offset of the first held byte
     found: tuple[int, int] | None = None
+    tail = b""
     for block in member_blocks(zf, part):
         if found is not None:
+            # a row numbered before the second half's first (rows out of order in the XML) would be skipped
+            # by its read: then the halves are not used
+            if _lowest_row(tail + block) < found[0]:
+                return None
+            tail = block[-_TAIL:]
             second.write(block)
             continue
         if prefix is None:
@@ -196,10 +219,21 @@ def _stream(zf: zipfile.ZipFile, part: str, middle: int, first: Any, second: Any
             pending, held = [data], len(data)
             continue
         end, start, second_start, first_end = cut
+        if _lowest_row(data[start:]) < second_start:
+            return None
         first.write(data[:end] + closing)
         second.write(prefix + data[start:])
+        tail = data[-_TAIL:]
         found = (second_start, first_end)
     return found
+
+
+def _lowest_row(text: bytes) -> float:
+    """The lowest row number in `text` (infinity for none): `<row r="…"` as exports write it, else any form."""
+    numbers = _PLAIN_ROW_NUMBER.findall(text)
+    if b":row" in text or len(numbers) != text.count(b"<row") - text.count(b"<rowBreaks"):
+        numbers = _ROW_NUMBERS.findall(text)
+    return min(map(int, numbers)) if numbers else math.inf
 
 
 def _boundary(data: bytes, after: int) -> tuple[int, int, int, int] | None:

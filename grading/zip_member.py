@@ -25,7 +25,17 @@ _LOCAL_HEADER = struct.Struct("<4s5H3L2H")  # signature … file name length, ex
 
 
 def member_blocks(zf: zipfile.ZipFile, name: str, block: int = BLOCK) -> Iterator[bytes]:
-    """The inflated bytes of member `name`, in blocks of about `block` bytes."""
+    """The inflated bytes of member `name`, in blocks of about `block` bytes. Damaged compressed data raises
+    zipfile.BadZipFile (zlib's and ISA-L's own errors are turned into it), as a wrong CRC does."""
+    try:
+        yield from _blocks(zf, name, block)
+    except (zipfile.BadZipFile, OSError):
+        raise
+    except Exception as exc:  # zlib.error, isal's IsalError: the member's bytes are damaged
+        raise zipfile.BadZipFile(f"{name}: 压缩数据已损坏（{exc}）") from None
+
+
+def _blocks(zf: zipfile.ZipFile, name: str, block: int) -> Iterator[bytes]:
     info = zf.getinfo(name)
     start = _data_offset(zf, info) if _isal is not None and info.compress_type == zipfile.ZIP_DEFLATED \
         and not info.flag_bits & 0x1 else None

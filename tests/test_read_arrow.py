@@ -337,3 +337,56 @@ def test_the_read_pool_lets_only_a_dominant_file_use_both_cores(tmp_path: Path) 
 
 class _Loaded:
     frames: list[Any] = []
+
+
+def test_a_row_out_of_order_past_the_middle_stops_the_split(tmp_path: Path, split_small: list[bool],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A row numbered before the second half's first but written after the middle would be skipped by the
+    second half's read: the halves are not used and every row is read."""
+    monkeypatch.setattr(xlsx_split, "_KEEP", 2048)
+    path = _export(tmp_path / "k.xlsx", _lines(300))
+    with zipfile.ZipFile(path) as zf:
+        parts = {i.filename: zf.read(i.filename) for i in zf.infolist()}
+    sheet = "xl/worksheets/sheet1.xml"
+    xml = parts[sheet]
+    rows = re.findall(rb"<row [^>]*>.*?</row>", xml, flags=re.S)
+    moved = rows[20]  # an early row, written again near the end
+    body = b"".join(r for r in rows[:-1] if r is not moved) + moved + rows[-1]
+    start = xml.index(rows[0])
+    end = xml.index(rows[-1]) + len(rows[-1])
+    parts[sheet] = xml[:start] + body + xml[end:]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in parts.items():
+            zf.writestr(name, data)
+    got = read_file(path)[0]
+    assert split_small[-1] is False
+    _same(got, _row_wise(path, monkeypatch))
+
+
+def test_damaged_compressed_sheet_data_is_a_bad_zip_not_a_raw_error() -> None:
+    import io
+
+    from grading.zip_member import member_blocks
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("xl/worksheets/sheet1.xml", b"<row r=\"1\"><c r=\"A1\"><v>1</v></c></row>" * 20_000)
+    raw = bytearray(buffer.getvalue())
+    info = zipfile.ZipFile(io.BytesIO(bytes(raw))).getinfo("xl/worksheets/sheet1.xml")
+    for i in range(info.header_offset + 80, info.header_offset + 200):
+        raw[i] = 0xFF
+    with pytest.raises(zipfile.BadZipFile):
+        b"".join(member_blocks(zipfile.ZipFile(io.BytesIO(bytes(raw))), "xl/worksheets/sheet1.xml"))
+
+
+def test_zero_amounts_have_no_sign_whichever_reader() -> None:
+    import pyarrow as pa
+
+    from grading.amounts import parse_amounts
+    from grading.arrow_body import _float_amounts, _text_amounts
+
+    for nums in (parse_amounts(np.array(["-0", "5", "7"], dtype=object))[0],
+                 parse_amounts(np.array(["-0.00", "5.5", "-0,000"], dtype=object))[0],
+                 _text_amounts(pa.array(["-0", "5", "-0,000", "-0.00"]))[0],
+                 _float_amounts(pa.array([-0.0, 1.0]))[0]):
+        assert not np.signbit(nums[nums == 0]).any()
