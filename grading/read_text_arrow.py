@@ -87,13 +87,10 @@ def _ends_closed(raw: bytes, last: str, encoding: str, delimiter: str) -> bool:
     quoted = b'"' + plain.replace(b'"', b'""') + b'"'
     separators = (delimiter.encode(codec), b"\n", b"\r")
     for end in (b"\r\n", b"\n", b"\r", b""):
-        if end and not raw.endswith(end):
-            continue
-        text = raw[: len(raw) - len(end)]
         for form in (quoted, plain):
-            if text.endswith(form):
-                before = text[len(text) - len(form) - 1: len(text) - len(form)]
-                if before in separators and (form is quoted or not plain.startswith(b'"')):
+            if raw.endswith(form + end):  # no copy of the file
+                at = len(raw) - len(end) - len(form)
+                if raw[at - 1: at] in separators and (form is quoted or not plain.startswith(b'"')):
                     return True
     return False
 
