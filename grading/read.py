@@ -221,11 +221,7 @@ def _read_calamine(path: Path, sheet: str | None, kind: str) -> RawSheet:
         with path.open("rb") as fh:
             wb = CalamineWorkbook.from_filelike(fh)
     except Exception as exc:  # calamine raises several private error types
-        fmt = "Excel 97-2003 (.xls)" if kind == "xls" else "Excel (.xlsx/.xlsm/.xlsb/.ods)"
-        raise UnreadableFile(
-            f"文件 {path.name} 看起来是 {fmt} 格式，但无法读取（读取程序 calamine 报告：{exc}）。"
-            "文件可能已损坏或加密，请在 Excel 中打开后另存为 .xlsx 再试。"
-        ) from None
+        raise _damaged(path, kind, exc) from None
     names = list(wb.sheet_names)
     if sheet is not None:
         if sheet not in names:
@@ -239,15 +235,29 @@ def _read_calamine(path: Path, sheet: str | None, kind: str) -> RawSheet:
         name = (visible or names)[0]
     if kind == "zip" and name != checked:
         _check_extent(path, name)
-    ws = wb.get_sheet_by_name(name)
+    try:
+        ws = wb.get_sheet_by_name(name)
+    except Exception as exc:  # the sheet's own bytes are damaged (e.g. a corrupt deflate stream)
+        raise _damaged(path, kind, exc) from None
     if ws.height * ws.width > MAX_CELLS:
         raise UnreadableFile(
             f"文件 {path.name} 工作表 {name} 的数据区域过大（{ws.height} 行 × {ws.width} 列），"
             "可能含有格式化到底部的空行/空列；请删除多余区域后重新保存。"
         )
-    rows = cast(list[list[object]], ws.to_python(skip_empty_area=True))
+    try:
+        rows = cast(list[list[object]], ws.to_python(skip_empty_area=True))
+    except Exception as exc:
+        raise _damaged(path, kind, exc) from None
     start = ws.start[0] + 1 if ws.start else 1
     return _non_empty(RawSheet(path, name, rows, start))
+
+
+def _damaged(path: Path, kind: str, exc: Exception) -> UnreadableFile:
+    fmt = "Excel 97-2003 (.xls)" if kind == "xls" else "Excel (.xlsx/.xlsm/.xlsb/.ods)"
+    return UnreadableFile(
+        f"文件 {path.name} 看起来是 {fmt} 格式，但无法读取（读取程序 calamine 报告：{exc}）。"
+        "文件可能已损坏或加密，请在 Excel 中打开后另存为 .xlsx 再试。"
+    )
 
 
 def _check_package(path: Path) -> None:

@@ -192,6 +192,33 @@ def test_large_csv_with_undecodable_bytes_takes_the_careful_path(tmp_path) -> No
     assert len(frame) == 50_001
 
 
+@pytest.mark.parametrize("large", [False, True])
+def test_a_sheet_with_damaged_compressed_data_is_explained_in_chinese(tmp_path: Path, large: bool,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The package opens, but the sheet's deflate stream is damaged: [E202], not calamine's raw error."""
+    import zipfile
+
+    import grading.read_arrow as read_arrow
+    from grading.errors import UnreadableFile
+
+    if large:  # the column-wise read and the extent check meet the damage first
+        monkeypatch.setattr(read_arrow, "MIN_SHEET_BYTES", 0)
+    path = tmp_path / "销售.xlsx"
+    wb = xlsxwriter.Workbook(str(path))
+    ws = wb.add_worksheet("销售")
+    for r in range(3000):
+        ws.write_row(r, 0, [f"D{r}", f"C{r % 50}", r * 1.5])
+    wb.close()
+    raw = bytearray(path.read_bytes())
+    info = zipfile.ZipFile(path).getinfo("xl/worksheets/sheet1.xml")
+    for i in range(info.header_offset + 2000, info.header_offset + 2300):
+        raw[i] = 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(UnreadableFile) as exc:
+        read_file(path)
+    assert str(exc.value).startswith("[E202] 文件 销售.xlsx 看起来是 Excel (.xlsx/.xlsm/.xlsb/.ods) 格式，但无法读取")
+
+
 def test_a_damaged_xlsx_is_explained_in_chinese(tmp_path: Path) -> None:
     from grading.errors import UnreadableFile
 
