@@ -69,8 +69,11 @@ def parse_amount(v: object) -> tuple[float, bool, bool]:
     return f, False, repaired
 
 
-# a line that is a plain number `[+-]?[0-9]+(\.[0-9]+)?` or what _GROUPED accepts; the atomic group (Python
-# 3.11) only spares backtracking that can never succeed (what follows the group starts with "." or ends)
+# a text read as written: a plain number `[+-]?[0-9]+(\.[0-9]+)?` or what _GROUPED accepts (RE2 syntax too:
+# grading.arrow_body matches it in Arrow)
+NUMBER_TEXT = r"[+-]?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?"
+# NUMBER_TEXT per line; the atomic group (Python 3.11) only spares backtracking that can never succeed
+# (what follows the group starts with "." or ends)
 _NUMBER_LINES = re.compile(r"^[+-]?(?>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?$", re.MULTILINE)
 
 

@@ -23,10 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .amounts import MAX_AMOUNT, parse_amount, parse_amounts
+from .amounts import MAX_AMOUNT, NUMBER_TEXT, parse_amount, parse_amounts
 
-# a plain number, or one with commas between groups of three digits (grading.amounts reads both as written)
-_NUMBER = r"^[+-]?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?$"
+_NUMBER = "^" + NUMBER_TEXT + "$"  # read as written by grading.amounts (plain or grouped digits)
 Factorized = tuple[np.ndarray, np.ndarray]
 
 

@@ -12,7 +12,6 @@ needs Python (codes, names, text dates) runs once per *distinct* value
 from __future__ import annotations
 
 import re
-import unicodedata
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from collections.abc import Callable, Sequence

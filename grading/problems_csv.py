@@ -8,19 +8,23 @@ csv.writer, and are about 0.5 s this way (the shown values are still made one by
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
+
+from typing import Any
 
 import numpy as np
 
+from .safe_text import FORMULA_STARTS
+
 HEADER = ["序号", "文件", "工作表", "行号", "列", "值", "问题", "处理"]
-_FORMULA = ("=", "+", "-", "@")
 _SPECIAL = ("\r", "\n", ",", '"')
 Block = tuple[str, str, list[int | None], str, list[str], str, str]
 
 
 def field(text: str) -> str:
     """One text as csv.writer writes it, formula-safe."""
-    if text.startswith(_FORMULA):
+    if text.startswith(FORMULA_STARTS):
         text = "'" + text
     if any(ch in text for ch in _SPECIAL):
         return '"' + text.replace('"', '""') + '"'
@@ -58,13 +62,21 @@ def lines(blocks: Iterable[Block], chunk: int = 65_536, large: int = 4096) -> It
         yield _chunk(first, rows, texts)
 
 
+def _numbers(first: int, rows: list[int | None]) -> tuple[Any, Any]:
+    """The 序号 and 行号 columns as text (行号 "" where a problem has no row)."""
+    import pyarrow as pa
+
+    index = pa.array(np.arange(first, first + len(rows), dtype=np.int64)).cast(pa.string())
+    return index, pa.array(rows, type=pa.int64()).cast(pa.string()).fill_null("")
+
+
 def _block(first: int, rows: list[int | None], values: list[str], file: str, sheet: str, column: str, reason: str,
            action: str) -> bytes:
+    """A block of one kind: its constant texts made once."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    index = pa.array(np.arange(first, first + len(rows), dtype=np.int64)).cast(pa.string())
-    numbers = pa.array(rows, type=pa.int64()).cast(pa.string()).fill_null("")
+    index, numbers = _numbers(first, rows)
     lead = pa.scalar(f",{field(file)},{field(sheet)},")
     middle = pa.scalar(f",{field(column)},")
     tail = pa.scalar(f",{field(reason)},{field(action)}\r\n")
@@ -73,11 +85,11 @@ def _block(first: int, rows: list[int | None], values: list[str], file: str, she
 
 
 def _chunk(first: int, rows: list[int | None], texts: list[list[str]]) -> bytes:
+    """Small blocks gathered: every text column made per row."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    index = pa.array(np.arange(first, first + len(rows), dtype=np.int64)).cast(pa.string())
-    numbers = pa.array(rows, type=pa.int64()).cast(pa.string()).fill_null("")
+    index, numbers = _numbers(first, rows)
     file, sheet, column, value, reason, action = (_fields(pa.array(t, type=pa.string())) for t in texts)
     return _bytes(pc.binary_join_element_wise(index, file, sheet, numbers, column, value, reason,
                                               pc.binary_join_element_wise(action, pa.scalar("\r\n"), ""), ","))
@@ -89,7 +101,7 @@ def _fields(texts: object) -> object:
     import pyarrow.compute as pc
 
     arr = texts
-    formula = pc.match_substring_regex(arr, r"^[=+\-@]")
+    formula = pc.match_substring_regex(arr, "^[" + re.escape("".join(FORMULA_STARTS)) + "]")
     arr = pc.if_else(formula, pc.binary_join_element_wise(pa.scalar("'"), arr, ""), arr)
     special = pc.match_substring_regex(arr, r"[\r\n,\"]")
     if pc.any(special).as_py():

@@ -20,7 +20,6 @@ Cells are the texts as written ("" for an empty cell), quotes removed and double
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Iterator
 
 from .arrow_body import ArrowBody

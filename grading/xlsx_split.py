@@ -47,8 +47,7 @@ _SHEET_DATA = re.compile(rb"<(\w+:)?sheetData\b[^>]*?(/?)>")
 _DIMENSION = re.compile(rb"<(?:\w+:)?dimension\b[^>]*/>")
 _ROW_END = re.compile(rb"</(?:\w+:)?row>")
 _ROW_START = re.compile(rb"<(?:\w+:)?row[\s>/]")
-_ROW_NUMBER = re.compile(rb"<(?:\w+:)?row\b[^>]*?\sr=[\"'](\d+)[\"']")
-_ROW_NUMBERS = re.compile(rb"<(?:\w+:)?row\s[^>]*?\br=[\"'](\d+)[\"']")  # every row number (a row's r attribute)
+_ROW_NUMBER = re.compile(rb"<(?:\w+:)?row\s[^>]*?\br=[\"'](\d+)[\"']")  # a row's number (its r attribute)
 _PLAIN_ROW_NUMBER = re.compile(rb'<row r="(\d+)"')
 _TAIL = 512  # bytes carried into the next block's search (a row tag cut at a block's edge is seen whole)
 
@@ -235,7 +234,7 @@ def _lowest_row(text: bytes) -> float:
     """The lowest row number in `text` (infinity for none): `<row r="…"` as exports write it, else any form."""
     numbers = _PLAIN_ROW_NUMBER.findall(text)
     if b":row" in text or len(numbers) != text.count(b"<row") - text.count(b"<rowBreaks"):
-        numbers = _ROW_NUMBERS.findall(text)
+        numbers = _ROW_NUMBER.findall(text)
     return min(map(int, numbers)) if numbers else math.inf
 
 

@@ -198,6 +198,17 @@ days = st.one_of(st.dates(min_value=dt.date(1990, 1, 1), max_value=dt.date(2090,
 cells = st.one_of(st.none(), st.text(alphabet="C0合计 -.,()¥", max_size=6),
                   st.floats(allow_nan=False, allow_infinity=False, width=64, min_value=-1e12, max_value=1e12),
                   days, st.booleans())
+# a column of one kind (every cell of that kind or empty), or of any
+by_kind = {"text": st.one_of(st.none(), st.text(alphabet="C0合计 -", min_size=1, max_size=6)),
+           "number": st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False, min_value=-1e12,
+                                                    max_value=1e12)),
+           "date": st.one_of(st.none(), days),
+           "bool": st.one_of(st.none(), st.booleans()), "any": cells}
+
+
+def _sheet(data: st.DataObject, kinds: list[str], rows: tuple[int, int]) -> list[list[object]]:
+    n = data.draw(st.integers(*rows))
+    return [[f"列{i}" for i in range(len(kinds))]] + [[data.draw(by_kind[k]) for k in kinds] for _ in range(n)]
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -206,14 +217,7 @@ cells = st.one_of(st.none(), st.text(alphabet="C0合计 -.,()¥", max_size=6),
 def test_any_sheet_reads_the_same_either_way(tmp_path_factory: pytest.TempPathFactory, small_thresholds: list[bool],
                                              monkeypatch: pytest.MonkeyPatch, kinds: list[str],
                                              data: st.DataObject) -> None:
-    by_kind = {"text": st.one_of(st.none(), st.text(alphabet="C0合计 -", min_size=1, max_size=6)),
-               "number": st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False, min_value=-1e12,
-                                                        max_value=1e12)),
-               "date": st.one_of(st.none(), days),
-               "bool": st.one_of(st.none(), st.booleans()), "any": cells}
-    n = data.draw(st.integers(13, 40))
-    rows = [[f"列{i}" for i in range(len(kinds))]] + [
-        [data.draw(by_kind[k]) for k in kinds] for _ in range(n)]
+    rows = _sheet(data, kinds, (13, 40))
     path = _export(tmp_path_factory.mktemp("sheet") / "s.xlsx", rows)
     _same(read_file(path)[0], _row_wise(path, monkeypatch))
 
@@ -293,13 +297,7 @@ def test_a_sheet_read_in_halves_gives_calamines_cells(tmp_path: Path, split_smal
 def test_any_sheet_read_in_halves_reads_the_same(tmp_path_factory: pytest.TempPathFactory, split_small: list[bool],
                                                  monkeypatch: pytest.MonkeyPatch, kinds: list[str],
                                                  data: st.DataObject) -> None:
-    by_kind = {"text": st.one_of(st.none(), st.text(alphabet="C0合计 -", min_size=1, max_size=6)),
-               "number": st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False, min_value=-1e12,
-                                                        max_value=1e12)),
-               "date": st.one_of(st.none(), days),
-               "bool": st.one_of(st.none(), st.booleans()), "any": cells}
-    n = data.draw(st.integers(30, 80))
-    rows = [[f"列{i}" for i in range(len(kinds))]] + [[data.draw(by_kind[k]) for k in kinds] for _ in range(n)]
+    rows = _sheet(data, kinds, (30, 80))
     path = _export(tmp_path_factory.mktemp("sheet") / "s.xlsx", rows)
     _same(read_file(path)[0], _row_wise(path, monkeypatch))
 
