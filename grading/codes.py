@@ -166,45 +166,69 @@ def _locations(frame: pd.DataFrame, rows: np.ndarray) -> list[tuple[str, str, in
 def code_findings(uses: Iterable[CodeUse], names_used_as_codes: frozenset[str] = frozenset()) -> list[Problem]:
     """Problems (提示) for: one customer code with several names in a source, and codes that
     differ only by leading zeros (`00123` vs `123`, across all sources). Both are kept as they are.
-    Works on integer ids (no string group-bys), once per distinct code."""
+    Works on integer ids (no string group-bys), once per distinct code; a finding's location (the
+    code's first row) is looked up only for the codes a finding names."""
     out: list[Problem] = []
-    seen: dict[str, tuple[str, str, str, int | None]] = {}  # code → (source, file, sheet, row)
+    firsts: list[tuple[CodeUse, dict[str, int]]] = []  # per source: code → position of its first row
     for use in uses:
         frame = use.frame
         if "customer_code" not in frame or not len(frame):
             continue
         cid, clabels = _ids(frame["customer_code"])
         used, first = first_rows(cid, len(clabels))
-        where = dict(zip(clabels[used].tolist(), _locations(frame, first)))
+        first_of = dict(zip(clabels[used].tolist(), first.tolist()))
+        firsts.append((use, first_of))
         if "customer_name" in frame and use.source not in names_used_as_codes:
-            nid, nlabels = _ids(frame["customer_name"])
-            ok_c = np.append(clabels != "", False)  # id -1 → False
-            ok_n = np.append(nlabels != "", False)
-            valid = ok_c[cid] & ok_n[nid]
-            width = max(len(nlabels), 1)
-            ids, pairs = pd.factorize(cid[valid] * width + nid[valid])  # distinct (code, name); order irrelevant:
-            counts = np.bincount(ids, minlength=len(pairs))  # the clash table is sorted by code, count, name below
-            pc, pn = pairs // width, pairs % width
-            per_code = np.bincount(pc, minlength=len(clabels))
-            clash = np.flatnonzero(per_code > 1)
-            if len(clash):
-                sel = np.isin(pc, clash)
-                table = pd.DataFrame({"code": clabels[pc[sel]], "name": nlabels[pn[sel]], "n": counts[sel]})
-                table = table.sort_values(["code", "n", "name"], ascending=[True, False, True], kind="stable")
-                for code, group in table.groupby("code", sort=True):
-                    shown = "、".join(f"「{n}」{c} 行" for n, c in zip(group["name"], group["n"]))
-                    file, sheet, row = where[str(code)]
-                    out.append(Problem(file, sheet, row, "客户编码", f"{code}：{shown}（{use.source}）",
-                                       SAME_CODE_NAMES, "提示"))
-        for code, (file, sheet, row) in where.items():
-            if code and code not in seen:
-                seen[code] = (use.source, file, sheet, row)
-    groups: dict[str, list[str]] = {}
-    for code in seen:
-        groups.setdefault(code.lstrip("0") or "0", []).append(code)
+            out += _name_clashes(use, cid, clabels, first_of)
+    return out + _leading_zeros(firsts)
+
+
+def _location(frame: pd.DataFrame, position: int) -> tuple[str, str, int | None]:
+    return _locations(frame, np.array([position], dtype=np.int64))[0]
+
+
+def _name_clashes(use: CodeUse, cid: np.ndarray, clabels: np.ndarray, first_of: dict[str, int]) -> list[Problem]:
+    """One code with several names within one source: a 提示 per code, names by count."""
+    frame = use.frame
+    nid, nlabels = _ids(frame["customer_name"])
+    ok_c = np.append(clabels != "", False)  # id -1 → False
+    ok_n = np.append(nlabels != "", False)
+    valid = ok_c[cid] & ok_n[nid]
+    width = max(len(nlabels), 1)
+    ids, pairs = pd.factorize(cid[valid] * width + nid[valid])  # distinct (code, name); order irrelevant:
+    counts = np.bincount(ids, minlength=len(pairs))  # the clash table is sorted by code, count, name below
+    pc, pn = pairs // width, pairs % width
+    per_code = np.bincount(pc, minlength=len(clabels))
+    clash = np.flatnonzero(per_code > 1)
+    out: list[Problem] = []
+    if not len(clash):
+        return out
+    sel = np.isin(pc, clash)
+    table = pd.DataFrame({"code": clabels[pc[sel]], "name": nlabels[pn[sel]], "n": counts[sel]})
+    table = table.sort_values(["code", "n", "name"], ascending=[True, False, True], kind="stable")
+    for code, group in table.groupby("code", sort=True):
+        shown = "、".join(f"「{n}」{c} 行" for n, c in zip(group["name"], group["n"]))
+        file, sheet, row = _location(frame, first_of[str(code)])
+        out.append(Problem(file, sheet, row, "客户编码", f"{code}：{shown}（{use.source}）",
+                           SAME_CODE_NAMES, "提示"))
+    return out
+
+
+def _leading_zeros(firsts: list[tuple[CodeUse, dict[str, int]]]) -> list[Problem]:
+    """Codes of all sources that differ only by leading zeros: a 提示 per group, at the first row (in
+    source order) of its smallest member. Two such codes differ, so one of them starts with "0"."""
+    zero_keys = {code.lstrip("0") or "0" for _, first_of in firsts for code in first_of if code.startswith("0")}
+    groups: dict[str, set[str]] = {}
+    for _, first_of in firsts:
+        for code in first_of:
+            if code and (code.lstrip("0") or "0" if code.startswith("0") else code) in zero_keys:
+                groups.setdefault(code.lstrip("0") or "0", set()).add(code)
+    out: list[Problem] = []
     for key in sorted(k for k, members in groups.items() if len(members) > 1):
         members = sorted(groups[key])
-        shown = "、".join(f"{c}（{seen[c][0]}）" for c in members)
-        source, file, sheet, row = seen[members[0]]
+        sources = [next(use.source for use, first_of in firsts if c in first_of) for c in members]
+        shown = "、".join(f"{c}（{s}）" for c, s in zip(members, sources))
+        use, first_of = next((use, first_of) for use, first_of in firsts if members[0] in first_of)
+        file, sheet, row = _location(use.frame, first_of[members[0]])
         out.append(Problem(file, sheet, row, "客户编码", shown, LEADING_ZEROS, "提示"))
     return out

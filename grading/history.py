@@ -325,9 +325,6 @@ def record_run(conn: sqlite3.Connection, run: RunRecord, graded: pd.DataFrame) -
         (run.period, run.as_of.isoformat(), run.started_at.isoformat(timespec="microseconds"), run.config_hash,
          len(graded), run.output, run.source, run.config_text or None))
     run_id = int(cur.lastrowid or 0)
-    conn.executemany("INSERT INTO run_inputs (run_id, path, size, sha256) VALUES (?, ?, ?, ?)",
-                     [(run_id, str(p), *((run.digests or {}).get(p) or file_digest(p))) for p in run.inputs]
-                     + [(run_id, *s) for s in run.sheets])
     n = len(graded)
 
     def col(name: str, default: object = None) -> list[object]:
@@ -356,6 +353,10 @@ def record_run(conn: sqlite3.Connection, run: RunRecord, graded: pd.DataFrame) -
         conn.executemany(
             "INSERT INTO pin_audit (run_id, customer_code, grade, rule_grade, approved_by, approved_on, reason, "
             "valid_until, origin, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", audit)
+    # the inputs last: their digests may still be in the making (grading.record_behind.PendingDigests)
+    conn.executemany("INSERT INTO run_inputs (run_id, path, size, sha256) VALUES (?, ?, ?, ?)",
+                     [(run_id, str(p), *((run.digests or {}).get(p) or file_digest(p))) for p in run.inputs]
+                     + [(run_id, *s) for s in run.sheets])
     return run_id
 
 

@@ -11,8 +11,8 @@ import sqlite3
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, closing, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -21,8 +21,8 @@ import pandas as pd
 
 from .changes import Comparison, compare
 from .config_model import Config
-from .history import (PreviousPeriod, RunRecord, busy_error, connect, file_digest, is_busy, previous_period,
-                      record_run, run_committed, sheet_digest, year_before)
+from .history import (PreviousPeriod, RunRecord, busy_error, file_digest, is_busy, previous_period,
+                      run_committed, sheet_digest, year_before)
 from .fill_plan import FillPlan, build_plan
 from .grade import grade_customers
 from .crosscheck import partial_cost, receivables_coverage
@@ -32,6 +32,7 @@ from .outputs import check_targets, own_output_check, reconcile, write_problems_
 from .modifiers import pins_from_frame
 from .problems import DropSummary, Problem, ProblemLog, drop_summary
 from .read import RawSheet
+from .record_behind import PendingDigests, RecordBehind
 from .rules.provides import check_loaded
 from .reviews import pins_from_reviews, with_carried_reviews, with_pin_audit
 from .views.growth import add_growth
@@ -247,36 +248,25 @@ def run_pipeline(config: Config, sink: Sink, history: Path | None, progress: Pro
     inputs = [Path(p) for files in result.files.values() for p in files if Path(p).is_file()]
     recording = history is not None and record
     hashing = ThreadPoolExecutor(max_workers=1) if recording else None  # inputs hashed while the workbook is written
-    digests = hashing.submit(_digests, inputs) if hashing is not None else None
-
-    @contextmanager
-    def commit() -> Iterator[None]:
-        if history is None or not record:
-            yield
-            return
-        sheets = [(label, *sheet_digest(pasted[label].rows)) for files in result.files.values()
-                  for label in files if label in pasted]
-        run = RunRecord(config.period.label, config.period.as_of, started, config.digest, sink.target, inputs,
-                        sink.source, config_text=config.source_text,
-                        digests=digests.result() if digests is not None else None, sheets=sheets)
-        started_db = time.perf_counter()
-        with closing(connect(history)) as conn:
-            try:
-                with conn:  # one transaction: rolled back if the sink's commit step fails
-                    record_run(conn, run, result.graded)
-                    result.timings["history"] = time.perf_counter() - started_db
-                    yield
-            except sqlite3.OperationalError as exc:
-                if is_busy(exc):
-                    raise busy_error(history) from None
-                raise
-
+    recorder: RecordBehind | None = None
     try:
+        if history is not None and hashing is not None:  # stored in a thread while the workbook is written
+            sheets = [(label, *sheet_digest(pasted[label].rows)) for files in result.files.values()
+                      for label in files if label in pasted]
+            run = RunRecord(config.period.label, config.period.as_of, started, config.digest, sink.target, inputs,
+                            sink.source, config_text=config.source_text,
+                            digests=PendingDigests(hashing.submit(_digests, inputs)), sheets=sheets)
+            recorder = RecordBehind(history, run, result.graded)
+        commit = recorder.commit if recorder is not None else nullcontext
         problems_csv = write_problems_csv(result.problems, sink.beside)
         result.overflows = sink.write(result.plan, lambda m, f: progress(m, 0.8 + 0.2 * f), commit) + problems_csv
     finally:
+        if recorder is not None:
+            recorder.abandon()  # rolled back unless the output was moved into place and the commit succeeded
         if hashing is not None:
             hashing.shutdown(wait=True)
+    if recorder is not None:
+        result.timings["history"] = recorder.waited  # what storing the run added to it (it runs beside the writing)
     result.timings["write"] = time.perf_counter() - t - result.timings.get("history", 0.0)
     result.history = history if record else None
     progress("完成", 1.0)

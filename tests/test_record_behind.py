@@ -1,0 +1,134 @@
+"""The history record is made in a thread while the workbook is written (grading.record_behind), and
+still commits only with the output: a failed write, a failed move or a failed insert leave both as
+they were, and the database is free again afterwards."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import grading.record_behind as record_behind
+from grading.config import load_config
+from grading.errors import HistoryBusy
+from grading.fill_plan import FillPlan
+from grading.history import file_digest
+from grading.pipeline import FileSink, run_pipeline
+
+from .conftest import FIXED_TIME
+from .test_history import _project
+
+
+def _write_locked(db: Path) -> bool:
+    """Whether another connection holds the database's write lock now."""
+    if not db.exists():
+        return False
+    conn = sqlite3.connect(db, timeout=0)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.rollback()
+        return False
+    except sqlite3.OperationalError as exc:
+        assert "locked" in str(exc)
+        return True
+    finally:
+        conn.close()
+
+
+class _Sink(FileSink):
+    """FileSink with a hook before the workbook is written."""
+
+    before: Callable[[], None] = staticmethod(lambda: None)
+
+    def write(self, plan: FillPlan, progress: Any,
+              commit: Callable[[], AbstractContextManager[object]]) -> list[str]:
+        self.before()
+        return super().write(plan, progress, commit)
+
+
+def _setup(tmp_path: Path, demo: Any) -> tuple[Any, Path, Path]:
+    cfg = load_config(_project(tmp_path, demo[0]), period="2026H1")
+    output = cfg.output_path()
+    db = cfg.history_path(output)
+    assert db is not None
+    return cfg, output, db
+
+
+def _stored_periods(db: Path) -> list[str]:
+    if not db.exists():
+        return []
+    with sqlite3.connect(db) as conn:
+        return [r[0] for r in conn.execute("SELECT period FROM runs ORDER BY run_id")]
+
+
+def test_history_rows_are_inserted_while_the_workbook_is_written(tmp_path: Path, demo: Any) -> None:
+    cfg, output, db = _setup(tmp_path, demo)
+    seen: list[bool] = []
+
+    def before() -> None:  # the recorder's transaction is open before the workbook is written
+        deadline = time.monotonic() + 20
+        while not (db.exists() and _write_locked(db)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        seen.append(db.exists() and _write_locked(db))
+
+    sink = _Sink(cfg.template_path(), output)
+    sink.before = before
+    result = run_pipeline(cfg, sink, db, generated_at=FIXED_TIME)
+    assert seen == [True]
+    assert _stored_periods(db) == ["2026H1"]
+    assert not _write_locked(db)
+    with sqlite3.connect(db) as conn:
+        stored = {Path(p): (size, sha) for p, size, sha in conn.execute("SELECT path, size, sha256 FROM run_inputs")}
+        customers = conn.execute("SELECT COUNT(*) FROM customer_grades").fetchone()[0]
+    assert stored and stored == {p: file_digest(p) for p in stored}
+    assert customers == len(result.graded)
+    assert output.exists()
+
+
+def test_a_write_that_fails_before_its_commit_stores_nothing(tmp_path: Path, demo: Any) -> None:
+    cfg, output, db = _setup(tmp_path, demo)
+
+    def before() -> None:
+        raise RuntimeError("disk gone")
+
+    sink = _Sink(cfg.template_path(), output)
+    sink.before = before
+    with pytest.raises(RuntimeError, match="disk gone"):
+        run_pipeline(cfg, sink, db, generated_at=FIXED_TIME)
+    assert _stored_periods(db) == []
+    assert not _write_locked(db)  # the recorder's transaction was rolled back and its connection closed
+    assert not output.exists()
+
+
+def test_a_failed_move_rolls_the_history_back(tmp_path: Path, demo: Any, monkeypatch: Any) -> None:
+    cfg, output, db = _setup(tmp_path, demo)
+    import grading.outputs as outputs
+
+    def refuse(src: str, dst: Path) -> None:
+        raise RuntimeError("move refused")
+
+    monkeypatch.setattr(outputs, "_replace", refuse)
+    with pytest.raises(RuntimeError, match="move refused"):
+        run_pipeline(cfg, FileSink(cfg.template_path(), output), db, generated_at=FIXED_TIME)
+    assert _stored_periods(db) == []
+    assert not _write_locked(db)
+    assert not output.exists()
+
+
+def test_a_busy_insert_is_the_busy_error_and_the_output_is_not_moved(tmp_path: Path, demo: Any,
+                                                                      monkeypatch: Any) -> None:
+    cfg, output, db = _setup(tmp_path, demo)
+
+    def busy(*args: Any) -> int:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(record_behind, "record_run", busy)
+    with pytest.raises(HistoryBusy, match="数据库忙"):
+        run_pipeline(cfg, FileSink(cfg.template_path(), output), db, generated_at=FIXED_TIME)
+    assert _stored_periods(db) == []
+    assert not output.exists()
