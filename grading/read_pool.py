@@ -1,11 +1,14 @@
 """Reading input files two at a time (grade-etl on large inputs).
 
 Reading and cleaning one export is independent of every other file, and most of it holds Python's
-lock, so the files of a run are read and normalised in worker processes, largest first, while the
-caller takes their results in configured order (grading.load.merge_file): problems, notes and errors
-come out exactly as a run in line gives them. A run is done in line when it is small (starting
-workers costs more than it saves), when it reads sheets of an open workbook (the Excel add-in), or
-where processes cannot be started; a worker that dies is replaced by loading its file in line.
+lock, so the files of a run are read and normalised two at a time, largest first: one in this process,
+the others in a worker process (this process would otherwise only wait). The largest file is read
+here, so its rows, the most of any file, need not travel back from a worker; after it, this process
+takes the next file no worker has started. The caller takes the results in configured order
+(grading.load.merge_file): problems, notes and errors come out exactly as a run in line gives them.
+A run is done in line when it is small (starting a worker costs more than it saves), when it reads
+sheets of an open workbook (the Excel add-in), or where processes cannot be started; a worker that
+dies is replaced by loading its file in line.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ if TYPE_CHECKING:
     from .load import FileLoad
 
 PARALLEL_MIN_BYTES = 16 << 20  # below this much input, the workers' start-up costs more than it saves
-WORKERS = 2
+WORKERS = 2  # files read at once: this process and WORKERS - 1 worker processes
 PACK_MIN_CATEGORIES = 1000  # text categoricals with this many categories go back from a worker as Arrow
 
 Job = Callable[[str, SourceConfig, Config, Path], "FileLoad"]
@@ -52,9 +55,11 @@ def _context() -> BaseContext | None:
 
 
 class ReadPool:
-    """Files of the given sources submitted to worker processes up front (globs expanded once, here);
-    `result` hands back each file's load. Disabled (`has` is false for every source) unless `enabled`,
-    no sheet reader is given, the sources have two or more files and at least PARALLEL_MIN_BYTES."""
+    """Files of the given sources read two at a time (globs expanded once, here): the largest by this
+    process when a result is first asked for, the others submitted to the worker up front, largest
+    first; `result` hands back each file's load, reading files here while it waits. Disabled (`has` is
+    false for every source) unless `enabled`, no sheet reader is given, the sources have two or more
+    files and at least PARALLEL_MIN_BYTES."""
 
     def __init__(self, config: Config, sources: Sequence[tuple[str, SourceConfig]], job: Job, paths_of: PathsOf,
                  sheet_reader: object | None, own_output: Callable[[Path], bool] | None, enabled: bool) -> None:
@@ -63,6 +68,9 @@ class ReadPool:
         self._sources = dict(sources)
         self._paths: dict[str, tuple[list[Path], list[Path]] | InputError] = {}
         self._futures: dict[tuple[str, Path], Future[tuple[FileLoad, list[list[tuple[str, Any]]]]]] = {}
+        self._here: list[tuple[str, Path]] = []            # files this process reads first (the largest)
+        self._loaded: dict[tuple[str, Path], FileLoad] = {}  # read by this process, not yet taken
+        self._spare: dict[tuple[str, Path], bool] = {}
         self._executor: ProcessPoolExecutor | None = None
         cores = os.cpu_count() or 1
         context = _context()
@@ -81,10 +89,13 @@ class ReadPool:
         if len(listed) < 2 or sum(size for size, _, _ in listed) < PARALLEL_MIN_BYTES:
             self._paths.clear()
             return
-        self._executor = ProcessPoolExecutor(max_workers=min(WORKERS, cores, len(listed)), mp_context=context)
+        self._executor = ProcessPoolExecutor(max_workers=min(WORKERS, cores, len(listed)) - 1, mp_context=context)
         total = sum(size for size, _, _ in listed)
-        for size, name, path in sorted(listed, key=lambda item: -item[0]):  # largest first: the last to finish is small
-            spare = size > 2 * (total - size)  # the others are small: the other worker idles most of the time
+        for k, (size, name, path) in enumerate(sorted(listed, key=lambda item: -item[0])):  # the last to finish is small
+            spare = self._spare[(name, path)] = size > 2 * (total - size)  # the others are small: one core idles
+            if k == 0:
+                self._here.append((name, path))
+                continue
             self._futures[(name, path)] = self._executor.submit(_in_worker, job, name, self._sources[name], config,
                                                                 path, spare)
 
@@ -98,12 +109,43 @@ class ReadPool:
         return found
 
     def result(self, name: str, path: Path) -> FileLoad:
+        key = (name, path)
+        while key not in self._loaded:  # read here what no worker has started, until this file is done
+            future = self._futures.get(key)
+            if future is not None and future.done():
+                break
+            nxt = self._next_here()
+            if nxt is None:
+                break
+            self._load_here(nxt)
+        if key in self._loaded:
+            return self._loaded.pop(key)
         try:
-            loaded, frames = self._futures[(name, path)].result()
+            loaded, frames = self._futures[key].result()
             loaded.frames = [_unpacked(columns) for columns in frames]
             return loaded
         except BrokenProcessPool:  # a worker was killed (e.g. out of memory): this file in line
             return self._job(name, self._sources[name], self._config, path)
+
+    def _next_here(self) -> tuple[str, Path] | None:
+        """The largest file not started anywhere: taken from the worker's queue (if still cancellable)."""
+        if self._here:
+            return self._here.pop(0)
+        for key, future in self._futures.items():  # largest first
+            if not future.running() and not future.done() and future.cancel():
+                del self._futures[key]
+                return key
+        return None
+
+    def _load_here(self, key: tuple[str, Path]) -> None:
+        name, path = key
+        before = xlsx_split.SPARE_CORE
+        xlsx_split.SPARE_CORE = self._spare[key]
+        try:
+            self._loaded[key] = self._job(name, self._sources[name], self._config, path)
+        finally:
+            xlsx_split.SPARE_CORE = before
+        _trim()  # the parse's memory handed back to the system: the run holds only the frames from here on
 
     def __enter__(self) -> ReadPool:
         return self

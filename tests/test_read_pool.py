@@ -65,8 +65,10 @@ def test_workers_give_what_a_run_in_line_gives(demo: Any, in_workers: list[Futur
     alone = _grade(folder, parallel=False)
     assert not in_workers
     together = _grade(folder, parallel=True)
-    assert len(in_workers) == sum(len(files) for files in together.files.values()) >= 5
-    assert all(f.done() and f.exception() is None for f in in_workers)  # loaded there, not in line
+    files = sum(len(files) for files in together.files.values())
+    assert len(in_workers) == files - 1 >= 4  # the largest file is read by this process, the others queued
+    by_worker = [f for f in in_workers if not f.cancelled()]  # the rest were taken back and read here
+    assert by_worker and all(f.done() and f.exception() is None for f in by_worker)  # loaded there, not in line
     assert len(together.problems) > 0
     _same(alone, together)
 
@@ -92,7 +94,7 @@ def test_errors_and_notes_in_order_with_workers(tmp_path: Path, in_workers: list
         _grade(tmp_path, parallel=False)
     with pytest.raises(InputErrors) as together:
         _grade(tmp_path, parallel=True)
-    assert len(in_workers) == 3
+    assert len(in_workers) == 2  # three files: one read here
     assert str(together.value) == str(alone.value)
     assert [type(e) for e in together.value.errors] == [type(e) for e in alone.value.errors]
 
@@ -154,8 +156,8 @@ def test_a_cancelled_run_stops_its_workers_at_once(tmp_path: Path, monkeypatch: 
     with pytest.raises(KeyboardInterrupt):
         with read_pool.ReadPool(config, [("sales", source)], _slow_job, paths_of, None, None, enabled=True) as pool:
             workers = list(pool._executor._processes.values())  # type: ignore[union-attr]
-            assert len(workers) == 2
-            time.sleep(1)  # both files are being "read"
+            assert len(workers) == 1
+            time.sleep(1)  # the worker's file is being "read"
             assert all(not f.done() for f in pool._futures.values())
             raise KeyboardInterrupt
     pids = [w.pid for w in workers]
