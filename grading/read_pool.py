@@ -18,8 +18,9 @@ import gc
 import multiprocessing
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.context import BaseContext
 from pathlib import Path
@@ -55,11 +56,12 @@ def _context() -> BaseContext | None:
 
 
 class ReadPool:
-    """Files of the given sources read two at a time (globs expanded once, here): the largest by this
-    process when a result is first asked for, the others submitted to the worker up front, largest
-    first; `result` hands back each file's load, reading files here while it waits. Disabled (`has` is
-    false for every source) unless `enabled`, no sheet reader is given, the sources have two or more
-    files and at least PARALLEL_MIN_BYTES."""
+    """Files of the given sources read two at a time (globs expanded once, here), largest first: the
+    largest by this process when a result is first asked for, the next by the worker, which a thread
+    hands the next file each time it finishes one (files queued in the worker could not be taken back);
+    `result` hands back each file's load, reading files here while it waits. Disabled (`has` is false
+    for every source) unless `enabled`, no sheet reader is given, the sources have two or more files and
+    at least PARALLEL_MIN_BYTES."""
 
     def __init__(self, config: Config, sources: Sequence[tuple[str, SourceConfig]], job: Job, paths_of: PathsOf,
                  sheet_reader: object | None, own_output: Callable[[Path], bool] | None, enabled: bool) -> None:
@@ -67,10 +69,14 @@ class ReadPool:
         self._job = job
         self._sources = dict(sources)
         self._paths: dict[str, tuple[list[Path], list[Path]] | InputError] = {}
+        self._lock = threading.Lock()  # guards _queue and _futures (the feeders add to them)
+        self._queue: list[tuple[str, Path]] = []  # not started anywhere, largest first
         self._futures: dict[tuple[str, Path], Future[tuple[FileLoad, list[list[tuple[str, Any]]]]]] = {}
-        self._here: list[tuple[str, Path]] = []            # files this process reads first (the largest)
+        self._here: list[tuple[str, Path]] = []  # read by this process first (only it takes from here)
         self._loaded: dict[tuple[str, Path], FileLoad] = {}  # read by this process, not yet taken
         self._spare: dict[tuple[str, Path], bool] = {}
+        self._feeders: list[threading.Thread] = []
+        self._closing = False
         self._executor: ProcessPoolExecutor | None = None
         cores = os.cpu_count() or 1
         context = _context()
@@ -89,15 +95,46 @@ class ReadPool:
         if len(listed) < 2 or sum(size for size, _, _ in listed) < PARALLEL_MIN_BYTES:
             self._paths.clear()
             return
-        self._executor = ProcessPoolExecutor(max_workers=min(WORKERS, cores, len(listed)) - 1, mp_context=context)
         total = sum(size for size, _, _ in listed)
-        for k, (size, name, path) in enumerate(sorted(listed, key=lambda item: -item[0])):  # the last to finish is small
-            spare = self._spare[(name, path)] = size > 2 * (total - size)  # the others are small: one core idles
-            if k == 0:
-                self._here.append((name, path))
-                continue
-            self._futures[(name, path)] = self._executor.submit(_in_worker, job, name, self._sources[name], config,
-                                                                path, spare)
+        for size, name, path in sorted(listed, key=lambda item: -item[0]):  # the last to finish is small
+            self._queue.append((name, path))
+            self._spare[(name, path)] = size > 2 * (total - size)  # the others are small: one core idles
+        workers = min(WORKERS, cores, len(listed)) - 1
+        self._executor = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        self._here.append(self._queue.pop(0))  # the largest: read by this process
+        for _ in range(workers):  # the first files submitted now, from this thread: the workers are forked
+            first = self._submit()  # before this process starts any thread of its own
+            if first is not None:
+                self._feeders.append(threading.Thread(target=self._feed, args=(first,), name="read-feeder",
+                                                      daemon=True))
+        for feeder in self._feeders:
+            feeder.start()
+
+    def _submit(self) -> Future[Any] | None:
+        """The next queued file to a worker (call with the queue in a state to take from)."""
+        with self._lock:
+            if not self._queue or self._closing or self._executor is None:
+                return None
+            name, path = self._queue[0]
+            try:
+                future = self._executor.submit(_in_worker, self._job, name, self._sources[name], self._config,
+                                               path, self._spare[(name, path)])
+            except (BrokenProcessPool, RuntimeError):  # a worker died, or the pool is shutting down
+                return None
+            self._queue.pop(0)
+            self._futures[(name, path)] = future
+            return future
+
+    def _feed(self, future: Future[Any]) -> None:
+        """A worker's next file each time it finishes one, until none is left or the pool broke."""
+        while True:
+            wait([future])
+            if future.cancelled() or isinstance(future.exception(), BrokenProcessPool):
+                return
+            nxt = self._submit()
+            if nxt is None:
+                return
+            future = nxt
 
     def has(self, name: str) -> bool:
         return name in self._paths
@@ -111,31 +148,23 @@ class ReadPool:
     def result(self, name: str, path: Path) -> FileLoad:
         key = (name, path)
         while key not in self._loaded:  # read here what no worker has started, until this file is done
-            future = self._futures.get(key)
-            if future is not None and future.done():
-                break
-            nxt = self._next_here()
+            with self._lock:
+                future = self._futures.get(key)
+                nxt = None if future is not None and future.done() else \
+                    self._here.pop(0) if self._here else self._queue.pop(0) if self._queue else None
             if nxt is None:
                 break
             self._load_here(nxt)
         if key in self._loaded:
             return self._loaded.pop(key)
+        with self._lock:
+            future = self._futures[key]
         try:
-            loaded, frames = self._futures[key].result()
+            loaded, frames = future.result()
             loaded.frames = [_unpacked(columns) for columns in frames]
             return loaded
         except BrokenProcessPool:  # a worker was killed (e.g. out of memory): this file in line
             return self._job(name, self._sources[name], self._config, path)
-
-    def _next_here(self) -> tuple[str, Path] | None:
-        """The largest file not started anywhere: taken from the worker's queue (if still cancellable)."""
-        if self._here:
-            return self._here.pop(0)
-        for key, future in self._futures.items():  # largest first
-            if not future.running() and not future.done() and future.cancel():
-                del self._futures[key]
-                return key
-        return None
 
     def _load_here(self, key: tuple[str, Path]) -> None:
         name, path = key
@@ -155,12 +184,18 @@ class ReadPool:
         if self._executor is None:
             return
         if error is not None:  # cancelled (Ctrl-C) or failed: stop the workers now, not after their files
+            with self._lock:
+                self._closing = True
             workers = list(getattr(self._executor, "_processes", {}).values())  # no public call before 3.14
             self._executor.shutdown(wait=False, cancel_futures=True)
             for worker in workers:
                 worker.terminate()
             return
+        with self._lock:
+            self._closing = True  # no file is handed to a worker from now on
         self._executor.shutdown(wait=True, cancel_futures=True)
+        for feeder in self._feeders:
+            feeder.join()
 
 
 def _in_worker(job: Job, name: str, source: SourceConfig, config: Config, path: Path,
