@@ -84,7 +84,7 @@ class ArrowBody:
         if start > self.start:
             column = column.slice(start - self.start)
         encoded = column.dictionary_encode(null_encoding="encode")
-        distinct = self.convert(encoded.dictionary)  # one Python value per distinct Arrow value
+        distinct = self._convert_distinct(encoded.dictionary)  # one Python value per distinct Arrow value
         codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.intp)
         prefix = self._prefix(col, start) if start < self.start else np.empty(0, dtype=object)
         text = str(column.type) in ("string", "large_string") and column.null_count == 0  # distinct str already
@@ -93,13 +93,24 @@ class ArrowBody:
         # values the head shows first, and Arrow values that are equal as Python values (an empty cell and
         # "", -0.0 and 0.0): one distinct value each, in order of first appearance, as pandas.factorize
         head_codes, head_uniques = pd.factorize(prefix, use_na_sentinel=True)
+        order = np.argsort(_first_seen(codes, len(distinct)), kind="stable")  # distinct values by first row
+        if str(column.type) in ("string", "large_string") and _all_text(distinct):
+            # text (no NaN among the values): pandas' hashing of the head's values then the column's, in that
+            # order, is the loop below (Python's hash and ==), without a Python step per distinct value
+            merged = np.empty(len(head_uniques) + len(distinct), dtype=object)
+            merged[:len(head_uniques)] = head_uniques
+            merged[len(head_uniques):] = distinct[order]
+            ids, uniques_all = pd.factorize(merged, use_na_sentinel=True)
+            remap = np.empty(len(distinct), dtype=np.intp)
+            remap[order] = ids[len(head_uniques):]
+            out = np.asarray(uniques_all, dtype=object)
+            return np.concatenate([head_codes.astype(np.intp), remap[codes]]), out
         index: dict[object, int] = {}
         uniques: list[object] = []
         for value in head_uniques.tolist():
             index.setdefault(value, len(uniques))
             uniques.append(value)
         remap = np.empty(len(distinct), dtype=np.intp)
-        order = np.argsort(_first_seen(codes, len(distinct)), kind="stable")  # distinct values by first row
         for i in order.tolist():
             value = distinct[i]
             at = index.get(value)
@@ -110,6 +121,13 @@ class ArrowBody:
         out = np.empty(len(uniques), dtype=object)
         out[:] = uniques
         return np.concatenate([head_codes.astype(np.intp), remap[codes]]), out
+
+    def _convert_distinct(self, dictionary: Any) -> np.ndarray:
+        """`convert` of distinct Arrow values. Text: its strings, an empty cell "" (what every converter
+        gives text), without the converter's own pass to share one Python string among equal cells."""
+        if str(dictionary.type) in ("string", "large_string"):
+            return np.asarray(dictionary.fill_null("").to_numpy(zero_copy_only=False), dtype=object)
+        return self.convert(dictionary)
 
     def cells(self, col: int, start: int, rows: np.ndarray) -> np.ndarray:
         """The values at rows `start + rows` (rows: indices into the column from `start`)."""
@@ -195,6 +213,12 @@ def _first_seen(codes: np.ndarray, n: int) -> np.ndarray:
     first = np.full(n, len(codes), dtype=np.int64)
     np.minimum.at(first, codes, np.arange(len(codes), dtype=np.int64))
     return first
+
+
+def _all_text(values: np.ndarray) -> bool:
+    """Every value a str (what a text column converts to): no NaN or None, where pandas' equality is not
+    Python's."""
+    return bool(pd.api.types.infer_dtype(values, skipna=False) == "string")
 
 
 def _float_amounts(column: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
