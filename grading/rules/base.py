@@ -116,6 +116,18 @@ def distinct_texts(values: np.ndarray, fmt: Callable[[Any], str]) -> np.ndarray:
     return texts[codes] if len(values) else np.empty(0, dtype=object)
 
 
+def join_texts(pieces: Sequence[np.ndarray | str]) -> list[str]:
+    """Row by row, the concatenation of the pieces: literal text, or object arrays of str (one per row),
+    in one pass (pyarrow) instead of a new Python string per piece and row."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arrays = [pa.scalar(p, pa.large_string()) if isinstance(p, str) else pa.array(p, type=pa.large_string())
+              for p in pieces]
+    joined: list[str] = pc.binary_join_element_wise(*arrays, pa.scalar("", pa.large_string())).to_pylist()
+    return joined
+
+
 def format_gap(ref: str, gap: float) -> str:
     """A distance to the next grade as shown: rounded *up* to the shown precision, so adding the shown
     amount always reaches the next grade (12,345.67 → 1.24万, not 1.23万)."""

@@ -13,7 +13,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ..units import format_ratio
 from .base import (band_grades, band_levels, AssigningRule, AssigningSpec, Gap, Path, StageOutcome, column_values, comparable,
-                   distinct_texts, format_value, label_of, next_better, numeric_values, series)
+                   distinct_texts, format_value, join_texts, label_of, next_better, numeric_values, series)
 from .spec import Amount, Grade, Model, ValueRef, descending
 
 
@@ -127,9 +127,9 @@ class ScoreRule(AssigningRule[ScoreStage]):
     def apply(self, stage: ScoreStage, table: pd.DataFrame) -> StageOutcome:
         n = len(table)
         total = np.zeros(n)
-        # every row's text is built column-wise: values formatted once per distinct value, then joined by
-        # object-array concatenation ("，".join of each row's parts, one per indicator)
-        detail = np.full(n, "", dtype=object)
+        # every row's text is built column-wise: values formatted once per distinct value, then the pieces
+        # joined row by row in one pass ("，".join of each row's parts, one per indicator)
+        detail: list[np.ndarray | str] = []
         missing = np.full(n, "", dtype=object)  # "、".join of the labels of a row's empty values
         for k, ind in enumerate(stage.indicators):
             label = label_of(ind.ref)
@@ -150,8 +150,8 @@ class ScoreRule(AssigningRule[ScoreStage]):
                 before = missing[gaps]
                 missing[gaps] = np.where(before == "", label, before + f"、{label}")
             weight = "" if ind.weight == 1 else f"×{ind.weight:g}"
-            part = (f"{label} " + shown) + " 得 " + distinct_texts(pts, lambda p: f"{p:.4g}") + f" 分{weight}"
-            detail = part if k == 0 else detail + "，" + part
+            detail += [*(["，"] if k else []), f"{label} ", shown, " 得 ", distinct_texts(pts, lambda p: f"{p:.4g}"),
+                       f" 分{weight}"]
         total = np.round(total, 6)
         grades = np.full(n, stage.else_grade, dtype=object)
         band_min = np.full(n, np.nan)
@@ -163,8 +163,8 @@ class ScoreRule(AssigningRule[ScoreStage]):
             decided |= hit
         lowest = stage.grades[-1].min
         bound = np.where(decided, "）≥ " + distinct_texts(band_min, lambda b: f"{b:g}"), f"）< {lowest:g}")
-        reasons: list[str] = ((f"{stage.name} " + distinct_texts(total, lambda t: f"{t:.4g}")) + " 分（" + detail
-                              + bound + " → " + grades).tolist() if n else []
+        reasons = join_texts([f"{stage.name} ", distinct_texts(total, lambda t: f"{t:.4g}"), " 分（", *detail,
+                              bound, " → ", grades]) if n else []
         idx = table.index
         return StageOutcome(series(grades, idx), series(reasons, idx),
                             series(missing.tolist(), idx), series(total, idx, float))
