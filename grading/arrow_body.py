@@ -123,11 +123,16 @@ class ArrowBody:
         return np.concatenate([head_codes.astype(np.intp), remap[codes]]), out
 
     def _convert_distinct(self, dictionary: Any) -> np.ndarray:
-        """`convert` of distinct Arrow values. Text: its strings, an empty cell "" (what every converter
-        gives text), without the converter's own pass to share one Python string among equal cells."""
-        if str(dictionary.type) in ("string", "large_string"):
-            return np.asarray(dictionary.fill_null("").to_numpy(zero_copy_only=False), dtype=object)
-        return self.convert(dictionary)
+        """`convert` of distinct Arrow values. Text: its strings as they are, without the converter's own
+        pass to share one Python string among equal cells; the empty cell (null), if any, converted by it."""
+        if str(dictionary.type) not in ("string", "large_string"):
+            return self.convert(dictionary)
+        out = np.asarray(dictionary.to_numpy(zero_copy_only=False), dtype=object)
+        if dictionary.null_count:
+            nulls = dictionary.is_null()
+            out[np.flatnonzero(np.asarray(nulls.to_numpy(zero_copy_only=False), dtype=bool))] = \
+                self.convert(dictionary.filter(nulls))
+        return out
 
     def cells(self, col: int, start: int, rows: np.ndarray) -> np.ndarray:
         """The values at rows `start + rows` (rows: indices into the column from `start`)."""

@@ -100,9 +100,15 @@ def test_a_write_that_fails_before_its_commit_stores_nothing(tmp_path: Path, dem
     sink.before = before
     with pytest.raises(RuntimeError, match="disk gone"):
         run_pipeline(cfg, sink, db, generated_at=FIXED_TIME)
-    assert _stored_periods(db) == []
-    assert not _write_locked(db)  # the recorder's transaction was rolled back and its connection closed
+    assert not db.exists()  # the database this run created is removed with it
     assert not output.exists()
+    run_pipeline(cfg, FileSink(cfg.template_path(), output), db, generated_at=FIXED_TIME)
+    sink.before = before
+    before_bytes = db.read_bytes()
+    with pytest.raises(RuntimeError, match="disk gone"):
+        run_pipeline(cfg, sink, db, generated_at=FIXED_TIME)
+    assert db.read_bytes() == before_bytes  # an existing one keeps its runs, untouched
+    assert not _write_locked(db)  # the recorder's transaction was rolled back and its connection closed
 
 
 def test_a_failed_move_rolls_the_history_back(tmp_path: Path, demo: Any, monkeypatch: Any) -> None:
@@ -156,3 +162,44 @@ def test_a_failure_after_grading_before_the_write_stores_nothing(tmp_path: Path,
     assert _stored_periods(db) == []
     assert not _write_locked(db)
     assert not output.exists()
+
+
+def test_readers_are_not_blocked_while_the_workbook_is_written(tmp_path: Path, demo: Any,
+                                                               monkeypatch: Any) -> None:
+    """The record's rows stay in memory until the commit: another program (the history commands, the
+    next run reading the previous period) can still read the database while the workbook is written,
+    even when the rows outgrow SQLite's page cache (made tiny here to force that)."""
+    import threading
+
+    from grading import history
+
+    cfg, output, db = _setup(tmp_path, demo)
+    run_pipeline(cfg, FileSink(cfg.template_path(), output), db, generated_at=FIXED_TIME)  # a stored run
+    real_connect, real_record = record_behind.connect, record_behind.record_run
+    inserted = threading.Event()
+
+    def small_cache(path: Path) -> sqlite3.Connection:
+        conn = real_connect(path)
+        conn.execute("PRAGMA cache_size = 1")
+        return conn
+
+    def record(*args: Any) -> int:
+        run_id = real_record(*args)
+        inserted.set()
+        return run_id
+
+    monkeypatch.setattr(record_behind, "connect", small_cache)
+    monkeypatch.setattr(record_behind, "record_run", record)
+    read: list[object] = []
+
+    def before() -> None:
+        assert inserted.wait(20)
+        with sqlite3.connect(db, timeout=0) as conn:  # fails at once if the file is locked against readers
+            read.append(conn.execute("SELECT COUNT(*) FROM customer_grades").fetchone()[0])
+
+    sink = _Sink(cfg.template_path(), output)
+    sink.before = before
+    result = run_pipeline(cfg, sink, db, generated_at=FIXED_TIME)
+    assert read == [len(result.graded)]  # the stored run, not the one being written
+    assert _stored_periods(db) == ["2026H1"]
+    assert history.list_runs(db)[0]["customers"] == len(result.graded)
