@@ -358,11 +358,13 @@ def _date_blank(values: Cells, bad: np.ndarray) -> np.ndarray:
     return out
 
 
-def _raw_where(values: Cells, mask: np.ndarray) -> np.ndarray:
+def _raw_where(values: Cells, mask: np.ndarray) -> pd.Series:
+    """The cells at `mask` as shown in a problem (None elsewhere); kept as objects: no text column is made
+    of them (pandas would turn them into an Arrow string column, a pass over every row)."""
     out = np.empty(len(values), dtype=object)
     idx = np.flatnonzero(mask)
     out[idx] = [_show(v) for v in values[idx].tolist()]
-    return out
+    return pd.Series(out, dtype=object, copy=False)
 
 
 def _first_text(row: list[object]) -> str:
