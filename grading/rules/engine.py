@@ -121,9 +121,11 @@ def derive(config: Config, out: pd.DataFrame, reason: list[str], gap: Gap | None
             texts[i] = f"差 {s} → {target}"
         with np.errstate(invalid="ignore", divide="ignore"):
             ratios[hit] = np.where(b[hit] != 0, g[hit] / b[hit], np.nan)
-    out["next_gap"] = texts
+    # long texts stay Python objects: the writer and the history read them as such (an Arrow text column
+    # would be made here and taken apart again there)
+    out["next_gap"] = pd.Series(texts, index=out.index, dtype=object)
     out["next_gap_ratio"] = ratios
-    out["reason"] = reason
+    out["reason"] = pd.Series(reason, index=out.index, dtype=object)
     out["prev_grade"] = ""  # filled by changes.compare when a previous period exists
     out["change"] = ""
     return out
