@@ -75,12 +75,10 @@ class GradingResult:
 def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.datetime | None = None,
                previous: PreviousPeriod | None = None, sheet_reader: SheetReader | None = None,
                own_output: Callable[[Path], bool] | None = None,
-               year_ago: PreviousPeriod | None = None, parallel: bool = False,
-               on_graded: Callable[[pd.DataFrame, dict[str, list[str]]], None] | None = None) -> GradingResult:
+               year_ago: PreviousPeriod | None = None, parallel: bool = False) -> GradingResult:
     """Read the configured sources and grade (against `previous` if given; growth against `previous`
     and `year_ago`); nothing is written. `parallel`: large inputs are read in worker processes
-    (grading.read_pool; the result is the same). `on_graded(graded, files)` is called with the final
-    graded table (the result's) before the fill plan is made."""
+    (grading.read_pool; the result is the same)."""
     timings: dict[str, float] = {}
     problems: list[Problem] = ProblemLog()  # columnar and bounded: 1 M bad rows are not 1 M objects
     t = time.perf_counter()
@@ -116,8 +114,6 @@ def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.da
     if config.views.growth:
         graded = add_growth(graded, previous, year_ago)
     timings["grade"] = time.perf_counter() - t
-    if on_graded is not None:
-        on_graded(graded, {k: v.files for k, v in sources.items()})
 
     t = time.perf_counter()
     shown = problems.for_workbook(PROBLEMS_CSV_NOTE) if isinstance(problems, ProblemLog) else problems
@@ -245,28 +241,22 @@ def run_pipeline(config: Config, sink: Sink, history: Path | None, progress: Pro
             pasted[f"{sheet.file.name}!{sheet.sheet}"] = sheet
         return sheet
 
+    result = grade_data(config, progress, generated_at, previous, read_and_keep if sheet_reader else None,
+                        own_output, year_ago, parallel)
+    t = time.perf_counter()
+    progress("写入工作簿", 0.8)
     recording = history is not None and record
-    hashing = ThreadPoolExecutor(max_workers=1) if recording else None  # inputs hashed while the run goes on
+    hashing = ThreadPoolExecutor(max_workers=1) if recording else None  # inputs hashed while the workbook is written
     recorder: RecordBehind | None = None
-
-    def start_record(graded: pd.DataFrame, files: dict[str, list[str]]) -> None:
-        """The history record, stored in a thread from the moment the grades are final (while the fill
-        plan and the workbook are made); committed only with the output (grading.record_behind)."""
-        nonlocal recorder
-        assert history is not None and hashing is not None
-        inputs = [Path(p) for paths in files.values() for p in paths if Path(p).is_file()]
-        sheets = [(label, *sheet_digest(pasted[label].rows)) for paths in files.values()
-                  for label in paths if label in pasted]
-        run = RunRecord(config.period.label, config.period.as_of, started, config.digest, sink.target, inputs,
-                        sink.source, config_text=config.source_text,
-                        digests=PendingDigests(hashing.submit(_digests, inputs)), sheets=sheets)
-        recorder = RecordBehind(history, run, graded)
-
     try:
-        result = grade_data(config, progress, generated_at, previous, read_and_keep if sheet_reader else None,
-                            own_output, year_ago, parallel, start_record if recording else None)
-        t = time.perf_counter()
-        progress("写入工作簿", 0.8)
+        if history is not None and hashing is not None:  # stored in a thread while the workbook is written
+            inputs = [Path(p) for files in result.files.values() for p in files if Path(p).is_file()]
+            sheets = [(label, *sheet_digest(pasted[label].rows)) for files in result.files.values()
+                      for label in files if label in pasted]
+            run = RunRecord(config.period.label, config.period.as_of, started, config.digest, sink.target, inputs,
+                            sink.source, config_text=config.source_text,
+                            digests=PendingDigests(hashing.submit(_digests, inputs)), sheets=sheets)
+            recorder = RecordBehind(history, run, result.graded)
         commit = recorder.commit if recorder is not None else nullcontext
         problems_csv = write_problems_csv(result.problems, sink.beside)
         result.overflows = sink.write(result.plan, lambda m, f: progress(m, 0.8 + 0.2 * f), commit) + problems_csv

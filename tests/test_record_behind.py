@@ -140,30 +140,6 @@ def test_a_busy_insert_is_the_busy_error_and_the_output_is_not_moved(tmp_path: P
     assert not output.exists()
 
 
-def test_a_failure_after_grading_before_the_write_stores_nothing(tmp_path: Path, demo: Any,
-                                                                 monkeypatch: Any) -> None:
-    """The record starts once the grades are final; the fill plan failing after that rolls it back."""
-    cfg, output, db = _setup(tmp_path, demo)
-    import grading.pipeline as pipeline
-
-    started: list[bool] = []
-
-    def broken_plan(*args: Any, **kwargs: Any) -> Any:
-        deadline = time.monotonic() + 20
-        while not (db.exists() and _write_locked(db)) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        started.append(_write_locked(db))
-        raise RuntimeError("plan failed")
-
-    monkeypatch.setattr(pipeline, "build_plan", broken_plan)
-    with pytest.raises(RuntimeError, match="plan failed"):
-        run_pipeline(cfg, FileSink(cfg.template_path(), output), db, generated_at=FIXED_TIME)
-    assert started == [True]
-    assert _stored_periods(db) == []
-    assert not _write_locked(db)
-    assert not output.exists()
-
-
 def test_readers_are_not_blocked_while_the_workbook_is_written(tmp_path: Path, demo: Any,
                                                                monkeypatch: Any) -> None:
     """The record's rows stay in memory until the commit: another program (the history commands, the
