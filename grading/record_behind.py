@@ -6,16 +6,16 @@ instead of after it. What the user can rely on does not change: the transaction 
 when the sink's commit step (moving the output into place) has succeeded, and rolled back when it, or
 anything before it, fails; the output and the history still change together.
 
-The thread owns its connection from opening to closing (SQLite connections stay in one thread; only
-`interrupt`, which SQLite allows from any thread, is called from outside). The caller's side: `commit()`
-waits until the rows are inserted (raising the thread's error, if any, before the output is moved), lets
-the output be moved, then has the thread commit and waits for it.
+The thread owns its connection from opening to closing (SQLite connections stay in one thread). The
+caller's side: `commit()` waits until the rows are inserted (raising the thread's error, if any, before
+the output is moved), lets the output be moved, then has the thread commit and waits for it. A run
+abandoned while rows are being inserted stops the insert at SQLite's next progress check.
 
 Locks: the transaction holds SQLite's write lock from its first statement (so another program writing
 the history waits, up to BUSY_TIMEOUT, as it would for the insert itself), but the rows stay in memory
 until the commit (cache_spill off): readers — the history commands, another run reading the previous
-period, DB Browser — are not blocked while the workbook is written. A run that fails removes the history
-file it created.
+period, DB Browser — are not blocked while the workbook is written. A failed first run leaves the empty
+database it created (schema only): another run may be using it already, so it is never deleted here.
 """
 
 from __future__ import annotations
@@ -65,38 +65,33 @@ class RecordBehind:
         self._decided = threading.Event()   # the caller said commit (keep) or roll back
         self._keep = False
         self._error: BaseException | None = None
-        self._conn: sqlite3.Connection | None = None
-        self._created = not history.exists()  # removed again if the run fails
         self.waited = 0.0  # seconds the caller spent waiting for the history
         graded = graded.copy(deep=False)  # a frame object of its own: no cache shared with the writer's reads
         self._thread = threading.Thread(target=self._work, args=(run, graded), name="history", daemon=True)
         self._thread.start()
 
+    def _abandoned(self) -> int:
+        """SQLite's progress check (in this thread): non-zero stops the running statement."""
+        return 1 if self._decided.is_set() and not self._keep else 0
+
     def _work(self, run: RunRecord, graded: pd.DataFrame) -> None:
-        stored = False
         try:
             with closing(connect(self._history)) as conn:
                 # rows kept in memory until COMMIT: the database file is not locked against readers before
                 conn.execute("PRAGMA cache_spill = OFF")
-                self._conn = conn
-                try:
-                    with conn:  # one transaction: committed when it exits normally, else rolled back
-                        if not self._decided.is_set():  # not abandoned before it began
-                            record_run(conn, run, graded)
-                        self._inserted.set()
-                        self._decided.wait()
-                        if not self._keep:
-                            raise _Abandoned
-                    stored = True
-                finally:
-                    self._conn = None
+                conn.set_progress_handler(self._abandoned, _PROGRESS_STEPS)
+                with conn:  # one transaction: committed when it exits normally, else rolled back
+                    if not self._decided.is_set():  # not abandoned before it began
+                        record_run(conn, run, graded)
+                    self._inserted.set()
+                    self._decided.wait()
+                    if not self._keep:
+                        raise _Abandoned
         except _Abandoned:
             pass
         except BaseException as exc:  # handed to the caller, raised there
             self._error = exc
         finally:
-            if not stored and self._created:
-                _remove_unused(self._history)
             self._inserted.set()
 
     def _raise(self) -> None:
@@ -132,30 +127,9 @@ class RecordBehind:
 
     def abandon(self) -> None:
         """Roll back (if not committed yet) and wait for the thread to end; safe to call more than once.
-        An insert still running is interrupted (a cancelled run ends at once)."""
-        if not self._keep:
-            self._decided.set()
-            conn = self._conn
-            if conn is not None and not self._inserted.is_set():
-                try:
-                    conn.interrupt()
-                except sqlite3.Error:  # closed meanwhile: nothing to interrupt
-                    pass
+        An insert still running stops at its next progress check (a cancelled run ends soon)."""
+        self._decided.set()
         self._thread.join()
 
 
-def _remove_unused(path: Path) -> None:
-    """Delete a history database this run created if it stores no run (the run failed)."""
-    if not path.exists():
-        return
-    try:
-        with closing(sqlite3.connect(path)) as conn:
-            if conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]:
-                return
-    except sqlite3.Error:
-        return  # not ours to judge: left as it is
-    for leftover in (path, path.with_name(path.name + "-journal")):
-        try:
-            leftover.unlink()
-        except OSError:
-            pass
+_PROGRESS_STEPS = 10_000  # SQLite virtual-machine steps between checks whether the run was abandoned

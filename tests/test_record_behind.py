@@ -100,7 +100,8 @@ def test_a_write_that_fails_before_its_commit_stores_nothing(tmp_path: Path, dem
     sink.before = before
     with pytest.raises(RuntimeError, match="disk gone"):
         run_pipeline(cfg, sink, db, generated_at=FIXED_TIME)
-    assert not db.exists()  # the database this run created is removed with it
+    assert _stored_periods(db) == []  # (the empty database it created stays: another run may use it)
+    assert not _write_locked(db)
     assert not output.exists()
     run_pipeline(cfg, FileSink(cfg.template_path(), output), db, generated_at=FIXED_TIME)
     sink.before = before
