@@ -122,8 +122,19 @@ class RecordBehind:
             raise
         self._keep = True
         self._decided.set()
-        self._wait(self._thread.join)
+        self._wait(self._join_through_interrupt)
         self._raise()
+
+    def _join_through_interrupt(self) -> None:
+        """Wait for the COMMIT even through Ctrl-C: once the output is in place the thread commits
+        whatever the caller does, so the run ends as a finished run (raising here would put the previous
+        output back beside a committed history)."""
+        while True:
+            try:
+                self._thread.join()
+                return
+            except KeyboardInterrupt:
+                continue
 
     def abandon(self) -> None:
         """Roll back (if not committed yet) and wait for the thread to end; safe to call more than once.

@@ -180,3 +180,31 @@ def test_readers_are_not_blocked_while_the_workbook_is_written(tmp_path: Path, d
     assert read == [len(result.graded)]  # the stored run, not the one being written
     assert _stored_periods(db) == ["2026H1"]
     assert history.list_runs(db)[0]["customers"] == len(result.graded)
+
+
+def test_ctrl_c_while_the_history_commits_ends_as_a_finished_run(tmp_path: Path, demo: Any) -> None:
+    """Ctrl-C after the output was moved into place, while the thread commits: the commit is waited for
+    and the run ends normally (the interrupt must not put the previous output back beside a stored run)."""
+    import datetime as dt
+
+    from grading.history import RunRecord
+
+    cfg, output, db = _setup(tmp_path, demo)
+    result = run_pipeline(cfg, FileSink(cfg.template_path(), output), db, generated_at=FIXED_TIME, record=False)
+    run = RunRecord("2026H1", dt.date(2026, 6, 30), dt.datetime(2026, 7, 1), "h", str(output), [])
+    recorder = record_behind.RecordBehind(db, run, result.graded)
+    real_join = recorder._thread.join
+    calls: list[int] = []
+
+    def interrupted_once(timeout: float | None = None) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        real_join(timeout)
+
+    recorder._thread.join = interrupted_once  # type: ignore[method-assign]
+    with recorder.commit():
+        pass
+    recorder.abandon()
+    assert len(calls) >= 2
+    assert _stored_periods(db) == ["2026H1"]
