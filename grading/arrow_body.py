@@ -87,14 +87,14 @@ class ArrowBody:
         distinct = self._convert_distinct(encoded.dictionary)  # one Python value per distinct Arrow value
         codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.intp)
         prefix = self._prefix(col, start) if start < self.start else np.empty(0, dtype=object)
-        text = str(column.type) in ("string", "large_string") and column.null_count == 0  # distinct str already
+        text = _is_text(column.type) and column.null_count == 0  # distinct str already
         if not len(prefix) and (text or _distinct(distinct)):
             return codes, distinct
         # values the head shows first, and Arrow values that are equal as Python values (an empty cell and
         # "", -0.0 and 0.0): one distinct value each, in order of first appearance, as pandas.factorize
         head_codes, head_uniques = pd.factorize(prefix, use_na_sentinel=True)
         order = np.argsort(_first_seen(codes, len(distinct)), kind="stable")  # distinct values by first row
-        if str(column.type) in ("string", "large_string") and _all_text(distinct):
+        if _is_text(column.type) and _all_text(distinct):
             # text (no NaN among the values): pandas' hashing of the head's values then the column's, in that
             # order, is the loop below (Python's hash and ==), without a Python step per distinct value
             merged = np.empty(len(head_uniques) + len(distinct), dtype=object)
@@ -125,7 +125,7 @@ class ArrowBody:
     def _convert_distinct(self, dictionary: Any) -> np.ndarray:
         """`convert` of distinct Arrow values. Text: its strings as they are, without the converter's own
         pass to share one Python string among equal cells; the empty cell (null), if any, converted by it."""
-        if str(dictionary.type) not in ("string", "large_string"):
+        if not _is_text(dictionary.type):
             return self.convert(dictionary)
         out = np.asarray(dictionary.to_numpy(zero_copy_only=False), dtype=object)
         if dictionary.null_count:
@@ -172,11 +172,10 @@ class ArrowBody:
 
     def any_text(self) -> bool:
         """Does any cell of the body hold something (text other than "", or any other value)?"""
-        import pyarrow as pa
         import pyarrow.compute as pc
 
         for column in self.table.columns:
-            if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            if _is_text(column.type):
                 if bool(pc.any(pc.not_equal(column, "")).as_py()):
                     return True
             elif column.null_count < len(column):
@@ -190,7 +189,7 @@ class ArrowBody:
         column = self._column(col)
         if start > self.start:
             column = column.slice(start - self.start)
-        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        if _is_text(column.type):
             body = _text_amounts(column)
         elif pa.types.is_floating(column.type):
             body = _float_amounts(column)
@@ -201,6 +200,13 @@ class ArrowBody:
         head = parse_amounts(self._prefix(col, start))
         nums, bad, repaired = (np.concatenate([h, b]) for h, b in zip(head, body))
         return nums, bad, repaired
+
+
+def _is_text(kind: Any) -> bool:
+    """An Arrow string type (plain or large)."""
+    import pyarrow as pa
+
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
 
 
 def _distinct(values: np.ndarray) -> bool:

@@ -214,15 +214,20 @@ def _name_clashes(use: CodeUse, cid: np.ndarray, clabels: np.ndarray, first_of: 
     return out
 
 
+def _unpadded(code: str) -> str:
+    """A code without its leading zeros ("0" for zeros only)."""
+    return code.lstrip("0") or "0"
+
+
 def _leading_zeros(firsts: list[tuple[CodeUse, dict[str, int]]]) -> list[Problem]:
     """Codes of all sources that differ only by leading zeros: a 提示 per group, at the first row (in
     source order) of its smallest member. Two such codes differ, so one of them starts with "0"."""
-    zero_keys = {code.lstrip("0") or "0" for _, first_of in firsts for code in first_of if code.startswith("0")}
+    zero_keys = {_unpadded(code) for _, first_of in firsts for code in first_of if code.startswith("0")}
     groups: dict[str, set[str]] = {}
     for _, first_of in firsts:
         for code in first_of:
-            if code and (code.lstrip("0") or "0" if code.startswith("0") else code) in zero_keys:
-                groups.setdefault(code.lstrip("0") or "0", set()).add(code)
+            if code and _unpadded(code) in zero_keys:
+                groups.setdefault(_unpadded(code), set()).add(code)
     out: list[Problem] = []
     for key in sorted(k for k, members in groups.items() if len(members) > 1):
         members = sorted(groups[key])

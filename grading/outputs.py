@@ -25,7 +25,6 @@ from xml.sax.saxutils import escape
 from .config_model import Config
 from .errors import OutputFolderNotWritable, OutputIsFolder, OutputLocked, OutputOverInput
 from . import problems_csv
-from .safe_text import FORMULA_STARTS
 from .problems import Problem, ProblemLog
 
 OUTPUT_SHEETS = ("客户分级管理表", "数据问题", "等级变动", "分级汇总", "分级规则")
@@ -314,12 +313,4 @@ def write_problems_csv(problems: Sequence[Problem], output: Path) -> list[str]:
         raise
     return [f"数据问题共 {len(problems):,} 条，工作表「数据问题」每类只列出前 {problems.keep:,} 条，完整清单见 {target.name}"]
 
-
-def _safe(value: object) -> object:
-    """Text Excel would run as a formula gets a leading ' (as write_xlsx.csv_safe)."""
-    if type(value) is str:  # the common case first, without slicing
-        return "'" + value if value.startswith(FORMULA_STARTS) else value
-    if isinstance(value, str) and value[:1] in FORMULA_STARTS:
-        return "'" + value
-    return "" if value is None else value
 

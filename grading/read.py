@@ -404,18 +404,20 @@ def read_text(path: Path) -> RawSheet:
         )
     check_text_bytes(raw, path.name)
     if len(raw) > 1 << 20:  # large: pyarrow's reader (else pandas' C parser) straight from the bytes
-        if _encoding(raw) == "gb18030":  # pandas would read UTF-8 lines as GB18030 without an error: look first
+        encoding = _encoding(raw)
+        if encoding == "gb18030":  # pandas would read UTF-8 lines as GB18030 without an error: look first
             try:
                 raw[: 1 << 20].decode("utf-8")
             except UnicodeDecodeError as exc:
                 check_mixed(raw, path.name, exc.start)
-        arrow = _arrow_csv(raw)
+        delimiter, width = _probe(raw, encoding)  # sniffed once for both readers below
+        arrow = _arrow_csv(raw, encoding, delimiter, width)
         if arrow is not None:
             records, body = arrow
             first = body.table.slice(0, max(HEAD_ROWS - len(records), 0))
             head = records + [list(r) for r in zip(*(c.to_pylist() for c in first.columns))]
             return _non_empty(RawSheet(path, path.stem, [_trim(r) for r in head], 1, [], None, body))
-        table = _fast_csv(raw)
+        table = _fast_csv(raw, encoding, delimiter, width)
         if table is not None:
             head = cast(list[list[object]], table.iloc[:HEAD_ROWS].to_numpy(dtype=object).tolist())
             return _non_empty(RawSheet(path, path.stem, [_trim(r) for r in head], 1, [], table))
@@ -463,10 +465,9 @@ def _probe(raw: bytes, encoding: str) -> tuple[str, int]:
     return delimiter, max((len(r) for r in probe), default=0)
 
 
-def _arrow_csv(raw: bytes) -> tuple[list[list[object]], ArrowBody] | None:
+def _arrow_csv(raw: bytes, encoding: str, delimiter: str,
+               width: int) -> tuple[list[list[object]], ArrowBody] | None:
     """The head records and the Arrow body (grading.read_text_arrow), or None: pandas reads it."""
-    encoding = _encoding(raw)
-    delimiter, width = _probe(raw, encoding)
     try:
         got = read_body(raw, encoding, delimiter, width)
     except Exception:  # an optimisation only: whatever goes wrong, the file is read as before
@@ -476,12 +477,10 @@ def _arrow_csv(raw: bytes) -> tuple[list[list[object]], ArrowBody] | None:
     return got
 
 
-def _fast_csv(raw: bytes) -> pd.DataFrame | None:
-    """pandas' C parser, all cells as text. None (the careful path then reads the file) when the bytes
-    do not all decode, or a row is wider than the widest of the first lines: nothing is ever dropped
-    or silently replaced."""
-    encoding = _encoding(raw)
-    delimiter, width = _probe(raw, encoding)
+def _fast_csv(raw: bytes, encoding: str, delimiter: str, width: int) -> pd.DataFrame | None:
+    """pandas' C parser, all cells as text (`encoding`, `delimiter`, `width` as _encoding and _probe give
+    them). None (the careful path then reads the file) when the bytes do not all decode, or a row is wider
+    than the widest of the first lines: nothing is ever dropped or silently replaced."""
     if not width:
         return None
     try:

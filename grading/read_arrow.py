@@ -31,7 +31,7 @@ from python_calamine import CalamineWorkbook
 
 from .arrow_body import ArrowBody
 from .xlsx_extent import shared_strings_part
-from .xlsx_split import read_in_halves
+from .xlsx_split import read_in_halves, strict_sheet
 
 HEAD_ROWS = 200   # as grading.read.HEAD_ROWS: rows kept as lists (header search, messages)
 OVERLAP = 40      # rows read both ways and compared
@@ -52,7 +52,7 @@ def read_columns(path: Path, sheet: str, part: str, zf: zipfile.ZipFile) -> tupl
     """(head rows, first row number, the rows from HEAD_ROWS − OVERLAP on as an Arrow body whose values are
     calamine's) or None (read it the usual way)."""
     try:
-        import fastexcel
+        import fastexcel  # noqa: F401  (installed: grading.xlsx_split.strict_sheet reads with it)
         import pyarrow as pa
     except ImportError:
         return None
@@ -66,12 +66,10 @@ def read_columns(path: Path, sheet: str, part: str, zf: zipfile.ZipFile) -> tupl
     batch = read_in_halves(path, zf, part, sheet, first_row, skip)  # two parses at once, when it is large
     if batch is None:
         try:
-            loaded = fastexcel.read_excel(str(path)).load_sheet(sheet, header_row=None, skip_rows=skip,
-                                                                  schema_sample_rows=None, dtype_coercion="strict")
-            batch, errors = loaded.to_arrow_with_errors()
+            batch = strict_sheet(path, sheet, skip)
         except Exception:  # mixed types, error cells, anything fastexcel refuses: calamine reads it
             return None
-        if errors is not None and len(getattr(errors, "errors", [1])):
+        if batch is None:
             return None
     width = max(len(r) for r in rows)
     if batch.num_columns < width or batch.num_rows < OVERLAP:

@@ -183,16 +183,14 @@ class ReadPool:
                  trace: TracebackType | None) -> None:
         if self._executor is None:
             return
+        with self._lock:
+            self._closing = True  # no file is handed to a worker from now on
         if error is not None:  # cancelled (Ctrl-C) or failed: stop the workers now, not after their files
-            with self._lock:
-                self._closing = True
             workers = list(getattr(self._executor, "_processes", {}).values())  # no public call before 3.14
             self._executor.shutdown(wait=False, cancel_futures=True)
             for worker in workers:
                 worker.terminate()
             return
-        with self._lock:
-            self._closing = True  # no file is handed to a worker from now on
         self._executor.shutdown(wait=True, cancel_futures=True)
         for feeder in self._feeders:
             feeder.join()

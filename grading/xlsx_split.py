@@ -74,8 +74,8 @@ def read_in_halves(path: Path, zf: zipfile.ZipFile, part: str, sheet: str, first
         if halves is None or halves.second_start <= first_row + skip:
             return None
         with ThreadPoolExecutor(2) as pool:
-            first = pool.submit(_parse, halves.first, sheet, skip)
-            second = pool.submit(_parse, halves.second, sheet, halves.second_start - 1)
+            first = pool.submit(strict_sheet, halves.first, sheet, skip)
+            second = pool.submit(strict_sheet, halves.second, sheet, halves.second_start - 1)
             a, b = first.result(), second.result()
         if a is None or b is None:
             return None
@@ -96,7 +96,9 @@ def _sweep() -> None:
         pass
 
 
-def _parse(package: Path, sheet: str, skip: int) -> Any:
+def strict_sheet(package: Path, sheet: str, skip: int) -> Any:
+    """fastexcel's strict read of a sheet from range row `skip` on, as Arrow; None when a cell did not fit its
+    column's type (an error cell, mixed types). Whatever else fastexcel refuses raises."""
     import fastexcel
 
     loaded = fastexcel.read_excel(str(package)).load_sheet(sheet, header_row=None, skip_rows=skip,

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from grading import problems_csv
-from grading.outputs import _safe
+from grading.safe_text import csv_safe as _safe
 
 _TEXT = st.text(alphabet=st.sampled_from(list("ab ,\"\r\n=+-@'合计¥\t0")), max_size=6)
 _BLOCK = st.tuples(_TEXT, _TEXT, st.lists(st.one_of(st.none(), st.integers(0, 10**7)), min_size=0, max_size=12),

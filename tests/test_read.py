@@ -160,11 +160,11 @@ def test_large_csv_fast_path_reads_the_same_as_the_csv_module(tmp_path, monkeypa
     arrow, layout, arrow_problems = _frame(path)
     [sheet] = read_file(path)
     assert sheet.body is not None and sheet.n_rows == 20_000 + 6  # title, blank, header, 2 bad, 合计
-    monkeypatch.setattr(read_module, "_arrow_csv", lambda raw: None)  # pandas' C parser
+    monkeypatch.setattr(read_module, "_arrow_csv", lambda *sniffed: None)  # pandas' C parser
     fast, _, fast_problems = _frame(path)
     [sheet] = read_file(path)
     assert sheet.body is None and sheet.table is not None and sheet.n_rows == 20_000 + 6
-    monkeypatch.setattr(read_module, "_fast_csv", lambda raw: None)  # the csv module
+    monkeypatch.setattr(read_module, "_fast_csv", lambda *sniffed: None)  # the csv module
     slow, _, slow_problems = _frame(path)
     for other, other_problems in ((fast, fast_problems), (arrow, arrow_problems)):
         assert other.drop(columns=["_file", "_sheet"]).astype(object).equals(

@@ -24,21 +24,25 @@ from grading.read import RawSheet, read_file
 pytest.importorskip("fastexcel")
 
 
+def _traced(monkeypatch: pytest.MonkeyPatch, module: Any, name: str, original: Any) -> list[bool]:
+    """`module.name` replaced by `original` noting, call by call, whether it gave a result (not None)."""
+    gave: list[bool] = []
+
+    def traced(*args: Any) -> Any:
+        result = original(*args)
+        gave.append(result is not None)
+        return result
+
+    monkeypatch.setattr(module, name, traced)
+    return gave
+
+
 @pytest.fixture
 def small_thresholds(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     monkeypatch.setattr(read_arrow, "MIN_SHEET_BYTES", 0)
     monkeypatch.setattr(read_arrow, "HEAD_ROWS", 12)
     monkeypatch.setattr(read_arrow, "OVERLAP", 6)
-    used: list[bool] = []
-    original = read_arrow.read_columns
-
-    def traced(*args: Any) -> Any:
-        result = original(*args)
-        used.append(result is not None)
-        return result
-
-    monkeypatch.setattr(read_arrow, "read_columns", traced)
-    return used
+    return _traced(monkeypatch, read_arrow, "read_columns", read_arrow.read_columns)
 
 
 def _row_wise(path: Path, monkeypatch: pytest.MonkeyPatch) -> RawSheet:
@@ -266,16 +270,7 @@ def split_small(monkeypatch: pytest.MonkeyPatch, small_thresholds: list[bool]) -
     monkeypatch.setattr(xlsx_split, "SPLIT_MIN_BYTES", 0)
     monkeypatch.setattr(xlsx_split, "OVERLAP_ROWS", 3)
     monkeypatch.setattr(xlsx_split, "SPARE_CORE", True)
-    joined: list[bool] = []
-    original = xlsx_split.read_in_halves
-
-    def traced(*args: Any) -> Any:
-        result = original(*args)
-        joined.append(result is not None)
-        return result
-
-    monkeypatch.setattr(read_arrow, "read_in_halves", traced)
-    return joined
+    return _traced(monkeypatch, read_arrow, "read_in_halves", xlsx_split.read_in_halves)
 
 
 @pytest.mark.parametrize("writer", ["inline", "shared"])

@@ -39,15 +39,21 @@ def _csv(head: list[list[str]], body: list[list[str]], terminator: str, encoding
     return out.getvalue().encode(encoding)
 
 
+def _sniffed(raw: bytes) -> tuple[str, str, int]:
+    """encoding, delimiter and widest record, as read_text finds them once for both readers."""
+    encoding = read._encoding(raw)
+    return (encoding, *read._probe(raw, encoding))
+
+
 def _pandas_sheet(raw: bytes) -> RawSheet:
-    table = read._fast_csv(raw)
+    table = read._fast_csv(raw, *_sniffed(raw))
     assert table is not None
     head = table.iloc[:read.HEAD_ROWS].to_numpy(dtype=object).tolist()
     return RawSheet(Path("x.csv"), "x", [read._trim(r) for r in head], 1, [], table)
 
 
 def _arrow_sheet(raw: bytes) -> RawSheet | None:
-    got = read._arrow_csv(raw)
+    got = read._arrow_csv(raw, *_sniffed(raw))
     if got is None:
         return None
     records, body = got
@@ -140,7 +146,7 @@ def test_more_head_records_than_head_rows_are_left_to_pandas() -> None:
     raw = ("".join(f"说明{i}\n" for i in range(read.HEAD_ROWS + 5)) + "code,name\n" +
            "".join(f"C{i},N{i}\n" for i in range(3000))).encode()
     assert read_body(raw, "utf-8", ",", 2) is not None
-    assert read._arrow_csv(raw) is None
+    assert read._arrow_csv(raw, *_sniffed(raw)) is None
 
 
 def test_bytes_that_do_not_decode_are_left_to_the_other_readers() -> None:
