@@ -20,7 +20,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from xml.sax.saxutils import escape
+from .safe_text import xml_escape as escape
 
 from .config_model import Config
 from .errors import OutputFolderNotWritable, OutputIsFolder, OutputLocked, OutputOverInput

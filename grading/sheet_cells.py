@@ -24,6 +24,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .safe_text import xml_escape
+
 MAX_CHARS = 32767
 _EPOCH = dt.datetime(1899, 12, 30)
 _EPOCH_US = -2209161600 * 1_000_000  # 1899-12-30 in microseconds since 1970-01-01
@@ -63,7 +65,7 @@ def text_cell(ref: str, s: str, value: str) -> str:
     text = value.translate(_CONTROL)
     if len(text) > MAX_CHARS:
         text = text[: MAX_CHARS - 1] + "…"
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = xml_escape(text)
     return f'<c r="{ref}"{s} t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
 
 

@@ -20,7 +20,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from itertools import chain
 from pathlib import Path
-from xml.sax.saxutils import escape
+from .safe_text import xml_escape as escape
 
 from .errors import OutputError, OutputFolderNotWritable, TemplateError
 from .plan_types import Block, Column, FillPlan

@@ -18,7 +18,7 @@ from ..fields import resolve_metric
 from ..problems import Problem
 from ..units import parse_amount
 from .base import (Change, ModifyContext, ModifyingRule, ModifyingSpec, Path, column_values, comparable,
-                   format_value, label_of, numeric_values)
+                   label_of, numeric_values, value_format)
 from .spec import Grade, Model
 
 _CONDITION = re.compile(r"^\s*(.+?)\s*(<=|>=|==|!=|≤|≥|<|>|=)\s*(.+?)\s*$")
@@ -89,7 +89,7 @@ class _Shown(Sequence[str]):
     """format_value of each value, formatted when asked for (a rule usually looks at few rows)."""
 
     def __init__(self, ref: str, values: np.ndarray) -> None:
-        self.ref, self.values = ref, values
+        self.ref, self.values, self._format = ref, values, value_format(ref)
 
     def __len__(self) -> int:
         return len(self.values)
@@ -102,8 +102,8 @@ class _Shown(Sequence[str]):
 
     def __getitem__(self, i: int | slice) -> str | list[str]:
         if isinstance(i, slice):
-            return [format_value(self.ref, v) for v in self.values[i].tolist()]
-        return format_value(self.ref, float(self.values[i]))
+            return [self._format(v) for v in self.values[i].tolist()]
+        return self._format(float(self.values[i]))
 
 
 def condition_mask(cond: Condition, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, Sequence[str]]:

@@ -90,18 +90,23 @@ def kind_of(ref: str) -> str:
 
 
 def format_value(ref: str, value: float) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "空"
+    return value_format(ref)(value)
+
+
+def value_format(ref: str) -> Callable[[Any], str]:
+    """format_value(ref, ·), the kind looked up once (a whole column is formatted with it)."""
     kind = kind_of(ref)
     if kind == "money":
-        return format_amount(value)
+        return format_amount  # "空" for None and NaN, as below
     if kind == "ratio":
-        return format_ratio(value)
-    if kind == "days":
-        return f"{value:g}天"
-    if kind == "months":
-        return f"{value:g}个月"
-    return f"{value:g}"
+        return format_ratio
+    unit = {"days": "天", "months": "个月"}.get(kind, "")
+
+    def plain(value: Any) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "空"
+        return f"{value:g}{unit}"
+    return plain
 
 
 def distinct_texts(values: np.ndarray, fmt: Callable[[Any], str]) -> np.ndarray:

@@ -3,7 +3,6 @@ column), times weights summing to 100%, then score bands."""
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Literal
 
@@ -13,7 +12,8 @@ from pydantic import Field, field_validator, model_validator
 
 from ..units import format_ratio
 from .base import (band_grades, band_levels, AssigningRule, AssigningSpec, Gap, Path, StageOutcome, column_values, comparable,
-                   distinct_texts, format_value, join_texts, label_of, next_better, numeric_values, series)
+                   distinct_texts, format_value, join_texts, label_of, next_better, numeric_values, series,
+                   value_format)
 from .spec import Amount, Grade, Model, ValueRef, descending
 
 
@@ -143,7 +143,7 @@ class ScoreRule(AssigningRule[ScoreStage]):
                 values = numeric_values(table, ind.ref)
                 pts = indicator_points(ind, values)
                 absent = np.isnan(values)
-                shown = distinct_texts(values, functools.partial(format_value, ind.ref))
+                shown = distinct_texts(values, value_format(ind.ref))
             total += pts * ind.weight
             gaps = np.flatnonzero(absent)
             if len(gaps):
