@@ -20,9 +20,9 @@ import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from .safe_text import xml_escape as escape
 
 from .config_model import Config
+from .safe_text import xml_escape as escape
 from .errors import OutputFolderNotWritable, OutputIsFolder, OutputLocked, OutputOverInput
 from . import problems_csv
 from .problems import Problem, ProblemLog

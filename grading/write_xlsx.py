@@ -20,11 +20,11 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from itertools import chain
 from pathlib import Path
-from .safe_text import xml_escape as escape
 
 from .errors import OutputError, OutputFolderNotWritable, TemplateError
 from .plan_types import Block, Column, FillPlan
 from .safe_text import csv_safe as csv_safe
+from .safe_text import xml_escape as escape
 from .layout_match import find_anchor, match_block
 from .outputs import file_mode, publish, temp_prefix
 from .sheet_body import SheetBody, TemplateRows, sheet_body
