@@ -74,7 +74,7 @@ def parse_amount(v: object) -> tuple[float, bool, bool]:
 NUMBER_TEXT = r"[+-]?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?"
 # NUMBER_TEXT per line; the atomic group (Python 3.11) only spares backtracking that can never succeed
 # (what follows the group starts with "." or ends)
-_NUMBER_LINES = re.compile(r"^[+-]?(?>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?$", re.MULTILINE)
+_NUMBER_LINES = re.compile("^" + NUMBER_TEXT.replace("(?:", "(?>", 1) + "$", re.MULTILINE)
 
 
 def _text_forms(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:

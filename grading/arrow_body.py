@@ -87,14 +87,14 @@ class ArrowBody:
         distinct = self._convert_distinct(encoded.dictionary)  # one Python value per distinct Arrow value
         codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.intp)
         prefix = self._prefix(col, start) if start < self.start else np.empty(0, dtype=object)
-        text = _is_text(column.type) and column.null_count == 0  # distinct str already
+        text = is_text(column.type) and column.null_count == 0  # distinct str already
         if not len(prefix) and (text or _distinct(distinct)):
             return codes, distinct
         # values the head shows first, and Arrow values that are equal as Python values (an empty cell and
         # "", -0.0 and 0.0): one distinct value each, in order of first appearance, as pandas.factorize
         head_codes, head_uniques = pd.factorize(prefix, use_na_sentinel=True)
         order = np.argsort(_first_seen(codes, len(distinct)), kind="stable")  # distinct values by first row
-        if _is_text(column.type) and _all_text(distinct):
+        if is_text(column.type) and _all_text(distinct):
             # text (no NaN among the values): pandas' hashing of the head's values then the column's, in that
             # order, is the loop below (Python's hash and ==), without a Python step per distinct value
             merged = np.empty(len(head_uniques) + len(distinct), dtype=object)
@@ -125,7 +125,7 @@ class ArrowBody:
     def _convert_distinct(self, dictionary: Any) -> np.ndarray:
         """`convert` of distinct Arrow values. Text: its strings as they are, without the converter's own
         pass to share one Python string among equal cells; the empty cell (null), if any, converted by it."""
-        if not _is_text(dictionary.type):
+        if not is_text(dictionary.type):
             return self.convert(dictionary)
         out = np.asarray(dictionary.to_numpy(zero_copy_only=False), dtype=object)
         if dictionary.null_count:
@@ -175,7 +175,7 @@ class ArrowBody:
         import pyarrow.compute as pc
 
         for column in self.table.columns:
-            if _is_text(column.type):
+            if is_text(column.type):
                 if bool(pc.any(pc.not_equal(column, "")).as_py()):
                     return True
             elif column.null_count < len(column):
@@ -189,12 +189,13 @@ class ArrowBody:
         column = self._column(col)
         if start > self.start:
             column = column.slice(start - self.start)
-        if _is_text(column.type):
+        if is_text(column.type):
             body = _text_amounts(column)
         elif pa.types.is_floating(column.type):
             body = _float_amounts(column)
         else:
             return None
+        body[0][body[0] == 0] = 0.0  # "-0", -0.0: zero without a sign, as grading.amounts.parse_amounts gives it
         if start >= self.start:
             return body
         head = parse_amounts(self._prefix(col, start))
@@ -202,7 +203,7 @@ class ArrowBody:
         return nums, bad, repaired
 
 
-def _is_text(kind: Any) -> bool:
+def is_text(kind: Any) -> bool:
     """An Arrow string type (plain or large)."""
     import pyarrow as pa
 
@@ -240,7 +241,6 @@ def _float_amounts(column: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         beyond = valid & (~np.isfinite(nums) | (np.abs(nums) > MAX_AMOUNT))
     nums[beyond] = np.nan
     nums[~valid] = np.nan
-    nums[nums == 0] = 0.0  # as grading.amounts.parse_amounts
     return nums, beyond, np.zeros(len(nums), dtype=bool)
 
 
@@ -277,5 +277,4 @@ def _text_amounts(texts: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         nums[rest] = np.array([r[0] for r in results], dtype=float)[codes]
         bad[rest] = np.array([r[1] for r in results], dtype=bool)[codes]
         repaired[rest] = np.array([r[2] for r in results], dtype=bool)[codes]
-    nums[nums == 0] = 0.0  # "-0": zero without a sign, as grading.amounts.parse_amounts gives it
     return nums, bad, repaired

@@ -128,7 +128,7 @@ class CodeUse:
     frame: pd.DataFrame  # with customer_code (and customer_name, _file, _sheet, _row if present)
 
 
-def _ids(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def label_ids(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Integer ids per row (-1 for missing) and the text of each id."""
     cat = column if isinstance(column.dtype, pd.CategoricalDtype) else column.astype(str).astype("category")
     categories = cat.cat.categories
@@ -174,7 +174,7 @@ def code_findings(uses: Iterable[CodeUse], names_used_as_codes: frozenset[str] =
         frame = use.frame
         if "customer_code" not in frame or not len(frame):
             continue
-        cid, clabels = _ids(frame["customer_code"])
+        cid, clabels = label_ids(frame["customer_code"])
         used, first = first_rows(cid, len(clabels))
         first_of = dict(zip(clabels[used].tolist(), first.tolist()))
         firsts.append((use, first_of))
@@ -190,7 +190,7 @@ def _location(frame: pd.DataFrame, position: int) -> tuple[str, str, int | None]
 def _name_clashes(use: CodeUse, cid: np.ndarray, clabels: np.ndarray, first_of: dict[str, int]) -> list[Problem]:
     """One code with several names within one source: a 提示 per code, names by count."""
     frame = use.frame
-    nid, nlabels = _ids(frame["customer_name"])
+    nid, nlabels = label_ids(frame["customer_name"])
     ok_c = np.append(clabels != "", False)  # id -1 → False
     ok_n = np.append(nlabels != "", False)
     valid = ok_c[cid] & ok_n[nid]
@@ -231,9 +231,9 @@ def _leading_zeros(firsts: list[tuple[CodeUse, dict[str, int]]]) -> list[Problem
     out: list[Problem] = []
     for key in sorted(k for k, members in groups.items() if len(members) > 1):
         members = sorted(groups[key])
-        sources = [next(use.source for use, first_of in firsts if c in first_of) for c in members]
-        shown = "、".join(f"{c}（{s}）" for c, s in zip(members, sources))
-        use, first_of = next((use, first_of) for use, first_of in firsts if members[0] in first_of)
+        homes = [next((use, first_of) for use, first_of in firsts if c in first_of) for c in members]
+        shown = "、".join(f"{c}（{use.source}）" for c, (use, _) in zip(members, homes))
+        use, first_of = homes[0]  # the smallest member's first source
         file, sheet, row = _location(use.frame, first_of[members[0]])
         out.append(Problem(file, sheet, row, "客户编码", shown, LEADING_ZEROS, "提示"))
     return out

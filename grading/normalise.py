@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .amounts import parse_amount, parse_amounts
-from .codes import FIX_REASONS, FLOAT_NOTE, normalise_codes
+from .codes import FIX_REASONS, FLOAT_NOTE, label_ids, normalise_codes
 from .dates import DateFormat, order_note, parse_dates
 from .derive import UNDERIVABLE
 from .fields import InputField
@@ -301,7 +301,7 @@ def drop_invalid(frame: pd.DataFrame, layout: Layout, required: Sequence[str],
         if hit.any():
             col = header_of.get(key, key)
             source = frame[f"_{key}_raw"].to_numpy() if f"_{key}_raw" in frame else None
-            where = where or [_labelled(frame[c]) for c in ("_file", "_sheet")]
+            where = where or [label_ids(frame[c]) for c in ("_file", "_sheet")]
             (files, file_labels), (sheets, sheet_labels) = where
             rows = frame["_row"].to_numpy()
             amounts = frame[amount_key].to_numpy(dtype=float) if amount_key in frame else None
@@ -314,15 +314,6 @@ def drop_invalid(frame: pd.DataFrame, layout: Layout, required: Sequence[str],
             keep &= ~mask
     helper = [c for c in frame.columns if c.startswith("_") and c not in ("_file", "_sheet", "_row")]
     return frame.loc[keep].drop(columns=helper).reset_index(drop=True)
-
-
-def _labelled(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """(row → label index, labels) of a column: a categorical's codes and categories as they are (no object
-    array per row), anything else factorized."""
-    if isinstance(column.dtype, pd.CategoricalDtype) and not column.isna().any():
-        return column.cat.codes.to_numpy(), np.asarray(column.cat.categories, dtype=object)
-    codes, labels = pd.factorize(column.to_numpy(dtype=object), use_na_sentinel=False)
-    return codes, np.asarray(labels, dtype=object)
 
 
 def _empty_text(column: pd.Series) -> np.ndarray:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-
 from typing import Any
 
 import numpy as np
@@ -19,6 +18,7 @@ from .safe_text import FORMULA_STARTS, csv_safe
 
 HEADER = ["序号", "文件", "工作表", "行号", "列", "值", "问题", "处理"]
 _SPECIAL = ("\r", "\n", ",", '"')
+_FORMULA_START = "^[" + re.escape("".join(FORMULA_STARTS)) + "]"  # RE2: text Excel would run as a formula
 Block = tuple[str, str, list[int | None], str, list[str], str, str]
 
 
@@ -100,7 +100,7 @@ def _fields(texts: object) -> object:
     import pyarrow.compute as pc
 
     arr = texts
-    formula = pc.match_substring_regex(arr, "^[" + re.escape("".join(FORMULA_STARTS)) + "]")
+    formula = pc.match_substring_regex(arr, _FORMULA_START)
     arr = pc.if_else(formula, pc.binary_join_element_wise(pa.scalar("'"), arr, ""), arr)
     special = pc.match_substring_regex(arr, r"[\r\n,\"]")
     if pc.any(special).as_py():

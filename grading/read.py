@@ -468,13 +468,10 @@ def _probe(raw: bytes, encoding: str) -> tuple[str, int]:
 def _arrow_csv(raw: bytes, encoding: str, delimiter: str,
                width: int) -> tuple[list[list[object]], ArrowBody] | None:
     """The head records and the Arrow body (grading.read_text_arrow), or None: pandas reads it."""
-    try:
-        got = read_body(raw, encoding, delimiter, width)
+    try:  # as many head records as rows kept as lists: those would differ from pandas' padded rows
+        return read_body(raw, encoding, delimiter, width, max_head=HEAD_ROWS)
     except Exception:  # an optimisation only: whatever goes wrong, the file is read as before
         return None
-    if got is not None and len(got[0]) >= HEAD_ROWS:  # rows kept as lists would differ from pandas' padded rows
-        return None
-    return got
 
 
 def _fast_csv(raw: bytes, encoding: str, delimiter: str, width: int) -> pd.DataFrame | None:

@@ -29,7 +29,7 @@ import numpy as np
 
 from python_calamine import CalamineWorkbook
 
-from .arrow_body import ArrowBody
+from .arrow_body import ArrowBody, is_text
 from .xlsx_extent import shared_strings_part
 from .xlsx_split import read_in_halves, strict_sheet
 
@@ -199,7 +199,7 @@ def _objects(column: Any) -> np.ndarray | None:
         else np.ones(n, dtype=bool)
     if pa.types.is_null(kind):
         return out
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+    if is_text(kind):
         # one Python string per distinct text, shared by its cells (codes, names, salespeople repeat):
         # less memory and time than a new string object per cell
         encoded = column.dictionary_encode()

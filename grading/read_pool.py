@@ -72,7 +72,7 @@ class ReadPool:
         self._lock = threading.Lock()  # guards _queue and _futures (the feeders add to them)
         self._queue: list[tuple[str, Path]] = []  # not started anywhere, largest first
         self._futures: dict[tuple[str, Path], Future[tuple[FileLoad, list[list[tuple[str, Any]]]]]] = {}
-        self._here: list[tuple[str, Path]] = []  # read by this process first (only it takes from here)
+        self._largest: tuple[str, Path] | None = None  # read by this process first (only it takes it)
         self._loaded: dict[tuple[str, Path], FileLoad] = {}  # read by this process, not yet taken
         self._spare: dict[tuple[str, Path], bool] = {}
         self._feeders: list[threading.Thread] = []
@@ -101,7 +101,7 @@ class ReadPool:
             self._spare[(name, path)] = size > 2 * (total - size)  # the others are small: one core idles
         workers = min(WORKERS, cores, len(listed)) - 1
         self._executor = ProcessPoolExecutor(max_workers=workers, mp_context=context)
-        self._here.append(self._queue.pop(0))  # the largest: read by this process
+        self._largest = self._queue.pop(0)  # read by this process
         for _ in range(workers):  # the first files submitted now, from this thread: the workers are forked
             first = self._submit()  # before this process starts any thread of its own
             if first is not None:
@@ -150,8 +150,12 @@ class ReadPool:
         while key not in self._loaded:  # read here what no worker has started, until this file is done
             with self._lock:
                 future = self._futures.get(key)
-                nxt = None if future is not None and future.done() else \
-                    self._here.pop(0) if self._here else self._queue.pop(0) if self._queue else None
+                if future is not None and future.done():
+                    nxt = None
+                elif self._largest is not None:
+                    nxt, self._largest = self._largest, None
+                else:
+                    nxt = self._queue.pop(0) if self._queue else None
             if nxt is None:
                 break
             self._load_here(nxt)

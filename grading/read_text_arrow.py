@@ -28,12 +28,13 @@ PROBE_BYTES = 200_000  # the head is looked for in this many first bytes
 _GB18030_BOM = "\ufeff".encode("gb18030")
 
 
-def read_body(raw: bytes, encoding: str, delimiter: str,
-              width: int) -> tuple[list[list[object]], ArrowBody] | None:
+def read_body(raw: bytes, encoding: str, delimiter: str, width: int,
+              max_head: int | None = None) -> tuple[list[list[object]], ArrowBody] | None:
     """(the head records as lists, the body) of a text export, or None: read it the usual way.
 
     `encoding` is "utf-8", "utf-8-sig" or "gb18030" (nothing else is taken here); `width` the widest
-    record among the first lines."""
+    record among the first lines; `max_head`: None as well when the head has this many records or more
+    (found before the body is parsed)."""
     if encoding not in ("utf-8", "utf-8-sig", "gb18030") or width < 2:
         return None
     try:
@@ -48,6 +49,8 @@ def read_body(raw: bytes, encoding: str, delimiter: str,
     if head is None:
         return None
     records, offset = head
+    if max_head is not None and len(records) >= max_head:
+        return None
     body_bytes = memoryview(raw)[offset:]
     if raw.count(b'"', offset) % 2:  # a quote left open at the end (pyarrow would take it), or a lone one
         return None

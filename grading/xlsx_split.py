@@ -33,11 +33,11 @@ from .zip_member import member_blocks
 SPLIT_MIN_BYTES = 48 << 20   # inflated sheet XML from which two parses pay (about 85,000 lines)
 # Two parses only pay when the second core would otherwise wait. In line it is on for Linux only: the
 # half-packages are written to the temporary folder, and on Windows/macOS (the add-in) the cost of that,
-# with virus scanners looking at each new file, is not measured; grade-etl's read pool sets it per file in
-# its workers (grading.read_pool), true
-# only for a file more than twice as large as all the others together. Splitting costs about 1 s of CPU per
-# 700,000 lines; in the 1M mixed benchmark (金蝶 44 MB, the other files 39 MB) it gained nothing (medians of
-# 4 interleaved runs 10.47 s split, 10.52 s whole), so there the other worker keeps that core.
+# with virus scanners looking at each new file, is not measured. grade-etl's read pool sets it for each
+# file it reads (grading.read_pool): true only for a file more than twice as large as all the others
+# together. Splitting costs about 1 s of CPU per 700,000 lines; in the 1M mixed benchmark (金蝶 44 MB, the
+# other files 39 MB) it gained nothing (medians of 4 interleaved runs 10.47 s split, 10.52 s whole), so
+# there the other process keeps that core.
 SPARE_CORE = sys.platform.startswith("linux")
 OVERLAP_ROWS = 20            # rows parsed in both halves and compared
 _PREFIX = "kehu-fenji-split-"

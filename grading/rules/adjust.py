@@ -89,7 +89,7 @@ class _Shown(Sequence[str]):
     """format_value of each value, formatted when asked for (a rule usually looks at few rows)."""
 
     def __init__(self, ref: str, values: np.ndarray) -> None:
-        self.ref, self.values, self._format = ref, values, value_format(ref)
+        self.values, self._format = values, value_format(ref)
 
     def __len__(self) -> int:
         return len(self.values)

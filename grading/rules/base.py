@@ -123,16 +123,15 @@ def distinct_texts(values: np.ndarray, fmt: Callable[[Any], str]) -> np.ndarray:
 
 def join_texts(pieces: Sequence[np.ndarray | str]) -> list[str]:
     """Row by row, the concatenation of the pieces: literal text, or object arrays of str (one per row; at
-    least one array), in one pass (pyarrow) instead of a new Python string per piece and row."""
+    least one array), in one pass (the writer's Arrow join) instead of a new Python string per piece and row."""
     import pyarrow as pa
-    import pyarrow.compute as pc
+
+    from ..sheet_cells import join
 
     if all(isinstance(p, str) for p in pieces):
         raise ValueError("join_texts: no array among the pieces (the number of rows is unknown)")
-
-    arrays = [pa.scalar(p, pa.large_string()) if isinstance(p, str) else pa.array(p, type=pa.large_string())
-              for p in pieces]
-    joined: list[str] = pc.binary_join_element_wise(*arrays, pa.scalar("", pa.large_string())).to_pylist()
+    joined: list[str] = join([p if isinstance(p, str) else pa.array(p, type=pa.large_string())
+                              for p in pieces]).to_pylist()
     return joined
 
 
