@@ -29,18 +29,36 @@ _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 class RssSampler(threading.Thread):
     """Peak resident memory (MB) per named stage, sampled every `interval` s: this process and every process
-    it started (grade-etl reads large inputs in worker processes: their memory counts too)."""
+    it started (grade-etl reads large inputs in worker processes and writes the problem list and the
+    history record in a forked one: their memory counts too).
 
-    def __init__(self, interval: float = 0.02) -> None:
+    A forked process shares its parent's pages until either writes them; its RSS counts them again. So a
+    child counts only its pages not shared with another process: RSS less the shared part, read from
+    /proc/<pid>/smaps_rollup when the child is first seen and every `refresh` samples after (reading it
+    walks the process's page tables: milliseconds). Between readings (0.2 s apart) the last shared part is
+    used."""
+
+    def __init__(self, interval: float = 0.02, refresh: int = 10) -> None:
         super().__init__(daemon=True)
         self.interval = interval
+        self.refresh = refresh
         self.stage = "import"
         self.peaks: dict[str, float] = {}
         self._halt = threading.Event()
+        self._shared: dict[int, int] = {}  # child pid → its shared pages at the last reading
+        self._samples = 0
 
-    @staticmethod
-    def current_mb() -> float:
-        return sum(_resident_pages(pid) for pid in _tree(os.getpid())) * _PAGE / 2**20
+    def current_mb(self) -> float:
+        me = os.getpid()
+        pages = 0
+        self._samples += 1
+        for pid in _tree(me):
+            pages += _resident_pages(pid)
+            if pid != me:
+                if pid not in self._shared or self._samples % self.refresh == 0:
+                    self._shared[pid] = _shared_pages(pid)
+                pages -= self._shared[pid]
+        return max(pages, 0) * _PAGE / 2**20
 
     def mark(self, stage: str) -> None:
         self._sample()
@@ -74,6 +92,16 @@ def _tree(pid: int) -> list[int]:
             except (OSError, ValueError):
                 pass
     return out
+
+
+def _shared_pages(pid: int) -> int:
+    """Resident pages of `pid` that another process maps too (Shared_Clean + Shared_Dirty)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            kb = sum(int(line.split()[1]) for line in fh if line.startswith(("Shared_Clean:", "Shared_Dirty:")))
+        return kb * 1024 // _PAGE
+    except (OSError, ValueError, IndexError):
+        return 0  # ended between listing and reading
 
 
 def _resident_pages(pid: int) -> int:

@@ -19,6 +19,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 
 from .config_model import Config
@@ -291,8 +292,23 @@ def _leftovers(output: Path) -> Iterable[Path]:
 def write_problems_csv(problems: Sequence[Problem], output: Path) -> list[str]:
     """When the workbook lists only the first problems of a kind, all of them go to
     `<output>_数据问题.csv` (UTF-8 with BOM, formula-safe), streamed; returns the note for the user."""
+    draft = draft_problems_csv(problems, output)
+    return [] if draft is None else place_problems_csv(draft)
+
+
+@dataclass(frozen=True)
+class ProblemsCsvDraft:
+    """The full problem list written to a temporary file beside the output, not yet in place."""
+
+    temp: Path
+    target: Path
+    notes: list[str]
+
+
+def draft_problems_csv(problems: Sequence[Problem], output: Path) -> ProblemsCsvDraft | None:
+    """The full list in a temporary file (None when the workbook lists every problem); see write_problems_csv."""
     if not isinstance(problems, ProblemLog) or not problems.truncated:
-        return []
+        return None
     target = output.with_name(f"{output.stem}_数据问题.csv")
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -307,10 +323,21 @@ def write_problems_csv(problems: Sequence[Problem], output: Path) -> list[str]:
             fh.write(b"\xef\xbb\xbf")  # UTF-8 with BOM: Excel opens it as UTF-8
             for block in problems_csv.lines(problems.blocks()):
                 fh.write(block)
-        os.replace(tmp, target)
     except BaseException:
         _unlink(Path(tmp))
         raise
-    return [f"数据问题共 {len(problems):,} 条，工作表「数据问题」每类只列出前 {problems.keep:,} 条，完整清单见 {target.name}"]
+    note = (f"数据问题共 {len(problems):,} 条，工作表「数据问题」每类只列出前 {problems.keep:,} 条，"
+            f"完整清单见 {target.name}")
+    return ProblemsCsvDraft(Path(tmp), target, [note])
+
+
+def place_problems_csv(draft: ProblemsCsvDraft) -> list[str]:
+    """Move the drafted list into place; returns its note for the user."""
+    try:
+        os.replace(draft.temp, draft.target)
+    except BaseException:
+        _unlink(draft.temp)
+        raise
+    return draft.notes
 
 

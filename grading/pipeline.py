@@ -21,7 +21,7 @@ import pandas as pd
 
 from .changes import Comparison, compare
 from .config_model import Config
-from .history import (PreviousPeriod, RunRecord, busy_error, file_digest, is_busy, previous_period,
+from .history import (PreviousPeriod, RunRecord, busy_error, is_busy, previous_period,
                       run_committed, sheet_digest, year_before)
 from .fill_plan import FillPlan, build_plan
 from .grade import grade_customers
@@ -32,13 +32,16 @@ from .outputs import check_targets, own_output_check, reconcile, write_problems_
 from .modifiers import pins_from_frame
 from .problems import DropSummary, Problem, ProblemLog, drop_summary
 from .read import RawSheet
-from .record_behind import PendingDigests, RecordBehind
+from .record_behind import PendingDigests, RecordBehind, input_digests
+from . import side_process
+from .side_process import SideProcess
 from .rules.provides import check_loaded
 from .reviews import pins_from_reviews, with_carried_reviews, with_pin_audit
 from .views.growth import add_growth
 from .write_xlsx import write_workbook
 
 Progress = Callable[[str, float], None]
+GradedHook = Callable[[pd.DataFrame, list[Problem], dict[str, list[str]]], None]
 PROBLEMS_CSV_NOTE = "输出文件旁的「<输出文件名>_数据问题.csv」（grade-etl 运行时生成）"
 
 
@@ -75,10 +78,12 @@ class GradingResult:
 def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.datetime | None = None,
                previous: PreviousPeriod | None = None, sheet_reader: SheetReader | None = None,
                own_output: Callable[[Path], bool] | None = None,
-               year_ago: PreviousPeriod | None = None, parallel: bool = False) -> GradingResult:
+               year_ago: PreviousPeriod | None = None, parallel: bool = False,
+               graded_hook: GradedHook | None = None) -> GradingResult:
     """Read the configured sources and grade (against `previous` if given; growth against `previous`
     and `year_ago`); nothing is written. `parallel`: large inputs are read in worker processes
-    (grading.read_pool; the result is the same)."""
+    (grading.read_pool; the result is the same). `graded_hook` is called with the graded table, the
+    run's problems (complete from then on) and the files read, before the fill plan is built."""
     timings: dict[str, float] = {}
     problems: list[Problem] = ProblemLog()  # columnar and bounded: 1 M bad rows are not 1 M objects
     t = time.perf_counter()
@@ -115,6 +120,12 @@ def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.da
         graded = add_growth(graded, previous, year_ago)
     timings["grade"] = time.perf_counter() - t
 
+    files = {k: v.files for k, v in sources.items()}
+    rows_read = {k: v.rows_read for k, v in sources.items()}
+    lines_in_window, lines_outside = metrics.lines_in_window, metrics.lines_before + metrics.lines_after
+    del sources, metrics, rec, cus, overrides, reviews  # the rows read are freed here: not kept in a forked side process
+    if graded_hook is not None:
+        graded_hook(graded, problems, files)
     t = time.perf_counter()
     shown = problems.for_workbook(PROBLEMS_CSV_NOTE) if isinstance(problems, ProblemLog) else problems
     plan = build_plan(config, graded, [*notes, *shown],
@@ -123,10 +134,10 @@ def grade_data(config: Config, progress: Progress = _silent, generated_at: dt.da
     timings["fill plan"] = time.perf_counter() - t
     return GradingResult(
         graded, problems, plan,
-        files={k: v.files for k, v in sources.items()},
-        rows_read={k: v.rows_read for k, v in sources.items()},
-        lines_in_window=metrics.lines_in_window,
-        lines_outside=metrics.lines_before + metrics.lines_after,
+        files=files,
+        rows_read=rows_read,
+        lines_in_window=lines_in_window,
+        lines_outside=lines_outside,
         comparison=comparison,
         timings=timings,
         warnings=warnings,
@@ -241,22 +252,55 @@ def run_pipeline(config: Config, sink: Sink, history: Path | None, progress: Pro
             pasted[f"{sheet.file.name}!{sheet.sheet}"] = sheet
         return sheet
 
-    result = grade_data(config, progress, generated_at, previous, read_and_keep if sheet_reader else None,
-                        own_output, year_ago, parallel)
-    t = time.perf_counter()
-    progress("写入工作簿", 0.8)
     recording = history is not None and record
-    hashing = ThreadPoolExecutor(max_workers=1) if recording else None  # inputs hashed while the workbook is written
+
+    def run_record(files: dict[str, list[str]], hashing: ThreadPoolExecutor | None = None) -> RunRecord:
+        """The run to store; its inputs hashed by `hashing` meanwhile (else when they are recorded)."""
+        inputs = [Path(p) for names in files.values() for p in names if Path(p).is_file()]
+        sheets = [(label, *sheet_digest(pasted[label].rows)) for names in files.values()
+                  for label in names if label in pasted]
+        digests = PendingDigests(hashing.submit(input_digests, inputs)) if hashing is not None else None
+        return RunRecord(config.period.label, config.period.as_of, started, config.digest, sink.target, inputs,
+                         sink.source, config_text=config.source_text, digests=digests, sheets=sheets)
+
+    sides: list[SideProcess] = []
+
+    def beside(graded: pd.DataFrame, problems: list[Problem], files: dict[str, list[str]]) -> None:
+        """grade-etl on Linux: the full problem list and the record made in a second process (grading.side_process)
+        while this one builds the plan and writes the workbook."""
+        sides.append(SideProcess(problems, sink.beside, history if recording else None,
+                                 run_record(files) if recording else None, graded))
+
+    try:
+        result = grade_data(config, progress, generated_at, previous, read_and_keep if sheet_reader else None,
+                            own_output, year_ago, parallel,
+                            beside if parallel and side_process.available() else None)
+        t = time.perf_counter()
+        progress("写入工作簿", 0.8)
+        if sides:  # the full list moved into place, and the record committed, with the output
+            result.overflows = sink.write(result.plan, lambda m, f: progress(m, 0.8 + 0.2 * f), sides[0].commit)
+            result.overflows += sides[0].notes
+            result.timings["history"] = sides[0].waited  # what the list and the record added (they run beside)
+        else:
+            _write_in_line(result, sink, history if recording else None, run_record, progress)
+    finally:
+        for side in sides:
+            side.abandon()  # rolled back unless the output was moved into place and the commit succeeded
+    result.timings["write"] = time.perf_counter() - t - result.timings.get("history", 0.0)
+    result.history = history if record else None
+    progress("完成", 1.0)
+    return result
+
+
+def _write_in_line(result: GradingResult, sink: Sink, history: Path | None,
+                   run_record: Callable[[dict[str, list[str]], ThreadPoolExecutor], RunRecord], progress: Progress) -> None:
+    """The problem list and the workbook written here; the record (when `history` is given) inserted by a
+    thread meanwhile (grading.record_behind), its inputs hashed by another."""
+    hashing = ThreadPoolExecutor(max_workers=1) if history is not None else None
     recorder: RecordBehind | None = None
     try:
-        if history is not None and hashing is not None:  # stored in a thread while the workbook is written
-            inputs = [Path(p) for files in result.files.values() for p in files if Path(p).is_file()]
-            sheets = [(label, *sheet_digest(pasted[label].rows)) for files in result.files.values()
-                      for label in files if label in pasted]
-            run = RunRecord(config.period.label, config.period.as_of, started, config.digest, sink.target, inputs,
-                            sink.source, config_text=config.source_text,
-                            digests=PendingDigests(hashing.submit(_digests, inputs)), sheets=sheets)
-            recorder = RecordBehind(history, run, result.graded)
+        if history is not None and hashing is not None:
+            recorder = RecordBehind(history, run_record(result.files, hashing), result.graded)
         commit = recorder.commit if recorder is not None else nullcontext
         problems_csv = write_problems_csv(result.problems, sink.beside)
         result.overflows = sink.write(result.plan, lambda m, f: progress(m, 0.8 + 0.2 * f), commit) + problems_csv
@@ -267,21 +311,6 @@ def run_pipeline(config: Config, sink: Sink, history: Path | None, progress: Pro
             hashing.shutdown(wait=True)
     if recorder is not None:
         result.timings["history"] = recorder.waited  # what storing the run added to it (it runs beside the writing)
-    result.timings["write"] = time.perf_counter() - t - result.timings.get("history", 0.0)
-    result.history = history if record else None
-    progress("完成", 1.0)
-    return result
-
-
-def _digests(paths: list[Path]) -> dict[Path, tuple[int, str]]:
-    """(size, sha256) per input file; one that vanished is hashed (and reported) again when recorded."""
-    out: dict[Path, tuple[int, str]] = {}
-    for path in dict.fromkeys(paths):
-        try:
-            out[path] = file_digest(path)
-        except OSError:
-            continue
-    return out
 
 
 def run_to_file(config: Config, output: Path | None = None, progress: Progress = _silent,

@@ -22,13 +22,13 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from multiprocessing.context import BaseContext
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .config_model import Config, SourceConfig
 from .errors import InputError
@@ -36,6 +36,8 @@ from . import xlsx_split
 from .normalise import fast_categorical
 
 if TYPE_CHECKING:
+    from multiprocessing.context import ForkContext  # not defined on Windows
+
     from .load import FileLoad
 
 PARALLEL_MIN_BYTES = 16 << 20  # below this much input, the workers' start-up costs more than it saves
@@ -46,7 +48,7 @@ Job = Callable[[str, SourceConfig, Config, Path], "FileLoad"]
 PathsOf = Callable[[str, SourceConfig, Config, Callable[[Path], bool] | None], tuple[list[Path], list[Path]]]
 
 
-def _context() -> BaseContext | None:
+def fork_context() -> ForkContext | None:
     """fork where it is safe and cheap (Linux: the worker starts with everything imported); None elsewhere:
     macOS forbids fork after some system libraries have started threads, and spawn re-imports the
     program in every worker (seconds on Windows) for a gain only very large inputs would repay."""
@@ -79,7 +81,7 @@ class ReadPool:
         self._closing = False
         self._executor: ProcessPoolExecutor | None = None
         cores = os.cpu_count() or 1
-        context = _context()
+        context = fork_context()
         if not enabled or sheet_reader is not None or cores < 2 or context is None:
             return
         listed: list[tuple[int, str, Path]] = []
@@ -256,6 +258,13 @@ def _trim() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc
         pass
+
+
+def release_memory() -> None:
+    """Freed memory handed back to the system, Arrow's pool's too: before a fork, whose child would
+    otherwise keep the freed pages as long as it runs."""
+    pa.default_memory_pool().release_unused()
+    _trim()
 
 
 def _size(path: Path) -> int:

@@ -27,10 +27,11 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 import pandas as pd
 
-from .history import RunRecord, busy_error, connect, is_busy, record_run
+from .history import RunRecord, busy_error, connect, file_digest, is_busy, record_run
 
 
 class PendingDigests(Mapping[Path, tuple[int, str]]):
@@ -50,6 +51,24 @@ class PendingDigests(Mapping[Path, tuple[int, str]]):
 
     def __len__(self) -> int:
         return len(self._all())
+
+
+def input_digests(paths: list[Path]) -> dict[Path, tuple[int, str]]:
+    """(size, sha256) per input file; one that vanished is hashed (and reported) again when recorded."""
+    out: dict[Path, tuple[int, str]] = {}
+    for path in dict.fromkeys(paths):
+        try:
+            out[path] = file_digest(path)
+        except OSError:
+            continue
+    return out
+
+
+def raise_history_error(history: Path, error: BaseException) -> NoReturn:
+    """An error of the record's insert or commit, as the user sees it (busy: the Chinese busy error)."""
+    if isinstance(error, sqlite3.OperationalError) and is_busy(error):
+        raise busy_error(history) from None
+    raise error
 
 
 class _Abandoned(Exception):
@@ -96,11 +115,8 @@ class RecordBehind:
 
     def _raise(self) -> None:
         error, self._error = self._error, None
-        if error is None:
-            return
-        if isinstance(error, sqlite3.OperationalError) and is_busy(error):
-            raise busy_error(self._history) from None
-        raise error
+        if error is not None:
+            raise_history_error(self._history, error)
 
     def _wait(self, until: Callable[[], object]) -> None:
         started = time.perf_counter()
