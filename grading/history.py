@@ -165,6 +165,11 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def stamp(started_at: dt.datetime) -> str:
+    """A run's start as stored (to the microsecond: with period and config checksum it identifies the run)."""
+    return started_at.isoformat(timespec="microseconds")
+
+
 def run_committed(path: Path, period: str, started_at: str, config_hash: str) -> bool:
     """Is this run (period, start time to the microsecond, config checksum) stored? Used to reconcile a
     killed run; two runs of one period and config within the same second are told apart."""
@@ -322,7 +327,7 @@ def record_run(conn: sqlite3.Connection, run: RunRecord, graded: pd.DataFrame) -
     cur = conn.execute(
         "INSERT INTO runs (period, as_of, started_at, config_hash, customers, output, source, config_text) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (run.period, run.as_of.isoformat(), run.started_at.isoformat(timespec="microseconds"), run.config_hash,
+        (run.period, run.as_of.isoformat(), stamp(run.started_at), run.config_hash,
          len(graded), run.output, run.source, run.config_text or None))
     run_id = int(cur.lastrowid or 0)
     n = len(graded)

@@ -21,7 +21,7 @@ import pandas as pd
 
 from .changes import Comparison, compare
 from .config_model import Config
-from .history import (PreviousPeriod, RunRecord, busy_error, is_busy, previous_period,
+from .history import (PreviousPeriod, RunRecord, busy_error, is_busy, stamp, previous_period,
                       run_committed, sheet_digest, year_before)
 from .fill_plan import FillPlan, build_plan
 from .grade import grade_customers
@@ -265,16 +265,17 @@ def run_pipeline(config: Config, sink: Sink, history: Path | None, progress: Pro
 
     sides: list[SideProcess] = []
 
-    def beside(graded: pd.DataFrame, problems: list[Problem], files: dict[str, list[str]]) -> None:
+    def start_side(graded: pd.DataFrame, problems: list[Problem], files: dict[str, list[str]]) -> None:
         """grade-etl on Linux: the full problem list and the record made in a second process (grading.side_process)
         while this one builds the plan and writes the workbook."""
         sides.append(SideProcess(problems, sink.beside, history if recording else None,
                                  run_record(files) if recording else None, graded))
+        sides[-1].start()  # after it is listed: abandoned below whatever happens from here
 
     try:
         result = grade_data(config, progress, generated_at, previous, read_and_keep if sheet_reader else None,
                             own_output, year_ago, parallel,
-                            beside if parallel and side_process.available() else None)
+                            start_side if parallel and side_process.available() else None)
         t = time.perf_counter()
         progress("写入工作簿", 0.8)
         if sides:  # the full list moved into place, and the record committed, with the output
@@ -322,7 +323,7 @@ def run_to_file(config: Config, output: Path | None = None, progress: Progress =
     notes = prepare_output(config, target)
     db = config.history_path(target)
     tag = None if db is None else {"period": config.period.label, "config_hash": config.digest,
-                                   "started_at": started.isoformat(timespec="microseconds")}
+                                   "started_at": stamp(started)}
     result = run_pipeline(config, FileSink(config.template_path(), target, tag), db, progress, generated_at,
                           started=started, own_output=own_output_check(config, target), parallel=True)
     result.notes = notes

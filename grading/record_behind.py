@@ -1,15 +1,17 @@
-"""The history record made in a thread while the output is written.
+"""The history record made in a thread while the output is written (the Excel add-in, and runs that
+fork no process; grade-etl on Linux makes it in a second process: grading.side_process, which shares the
+pieces below).
 
-Storing a run (grading.history.record_run: 50,000 customers with their explanations at 1M lines) is
-mostly SQLite's own work, which releases Python's lock, so it runs beside the writing of the workbook
-instead of after it. What the user can rely on does not change: the transaction is committed only
-when the sink's commit step (moving the output into place) has succeeded, and rolled back when it, or
-anything before it, fails; the output and the history still change together.
+Storing a run (grading.history.record_run: 50,000 customers with their explanations at 1M lines) runs
+beside the writing of the workbook instead of after it. What the user can rely on does not change: the
+transaction is committed only when the sink's commit step (moving the output into place) has succeeded,
+and rolled back when it, or anything before it, fails; the output and the history still change together.
 
 The thread owns its connection from opening to closing (SQLite connections stay in one thread). The
 caller's side: `commit()` waits until the rows are inserted (raising the thread's error, if any, before
-the output is moved), lets the output be moved, then has the thread commit and waits for it. A run
-abandoned while rows are being inserted stops the insert at SQLite's next progress check.
+the output is moved), lets the output be moved, then has the thread commit and waits for it, Ctrl-C
+ignored meanwhile. A run abandoned while rows are being inserted stops the insert at SQLite's next
+progress check.
 
 Locks: the transaction holds SQLite's write lock from its first statement (so another program writing
 the history waits, up to BUSY_TIMEOUT, as it would for the insert itself), but the rows stay in memory
@@ -20,6 +22,7 @@ database it created (schema only): another run may be using it already, so it is
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import threading
 import time
@@ -32,6 +35,8 @@ from typing import NoReturn
 import pandas as pd
 
 from .history import RunRecord, busy_error, connect, file_digest, is_busy, record_run
+
+PROGRESS_STEPS = 10_000  # SQLite virtual-machine steps between checks whether the run was abandoned
 
 
 class PendingDigests(Mapping[Path, tuple[int, str]]):
@@ -71,8 +76,39 @@ def raise_history_error(history: Path, error: BaseException) -> NoReturn:
     raise error
 
 
-class _Abandoned(Exception):
+class Abandoned(Exception):
     """The output was not moved into place: the transaction is rolled back."""
+
+
+@contextmanager
+def record_transaction(history: Path, abandoned: Callable[[], int]) -> Iterator[sqlite3.Connection]:
+    """One transaction on `history`, committed when the block exits normally, else rolled back (Abandoned
+    is swallowed). Its rows stay in memory until the COMMIT (cache_spill off), so the database file is not
+    locked against readers before; a statement stops at SQLite's next progress check once `abandoned()`
+    is non-zero."""
+    try:
+        with closing(connect(history)) as conn:
+            conn.execute("PRAGMA cache_spill = OFF")
+            conn.set_progress_handler(abandoned, PROGRESS_STEPS)
+            with conn:
+                yield conn
+    except Abandoned:
+        pass
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Ctrl-C ignored inside the block (in the main thread; no other thread receives it): used once the
+    output is in place, while the history commits, so the run ends as a finished run (an interrupt there
+    would put the previous output back beside a committed history)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class RecordBehind:
@@ -95,19 +131,13 @@ class RecordBehind:
 
     def _work(self, run: RunRecord, graded: pd.DataFrame) -> None:
         try:
-            with closing(connect(self._history)) as conn:
-                # rows kept in memory until COMMIT: the database file is not locked against readers before
-                conn.execute("PRAGMA cache_spill = OFF")
-                conn.set_progress_handler(self._abandoned, _PROGRESS_STEPS)
-                with conn:  # one transaction: committed when it exits normally, else rolled back
-                    if not self._decided.is_set():  # not abandoned before it began
-                        record_run(conn, run, graded)
-                    self._inserted.set()
-                    self._decided.wait()
-                    if not self._keep:
-                        raise _Abandoned
-        except _Abandoned:
-            pass
+            with record_transaction(self._history, self._abandoned) as conn:
+                if not self._decided.is_set():  # not abandoned before it began
+                    record_run(conn, run, graded)
+                self._inserted.set()
+                self._decided.wait()
+                if not self._keep:
+                    raise Abandoned
         except BaseException as exc:  # handed to the caller, raised there
             self._error = exc
         finally:
@@ -136,21 +166,11 @@ class RecordBehind:
         except BaseException:
             self.abandon()
             raise
-        self._keep = True
-        self._decided.set()
-        self._wait(self._join_through_interrupt)
+        with interrupts_deferred():  # the output is in place: the run ends as a finished run
+            self._keep = True
+            self._decided.set()
+            self._wait(self._thread.join)
         self._raise()
-
-    def _join_through_interrupt(self) -> None:
-        """Wait for the COMMIT even through Ctrl-C: once the output is in place the thread commits
-        whatever the caller does, so the run ends as a finished run (raising here would put the previous
-        output back beside a committed history)."""
-        while True:
-            try:
-                self._thread.join()
-                return
-            except KeyboardInterrupt:
-                continue
 
     def abandon(self) -> None:
         """Roll back (if not committed yet) and wait for the thread to end; safe to call more than once.
@@ -158,5 +178,3 @@ class RecordBehind:
         self._decided.set()
         self._thread.join()
 
-
-_PROGRESS_STEPS = 10_000  # SQLite virtual-machine steps between checks whether the run was abandoned

@@ -162,3 +162,40 @@ def test_csv_case_written_by_the_bench_has_every_line_and_customer(tmp_path: Pat
     rows = list(csv_mod.reader(io.StringIO(text, newline="")))[3:-3]
     assert len(rows) == 200
     assert len({r[3] for r in rows}) == 30  # every customer, each with its own name
+
+
+def test_the_memory_sampler_counts_a_forked_childs_shared_pages_once() -> None:
+    """A forked child shares its parent's pages: the tree's memory is the parent's plus what the child
+    has of its own, not twice the parent's; a child that has ended (not yet waited for) adds nothing."""
+    import os
+    import sys
+    import time
+
+    import numpy as np
+    import pytest
+
+    from bench.measure import _PAGE, RssSampler, _resident_pages
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("/proc: Linux only")
+    block = np.ones(64 << 17)  # 64 MB, touched
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: holds the shared pages until told to end
+        os.close(write_end)
+        os.read(read_end, 1)
+        os._exit(0)
+    os.close(read_end)
+    try:
+        time.sleep(0.2)
+        own = _resident_pages(os.getpid()) * _PAGE / 2**20
+        tree = RssSampler().current_mb()
+        assert own <= tree < own + 32, (own, tree)  # the child's own pages are a few MB
+        sampler = RssSampler(refresh=1000)
+        sampler.current_mb()  # the child's shared part read now, kept while it ends
+        os.close(write_end)
+        time.sleep(0.3)  # ended, not waited for: its RSS reads 0
+        assert sampler.current_mb() >= own - 8
+    finally:
+        os.waitpid(pid, 0)
+    assert block.sum() == len(block)

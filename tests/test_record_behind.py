@@ -183,9 +183,12 @@ def test_readers_are_not_blocked_while_the_workbook_is_written(tmp_path: Path, d
 
 
 def test_ctrl_c_while_the_history_commits_ends_as_a_finished_run(tmp_path: Path, demo: Any) -> None:
-    """Ctrl-C after the output was moved into place, while the thread commits: the commit is waited for
-    and the run ends normally (the interrupt must not put the previous output back beside a stored run)."""
+    """Ctrl-C after the output was moved into place, while the thread commits: it is ignored, the commit
+    is waited for and the run ends normally (the interrupt must not put the previous output back beside a
+    stored run)."""
     import datetime as dt
+    import os
+    import signal
 
     from grading.history import RunRecord
 
@@ -198,13 +201,17 @@ def test_ctrl_c_while_the_history_commits_ends_as_a_finished_run(tmp_path: Path,
 
     def interrupted_once(timeout: float | None = None) -> None:
         calls.append(1)
-        if len(calls) == 1:
-            raise KeyboardInterrupt
+        if len(calls) == 1:  # the wait for the COMMIT
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # Python's handler runs at its next check
         real_join(timeout)
 
     recorder._thread.join = interrupted_once  # type: ignore[method-assign]
-    with recorder.commit():
-        pass
+    try:
+        with recorder.commit():
+            pass
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C while the history commits interrupted the run")
     recorder.abandon()
     assert len(calls) >= 2
     assert _stored_periods(db) == ["2026H1"]

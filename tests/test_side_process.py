@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
 import sqlite3
 import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,7 @@ import grading.pipeline as pipeline
 import grading.problems as problems_module
 import grading.side_process as side_process
 from grading.errors import HistoryBusy
-from grading.history import RunRecord
+from grading.history import HistoryError, RunRecord
 from grading.pipeline import FileSink, run_pipeline
 
 from .conftest import FIXED_TIME
@@ -224,7 +227,9 @@ def test_a_child_that_dies_is_replaced_by_doing_its_part_here(tmp_path: Path, de
         os._exit(9)
 
     monkeypatch.setattr(side_process, "_side" if dies == "at once" else "_record", killed)
+    stored = _started(db)
     again = run_pipeline(cfg, FileSink(cfg.template_path(), output), db, generated_at=FIXED_TIME, parallel=True)
+    assert _started(db) != stored and len(_started(db)) == 1  # stored again, here
     assert (_full_list(output).read_bytes(), _rows(db)) == in_line
     assert len(again.graded) == len(result.graded)
     assert _stored_periods(db) == ["2026H1"]
@@ -233,7 +238,9 @@ def test_a_child_that_dies_is_replaced_by_doing_its_part_here(tmp_path: Path, de
 
 def _side(db: Path, graded: Any, problems: Any, beside: Path) -> side_process.SideProcess:
     run = RunRecord("2026H1", dt.date(2026, 6, 30), dt.datetime(2026, 7, 1), "h", "out.xlsx", [])
-    return side_process.SideProcess(problems, beside, db, run, graded)
+    side = side_process.SideProcess(problems, beside, db, run, graded)
+    side.start()
+    return side
 
 
 def test_the_end_of_the_pipe_rolls_back(tmp_path: Path, demo: Any) -> None:
@@ -244,7 +251,7 @@ def test_the_end_of_the_pipe_rolls_back(tmp_path: Path, demo: Any) -> None:
     side = _side(db, result.graded, result.problems, output)
     kind, draft = side._conn.recv()
     assert kind == "csv" and draft.temp.exists()
-    assert side._conn.recv() == ("inserted", None)
+    assert side._conn.recv() == ("inserted",)
     assert _write_locked(db)
     side._conn.close()  # as the kernel does when the run's process is killed
     side._process.join(20)
@@ -263,13 +270,128 @@ def test_ctrl_c_while_the_child_commits_ends_as_a_finished_run(tmp_path: Path, d
     def interrupted_once() -> Any:
         calls.append(1)
         if len(calls) == 3:  # the wait for the COMMIT (after the list and the rows)
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # Python's handler runs at its next check
         return real_next()
 
     side._next = interrupted_once  # type: ignore[method-assign]
-    with side.commit():
-        pass
+    try:
+        with side.commit():
+            pass
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C while the child commits interrupted the run")
     side.abandon()
     assert len(calls) >= 4 and side.notes and _full_list(output).exists()
     assert _stored_periods(db) == ["2026H1"]
     assert not _write_locked(db)
+
+
+def _tagged(cfg: Any, output: Path, hour: int) -> FileSink:
+    """A sink as grade-etl makes it (the previous output kept aside until the history commits)."""
+    return FileSink(cfg.template_path(), output,
+                    {"period": "2026H1", "config_hash": cfg.digest, "started_at": f"2026-07-01T{hour:02d}:00:00.000000"})
+
+
+def _in_child(parent: int, word: str) -> Callable[..., Any]:
+    """Connection.recv that ends the child (as a kill would) when it has read `word`."""
+    real_recv = Connection.recv
+
+    def recv(self: Connection) -> Any:
+        got = real_recv(self)
+        if os.getpid() != parent and got == word:
+            os._exit(9)
+        return got
+
+    return recv
+
+
+def test_a_child_killed_before_its_commit_fails_the_run_and_keeps_the_previous_output(
+        tmp_path: Path, demo: Any, monkeypatch: Any) -> None:
+    cfg, output, db = _setup(tmp_path, demo)
+    run_pipeline(cfg, _tagged(cfg, output, 0), db, generated_at=FIXED_TIME, parallel=True)
+    before = (output.read_bytes(), _started(db))
+    monkeypatch.setattr(Connection, "recv", _in_child(os.getpid(), "commit"))
+    later = FIXED_TIME + dt.timedelta(hours=1)
+    with pytest.raises(HistoryError, match="意外退出"):
+        run_pipeline(cfg, _tagged(cfg, output, 1), db, generated_at=later, parallel=True)
+    assert (output.read_bytes(), _started(db)) == before
+    assert not _write_locked(db)
+
+
+def test_a_child_killed_after_its_commit_ends_as_a_finished_run(tmp_path: Path, demo: Any, monkeypatch: Any) -> None:
+    cfg, output, db = _setup(tmp_path, demo)
+    run_pipeline(cfg, _tagged(cfg, output, 0), db, generated_at=FIXED_TIME, parallel=True)
+    before = (output.read_bytes(), _started(db))
+    real_record = side_process._record
+
+    def committed_then_killed(*args: Any) -> bool:
+        if real_record(*args):
+            os._exit(9)  # before it could say so
+        return False
+
+    monkeypatch.setattr(side_process, "_record", committed_then_killed)
+    later = FIXED_TIME + dt.timedelta(hours=1)
+    run_pipeline(cfg, _tagged(cfg, output, 1), db, generated_at=later, parallel=True)
+    assert output.read_bytes() != before[0] and _started(db) != before[1] and len(_started(db)) == 1
+    assert not _write_locked(db)
+
+
+def test_a_busy_commit_is_the_busy_error_and_the_previous_output_is_kept(tmp_path: Path, demo: Any,
+                                                                        monkeypatch: Any) -> None:
+    """A reader holding the database (e.g. DB Browser in a transaction) when the child commits: after the
+    busy timeout the run fails with the busy error; the output and the history stay as they were."""
+    from grading import history
+
+    cfg, output, db = _setup(tmp_path, demo)
+    run_pipeline(cfg, _tagged(cfg, output, 0), db, generated_at=FIXED_TIME, parallel=True)
+    before = (output.read_bytes(), _started(db))
+    monkeypatch.setattr(history, "BUSY_TIMEOUT", 0.5)
+    reader = sqlite3.connect(db)
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM runs").fetchone()  # a shared lock, held until the transaction ends
+    try:
+        with pytest.raises(HistoryBusy, match="数据库忙"):
+            run_pipeline(cfg, _tagged(cfg, output, 1), db, generated_at=FIXED_TIME + dt.timedelta(hours=1),
+                         parallel=True)
+    finally:
+        reader.rollback()
+        reader.close()
+    assert (output.read_bytes(), _started(db)) == before
+    assert not _write_locked(db)
+
+
+def test_an_unexpected_error_in_the_child_carries_its_traceback(tmp_path: Path, demo: Any, monkeypatch: Any) -> None:
+    cfg, output, db = _setup(tmp_path, demo)
+
+    def broken(*args: Any) -> int:
+        raise ZeroDivisionError("a bug in the record")
+
+    monkeypatch.setattr(side_process, "record_run", broken)
+    with pytest.raises(ZeroDivisionError, match="a bug in the record") as caught:
+        run_pipeline(cfg, FileSink(cfg.template_path(), output), db, generated_at=FIXED_TIME, parallel=True)
+    cause = caught.value.__cause__
+    assert isinstance(cause, side_process.ChildTraceback) and "in broken" in str(cause)
+    assert not output.exists() and _stored_periods(db) == []
+
+
+def test_abandoning_stops_an_insert_that_is_running(tmp_path: Path, demo: Any, monkeypatch: Any) -> None:
+    """A run cancelled while the child inserts: the statement stops at SQLite's next progress check, the
+    child ends soon and nothing is stored."""
+    cfg, output, db = _setup(tmp_path, demo)
+    result = run_pipeline(cfg, FileSink(cfg.template_path(), output), db, generated_at=FIXED_TIME, record=False)
+
+    def endless(conn: sqlite3.Connection, *args: Any) -> int:  # a statement of minutes
+        conn.execute("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000000) "
+                     "SELECT COUNT(*) FROM c").fetchone()
+        return 0
+
+    monkeypatch.setattr(side_process, "record_run", endless)
+    side = _side(db, result.graded, result.problems, output)
+    kind, draft = side._conn.recv()  # the list is written: the child is inserting now
+    assert kind == "csv"
+    time.sleep(0.2)
+    started = time.monotonic()
+    side.abandon()
+    assert time.monotonic() - started < 10
+    draft.temp.unlink()  # (its message was taken above, not by the side process)
+    assert _stored_periods(db) == [] and not _write_locked(db)
