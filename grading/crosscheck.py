@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .codes import first_rows, values_at
-from .problems import Problem
+from .problems import Problem, add_problem_rows
 
 _FULL = re.compile(r"(?<!\d)(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})(?!\d)\s*日?")
 _MONTH = re.compile(r"(?<!\d)(\d{4})\s*[-/.年]\s*(\d{1,2})(?!\d)\s*(?:月|期)?")
@@ -104,16 +104,18 @@ def receivables_coverage(periods: Sequence[PeriodLine], frame: pd.DataFrame | No
     return problems, notes
 
 
-def partial_cost(sales: pd.DataFrame, amount_col: str, start: dt.date, as_of: dt.date) -> tuple[list[Problem], list[str]]:
+def partial_cost(sales: pd.DataFrame, amount_col: str, start: dt.date, as_of: dt.date,
+                 problems: list[Problem]) -> list[str]:
     """Customers whose in-window lines have cost on some lines only: their 毛利 covers those lines only.
-    Integer customer ids and bincount, one Problem per such customer."""
+    Integer customer ids and bincount; one problem per such customer (at its first line without cost),
+    added to `problems` column-wise; returns the note."""
     if "cost" not in sales or not len(sales):
-        return [], []
+        return []
     dates = sales["date"].to_numpy(dtype="datetime64[s]")
     win = (dates >= np.datetime64(start, "s")) & (dates < np.datetime64(as_of + dt.timedelta(days=1), "s"))
     cost = sales["cost"].to_numpy(dtype=float)
     if not (win & ~np.isnan(cost)).any():
-        return [], []
+        return []
     column = sales["customer_code"]
     cat = column if isinstance(column.dtype, pd.CategoricalDtype) else column.astype(str).astype("category")
     cid = cat.cat.codes.to_numpy(dtype=np.int64)
@@ -124,26 +126,22 @@ def partial_cost(sales: pd.DataFrame, amount_col: str, start: dt.date, as_of: dt
     missing = np.bincount(cid[lacking], minlength=k)
     partial = np.flatnonzero((missing > 0) & (missing < lines))
     if not len(partial):
-        return [], []
+        return []
     amount = sales[amount_col].to_numpy(dtype=float)
     amounts = np.bincount(cid[lacking], weights=np.nan_to_num(amount[lacking]), minlength=k)
     rows = np.flatnonzero(lacking)
     ids, first = first_rows(cid[rows], k)
     first_row = np.zeros(k, dtype=np.int64)
     first_row[ids] = rows[first]
-    order = sorted(partial.tolist(), key=lambda j: labels[j])
+    order = partial[np.argsort(labels[partial], kind="stable")]  # by customer code, as text
     at = first_row[order]
-    files = values_at(sales["_file"], at) if "_file" in sales else [""] * len(at)
-    sheets = values_at(sales["_sheet"], at) if "_sheet" in sales else [""] * len(at)
-    numbers = values_at(sales["_row"], at) if "_row" in sales else [None] * len(at)
-    problems = []
-    for j, file, sheet, number in zip(order, files, sheets, numbers):
-        n, m = int(lines[j]), int(missing[j])
-        problems.append(Problem(
-            str(file), str(sheet), None if number is None else int(str(number)), "成本",
-            f"客户 {labels[j]}：期间内 {n} 行中 {m} 行没有成本",
-            PARTIAL_COST, "提示", round(float(amounts[j]), 2)))
+    texts = [f"客户 {label}：期间内 {n} 行中 {m} 行没有成本"
+             for label, n, m in zip(labels[order].tolist(), lines[order].tolist(), missing[order].tolist())]
+    add_problem_rows(problems, np.asarray(values_at(sales["_file"], at), dtype=object),
+                     np.asarray(values_at(sales["_sheet"], at), dtype=object),
+                     sales["_row"].to_numpy(dtype=np.int64)[at], "成本", np.asarray(texts, dtype=object),
+                     PARTIAL_COST, "提示", amounts=np.array([round(a, 2) for a in amounts[order].tolist()]))
     total = float(amounts[partial].sum())
     note = (f"{len(partial)} 个客户只有部分明细有成本（缺成本的明细金额 {total:,.2f}）："
             "这些客户的毛利、毛利率只按有成本的行计算，详见「数据问题」")
-    return problems, [note]
+    return [note]

@@ -174,9 +174,7 @@ def input_findings(config: Config, sources: dict[str, SourceData],
         found, texts = receivables_coverage(rec.periods, rec.frame, config.period.as_of)
         problems.extend(found)
         warnings.extend(texts)
-    found, texts = partial_cost(sales.frame, amount_field(config), config.period.start, config.period.as_of)
-    problems.extend(found)
-    warnings.extend(texts)
+    warnings.extend(partial_cost(sales.frame, amount_field(config), config.period.start, config.period.as_of, problems))
     notes = [Problem("（汇总）", "", None, "", "", f"已跳过的销售明细 {d.render()}", "提示", d.amount if d.priced else None)
              for d in drops]
     return drops, warnings, notes

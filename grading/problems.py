@@ -103,12 +103,20 @@ def drop_summary(problems: Iterable[Problem], total_amount: float, warn_share: f
 KEEP_PER_REASON = 1000  # rows per (action, reason) listed in the workbook; all of them go to the CSV
 
 
+Where = str | np.ndarray  # the file (or sheet) of every row, or of each row (an object array of str)
+
+
+def _at(where: Where, i: int) -> str:
+    return where if isinstance(where, str) else str(where[i])
+
+
 @dataclass(frozen=True)
 class _Rows:
-    """Many findings of one kind in one file/sheet/column: row numbers and raw values, not objects."""
+    """Many findings of one kind in one column, in one file/sheet or each in its own: row numbers and raw
+    values, not objects."""
 
-    file: str
-    sheet: str
+    file: Where
+    sheet: Where
     rows: np.ndarray                    # int64 row numbers
     column: str
     values: np.ndarray                  # raw cell values (object), shown with `show`
@@ -121,8 +129,20 @@ class _Rows:
         amount = None
         if self.amounts is not None and not np.isnan(self.amounts[i]):
             amount = float(self.amounts[i])
-        return Problem(self.file, self.sheet, int(self.rows[i]), self.column, self.show(self.values[i]),
-                       self.reason, self.action, amount)
+        return Problem(_at(self.file, i), _at(self.sheet, i), int(self.rows[i]), self.column,
+                       self.show(self.values[i]), self.reason, self.action, amount)
+
+    def places(self) -> Iterator[tuple[str, str, slice]]:
+        """(file, sheet, rows) of each run of rows in one file and sheet, in order."""
+        n = len(self.rows)
+        if isinstance(self.file, str) and isinstance(self.sheet, str):
+            yield self.file, self.sheet, slice(0, n)
+            return
+        files = np.full(n, self.file, dtype=object) if isinstance(self.file, str) else self.file
+        sheets = np.full(n, self.sheet, dtype=object) if isinstance(self.sheet, str) else self.sheet
+        bounds = [0, *(np.flatnonzero((files[1:] != files[:-1]) | (sheets[1:] != sheets[:-1])) + 1).tolist(), n]
+        for start, stop in zip(bounds, bounds[1:]):
+            yield str(files[start]), str(sheets[start]), slice(start, stop)
 
 
 class ProblemLog(list[Problem]):
@@ -156,10 +176,11 @@ class ProblemLog(list[Problem]):
         self._counts.update(other._counts)
         self._total += other._total
 
-    def add_rows(self, file: str, sheet: str, rows: np.ndarray, column: str, values: np.ndarray, reason: str,
+    def add_rows(self, file: Where, sheet: Where, rows: np.ndarray, column: str, values: np.ndarray, reason: str,
                  action: Action, show: Callable[[object], str] = str, amounts: np.ndarray | None = None) -> None:
         if not len(rows):
             return
+        file, sheet = (w if isinstance(w, str) else np.asarray(w, dtype=object) for w in (file, sheet))
         self._parts.append(_Rows(file, sheet, np.asarray(rows, dtype=np.int64), column,
                                  np.asarray(values, dtype=object), reason, action, show,
                                  None if amounts is None else np.asarray(amounts, dtype=float)))
@@ -229,9 +250,9 @@ class ProblemLog(list[Problem]):
             if isinstance(part, Problem):
                 yield part.file, part.sheet, [part.row], part.column, [part.value], part.reason, part.action
             else:
-                show = part.show
-                yield (part.file, part.sheet, part.rows.tolist(), part.column, [show(v) for v in part.values.tolist()],
-                       part.reason, part.action)
+                rows, shown = part.rows.tolist(), [part.show(v) for v in part.values.tolist()]
+                for file, sheet, run in part.places():
+                    yield file, sheet, rows[run], part.column, shown[run], part.reason, part.action
 
     def skipped(self) -> Iterator[tuple[str, str, int, np.ndarray]]:
         """(file, reason, lines, their amounts with NaN for none) of every dropped (已跳过) part, without objects."""
@@ -242,7 +263,8 @@ class ProblemLog(list[Problem]):
                 yield part.file, part.reason, 1, np.array([np.nan if part.amount is None else part.amount])
             else:
                 amounts = part.amounts if part.amounts is not None else np.full(len(part.rows), np.nan)
-                yield part.file, part.reason, len(part.rows), amounts
+                for file, _, run in part.places():
+                    yield file, part.reason, run.stop - run.start, amounts[run]
 
 
 def _restore_log(keep: int, parts: list[Problem | _Rows], counts: Counter[tuple[Action, str]],
@@ -252,7 +274,7 @@ def _restore_log(keep: int, parts: list[Problem | _Rows], counts: Counter[tuple[
     return log
 
 
-def add_problem_rows(problems: list[Problem], file: str, sheet: str, rows: np.ndarray, column: str,
+def add_problem_rows(problems: list[Problem], file: Where, sheet: Where, rows: np.ndarray, column: str,
                      values: np.ndarray, reason: str, action: Action, show: Callable[[object], str] = str,
                      amounts: np.ndarray | None = None) -> None:
     """Record many findings of one kind: columnar in a ProblemLog, one Problem each in a plain list."""
@@ -261,4 +283,4 @@ def add_problem_rows(problems: list[Problem], file: str, sheet: str, rows: np.nd
         return
     for i, (r, v) in enumerate(zip(rows.tolist(), values)):
         amount = None if amounts is None or np.isnan(amounts[i]) else float(amounts[i])
-        problems.append(Problem(file, sheet, int(r), column, show(v), reason, action, amount))
+        problems.append(Problem(_at(file, i), _at(sheet, i), int(r), column, show(v), reason, action, amount))
