@@ -32,6 +32,7 @@ the fork (grading.pipeline.grade_data) and freed memory is handed back to the sy
 from __future__ import annotations
 
 import dataclasses
+import gc
 import signal
 import time
 import traceback
@@ -186,6 +187,7 @@ def _side(conn: Connection, parent_end: Connection, problems: Sequence[Problem],
     """The child: the list, then the record; every outcome is sent to the run's process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the run's process to handle
     parent_end.close()  # so that the run's process ending is seen as the end of the pipe
+    gc.freeze()  # the collector never walks the inherited objects: walking them copied their pages (1M problems: 0.55 → 0.75 s)
     try:
         try:
             draft = draft_problems_csv(problems, beside)
