@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .amounts import parse_amount, parse_amounts
 from .codes import FIX_REASONS, FLOAT_NOTE, label_ids, normalise_codes
@@ -179,9 +181,7 @@ def _normalise(sheet: RawSheet, layout: Layout, problems: list[Problem], keep_ex
     candidate = np.zeros(n, bool)
     for col, values in dict(label_cols).items():
         codes, uniques = distinct(col, values)
-        has = np.zeros(len(uniques), dtype=bool)  # non-text cells → False
-        has[:] = [isinstance(u, str) and "计" in u for u in uniques.tolist()]
-        candidate |= _take(has, codes, False)
+        candidate |= _take(_containing(uniques, "计"), codes, False)
     # a candidate row is a total when its first non-empty cell, its code or its name is a 合计 label, or
     # its code ends in 小计/合计 without looking like a code: each tested once per distinct value
     total = np.zeros(n, bool)
@@ -363,6 +363,18 @@ def _first_text(row: list[object]) -> str:
         if v not in ("", None):
             return _text(v)
     return ""
+
+
+def _containing(values: np.ndarray, text: str) -> np.ndarray:
+    """isinstance(v, str) and text in v, per value: by Arrow when every value is text (or None)."""
+    items = values.tolist()
+    if set(map(type, items)) <= {str, type(None)}:
+        try:
+            found = pc.match_substring(pa.array(items, type=pa.string()), text).fill_null(False)
+            return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
+        except (UnicodeError, pa.ArrowException):  # a lone surrogate is no UTF-8
+            pass
+    return np.array([isinstance(v, str) and text in v for v in items], dtype=bool)
 
 
 def _is_blank(v: object) -> bool:

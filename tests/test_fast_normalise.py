@@ -245,3 +245,16 @@ def test_parse_amounts_of_number_cells_match_the_per_cell_rule(values: list[obje
         want = [parse_amount(v) for v in column]
         np.testing.assert_array_equal(nums, np.array([w[0] for w in want], dtype=float))
         assert bad.tolist() == [w[1] for w in want] and repaired.tolist() == [w[2] for w in want]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.none() | st.text(alphabet="计合小a1 \ud800") | st.sampled_from(["合计", "小计：", "统计表"])
+                | st.floats(allow_nan=True) | st.integers() | st.binary(max_size=3), max_size=30),
+       st.sampled_from(["计", "合计", "小"]))
+def test_values_containing_a_text_are_what_python_says(values: list[object], text: str) -> None:
+    from grading.normalise import _containing
+
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values
+    expected = [isinstance(v, str) and text in v for v in values]
+    assert _containing(arr, text).tolist() == expected
