@@ -48,9 +48,14 @@ class RssSampler(threading.Thread):
         self.peaks: dict[str, float] = {}
         self._halt = threading.Event()
         self._shared: dict[int, int] = {}  # child pid → its shared pages at the last reading
+        self._lock = threading.Lock()
         self._samples = 0
 
     def current_mb(self) -> float:
+        with self._lock:  # called by this thread and by `mark` from the measured one
+            return self._current_mb()
+
+    def _current_mb(self) -> float:
         me = os.getpid()
         tree = _tree(me)
         self._samples += 1

@@ -156,11 +156,16 @@ def values_at(column: pd.Series, rows: np.ndarray) -> list[object]:
     return list(column.to_numpy()[rows])
 
 
-def _locations(frame: pd.DataFrame, rows: np.ndarray) -> list[tuple[str, str, int | None]]:
+def location_columns(frame: pd.DataFrame, rows: np.ndarray) -> tuple[list[str], list[str], list[int | None]]:
+    """The file, sheet and row number of the lines at `rows` (positions), as columns."""
     files = values_at(frame["_file"], rows) if "_file" in frame else [""] * len(rows)
     sheets = values_at(frame["_sheet"], rows) if "_sheet" in frame else [""] * len(rows)
     numbers = values_at(frame["_row"], rows) if "_row" in frame else [None] * len(rows)
-    return [(str(f), str(s), None if r is None else int(str(r))) for f, s, r in zip(files, sheets, numbers)]
+    return [str(f) for f in files], [str(s) for s in sheets], [None if r is None else int(str(r)) for r in numbers]
+
+
+def _locations(frame: pd.DataFrame, rows: np.ndarray) -> list[tuple[str, str, int | None]]:
+    return list(zip(*location_columns(frame, rows)))
 
 
 def code_findings(uses: Iterable[CodeUse], names_used_as_codes: frozenset[str] = frozenset()) -> list[Problem]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .codes import first_rows, values_at
+from .codes import first_rows, location_columns
 from .problems import Problem, add_problem_rows
 
 _FULL = re.compile(r"(?<!\d)(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})(?!\d)\s*日?")
@@ -137,9 +137,9 @@ def partial_cost(sales: pd.DataFrame, amount_col: str, start: dt.date, as_of: dt
     at = first_row[order]
     texts = [f"客户 {label}：期间内 {n} 行中 {m} 行没有成本"
              for label, n, m in zip(labels[order].tolist(), lines[order].tolist(), missing[order].tolist())]
-    add_problem_rows(problems, np.asarray(values_at(sales["_file"], at), dtype=object),
-                     np.asarray(values_at(sales["_sheet"], at), dtype=object),
-                     sales["_row"].to_numpy(dtype=np.int64)[at], "成本", np.asarray(texts, dtype=object),
+    files, sheets, numbers = location_columns(sales, at)  # (normalised lines always have a row number)
+    add_problem_rows(problems, np.asarray(files, dtype=object), np.asarray(sheets, dtype=object),
+                     np.asarray(numbers, dtype=np.int64), "成本", np.asarray(texts, dtype=object),
                      PARTIAL_COST, "提示", amounts=np.array([round(a, 2) for a in amounts[order].tolist()]))
     total = float(amounts[partial].sum())
     note = (f"{len(partial)} 个客户只有部分明细有成本（缺成本的明细金额 {total:,.2f}）："

@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from .amounts import parse_amount, parse_amounts
 from .codes import FIX_REASONS, FLOAT_NOTE, label_ids, normalise_codes
@@ -30,6 +29,7 @@ from .fields import InputField
 from .header import Layout
 from .problems import Action, Problem, add_problem_rows
 from .read import RawSheet
+from .sheet_cells import matches
 
 _TOTAL_EXACT = re.compile(r"^\s*(本页|本期|总|全部)?\s*(合\s*计|小\s*计|总\s*计|累\s*计)\s*([:：].*)?$")
 _TOTAL_SUFFIX = re.compile(r"^.{1,40}?\s*(小计|合计)\s*[:：]?\s*$")
@@ -370,8 +370,7 @@ def _containing(values: np.ndarray, text: str) -> np.ndarray:
     items = values.tolist()
     if set(map(type, items)) <= {str, type(None)}:
         try:
-            found = pc.match_substring(pa.array(items, type=pa.string()), text).fill_null(False)
-            return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
+            return matches(pa.array(items, type=pa.string()), text)
         except (UnicodeError, pa.ArrowException):  # a lone surrogate is no UTF-8
             pass
     return np.array([isinstance(v, str) and text in v for v in items], dtype=bool)

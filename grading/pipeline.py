@@ -32,9 +32,8 @@ from .outputs import check_targets, own_output_check, reconcile, write_problems_
 from .modifiers import pins_from_frame
 from .problems import DropSummary, Problem, ProblemLog, drop_summary
 from .read import RawSheet
-from .record_behind import PendingDigests, RecordBehind, input_digests
+from .record_behind import RecordBehind, hashed_beside
 from . import side_process
-from .side_process import SideProcess
 from .rules.provides import check_loaded
 from .reviews import pins_from_reviews, with_carried_reviews, with_pin_audit
 from .views.growth import add_growth
@@ -252,22 +251,23 @@ def run_pipeline(config: Config, sink: Sink, history: Path | None, progress: Pro
 
     recording = history is not None and record
 
-    def run_record(files: dict[str, list[str]], hashing: ThreadPoolExecutor | None = None) -> RunRecord:
-        """The run to store; its inputs hashed by `hashing` meanwhile (else when they are recorded)."""
+    def run_record(files: dict[str, list[str]]) -> RunRecord:
+        """The run to store (its inputs hashed when recorded, or beside: record_behind.hashed_beside)."""
         inputs = [Path(p) for names in files.values() for p in names if Path(p).is_file()]
         sheets = [(label, *sheet_digest(pasted[label].rows)) for names in files.values()
                   for label in names if label in pasted]
-        digests = PendingDigests(hashing.submit(input_digests, inputs)) if hashing is not None else None
         return RunRecord(config.period.label, config.period.as_of, started, config.digest, sink.target, inputs,
-                         sink.source, config_text=config.source_text, digests=digests, sheets=sheets)
+                         sink.source, config_text=config.source_text, sheets=sheets)
 
-    sides: list[SideProcess] = []
+    sides: list[side_process.SideProcess] = []
 
     def start_side(graded: pd.DataFrame, problems: list[Problem], files: dict[str, list[str]]) -> None:
         """grade-etl on Linux: the full problem list and the record made in a second process (grading.side_process)
-        while this one builds the plan and writes the workbook."""
-        sides.append(SideProcess(problems, sink.beside, history if recording else None,
-                                 run_record(files) if recording else None, graded))
+        while this one builds the plan and writes the workbook; with neither to make, nothing is forked."""
+        if not recording and not (isinstance(problems, ProblemLog) and problems.truncated):
+            return
+        sides.append(side_process.SideProcess(problems, sink.beside, history if recording else None,
+                                              run_record(files) if recording else None, graded))
         sides[-1].start()  # after it is listed: abandoned below whatever happens from here
 
     try:
@@ -292,14 +292,14 @@ def run_pipeline(config: Config, sink: Sink, history: Path | None, progress: Pro
 
 
 def _write_in_line(result: GradingResult, sink: Sink, history: Path | None,
-                   run_record: Callable[[dict[str, list[str]], ThreadPoolExecutor], RunRecord], progress: Progress) -> None:
+                   run_record: Callable[[dict[str, list[str]]], RunRecord], progress: Progress) -> None:
     """The problem list and the workbook written here; the record (when `history` is given) inserted by a
     thread meanwhile (grading.record_behind), its inputs hashed by another."""
     hashing = ThreadPoolExecutor(max_workers=1) if history is not None else None
     recorder: RecordBehind | None = None
     try:
         if history is not None and hashing is not None:
-            recorder = RecordBehind(history, run_record(result.files, hashing), result.graded)
+            recorder = RecordBehind(history, hashed_beside(run_record(result.files), hashing), result.graded)
         commit = recorder.commit if recorder is not None else nullcontext
         problems_csv = write_problems_csv(result.problems, sink.beside)
         result.overflows = sink.write(result.plan, lambda m, f: progress(m, 0.8 + 0.2 * f), commit) + problems_csv

@@ -181,6 +181,8 @@ class ProblemLog(list[Problem]):
         if not len(rows):
             return
         file, sheet = (w if isinstance(w, str) else np.asarray(w, dtype=object) for w in (file, sheet))
+        if any(not isinstance(w, str) and len(w) != len(rows) for w in (file, sheet)):
+            raise ValueError("a file and sheet per row: as many as the rows")
         self._parts.append(_Rows(file, sheet, np.asarray(rows, dtype=np.int64), column,
                                  np.asarray(values, dtype=object), reason, action, show,
                                  None if amounts is None else np.asarray(amounts, dtype=float)))
@@ -255,7 +257,8 @@ class ProblemLog(list[Problem]):
                     yield file, sheet, rows[run], part.column, shown[run], part.reason, part.action
 
     def skipped(self) -> Iterator[tuple[str, str, int, np.ndarray]]:
-        """(file, reason, lines, their amounts with NaN for none) of every dropped (已跳过) part, without objects."""
+        """(file, reason, lines, their amounts with NaN for none) of every dropped (已跳过) part, one per run of
+        rows in one file, without objects."""
         for part in self._parts:
             if part.action != "已跳过":
                 continue

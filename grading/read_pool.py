@@ -49,9 +49,10 @@ PathsOf = Callable[[str, SourceConfig, Config, Callable[[Path], bool] | None], t
 
 
 def fork_context() -> ForkContext | None:
-    """fork where it is safe and cheap (Linux: the worker starts with everything imported); None elsewhere:
-    macOS forbids fork after some system libraries have started threads, and spawn re-imports the
-    program in every worker (seconds on Windows) for a gain only very large inputs would repay."""
+    """fork where it is safe and cheap (Linux: a worker, or the side process, starts with everything imported
+    and shares the run's pages); None elsewhere: macOS forbids fork after some system libraries have started
+    threads, and spawn re-imports the program in every worker (seconds on Windows) for a gain only very
+    large inputs would repay."""
     if sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("fork")
     return None

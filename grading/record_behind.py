@@ -22,12 +22,13 @@ database it created (schema only): another run may be using it already, so it is
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import NoReturn
@@ -36,7 +37,7 @@ import pandas as pd
 
 from .history import RunRecord, busy_error, connect, file_digest, is_busy, record_run
 
-PROGRESS_STEPS = 10_000  # SQLite virtual-machine steps between checks whether the run was abandoned
+_PROGRESS_STEPS = 10_000  # SQLite virtual-machine steps between checks whether the run was abandoned
 
 
 class PendingDigests(Mapping[Path, tuple[int, str]]):
@@ -69,6 +70,11 @@ def input_digests(paths: list[Path]) -> dict[Path, tuple[int, str]]:
     return out
 
 
+def hashed_beside(run: RunRecord, pool: ThreadPoolExecutor) -> RunRecord:
+    """`run` with its inputs hashed by `pool` meanwhile (waited for when the digests are first looked at)."""
+    return dataclasses.replace(run, digests=PendingDigests(pool.submit(input_digests, list(run.inputs))))
+
+
 def raise_history_error(history: Path, error: BaseException) -> NoReturn:
     """An error of the record's insert or commit, as the user sees it (busy: the Chinese busy error)."""
     if isinstance(error, sqlite3.OperationalError) and is_busy(error):
@@ -89,7 +95,7 @@ def record_transaction(history: Path, abandoned: Callable[[], int]) -> Iterator[
     try:
         with closing(connect(history)) as conn:
             conn.execute("PRAGMA cache_spill = OFF")
-            conn.set_progress_handler(abandoned, PROGRESS_STEPS)
+            conn.set_progress_handler(abandoned, _PROGRESS_STEPS)
             with conn:
                 yield conn
     except Abandoned:

@@ -170,8 +170,8 @@ def _floats(x: np.ndarray) -> tuple[str, tuple[Any, ...], np.ndarray]:
     text = pa.array(x, mask=~valid).cast(_TEXT)
     ax = np.abs(x)
     odd = valid & ((ax >= 1e15) | ((ax < 1e-4) & (x != 0)))
-    odd |= _matches(text, "e")
-    whole = valid & ~odd & ~_matches(text, ".")
+    odd |= matches(text, "e")
+    whole = valid & ~odd & ~matches(text, ".")
     if odd.any():
         fixed = pa.array([repr(v) for v in x[odd].tolist()], type=_TEXT)
         text = pc.replace_with_mask(text, pa.array(odd), fixed)
@@ -179,7 +179,8 @@ def _floats(x: np.ndarray) -> tuple[str, tuple[Any, ...], np.ndarray]:
     return "number", (text, dot), valid
 
 
-def _matches(text: Any, needle: str) -> np.ndarray:
+def matches(text: Any, needle: str) -> np.ndarray:
+    """Which strings of an Arrow string array contain `needle` (a null: none)."""
     found = pc.match_substring(text, needle).fill_null(False)
     return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
 

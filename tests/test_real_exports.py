@@ -380,6 +380,22 @@ def test_partial_cost_is_noted_per_customer(tmp_path: Path) -> None:
     assert np.isclose(result.graded.loc["C1", "gross_profit"], 40.0)
 
 
+def test_partial_cost_names_each_customers_own_file_and_row(tmp_path: Path) -> None:
+    """Customers whose first line without cost lies in different files: each finding names its own file,
+    sheet and row, in the order of the customer codes as text (C1, C10, C2)."""
+    head = "单据编号,日期,客户编码,价税合计,成本\n"
+    (tmp_path / "a.csv").write_text(head + "D1,2011-05-03,C2,100,60\nD2,2011-05-04,C1,50,\nD3,2011-05-05,C10,70,30\n",
+                                    encoding="utf-8")
+    (tmp_path / "b.csv").write_text(head + "E1,2011-05-06,C1,20,10\nE2,2011-05-07,C2,30,\nE3,2011-05-08,C10,40,\n",
+                                    encoding="utf-8")
+    result = grade_data(load_config(shop_config(tmp_path, TEMPLATE, ["a.csv", "b.csv"])))
+    found = [(p.file, p.sheet, p.row, p.value, p.amount) for p in result.problems
+             if p.reason.startswith("只有部分明细有成本")]
+    assert found == [("a.csv", "a", 3, "客户 C1：期间内 2 行中 1 行没有成本", 50.0),
+                     ("b.csv", "b", 4, "客户 C10：期间内 2 行中 1 行没有成本", 40.0),
+                     ("b.csv", "b", 3, "客户 C2：期间内 2 行中 1 行没有成本", 30.0)]
+
+
 # ---------------------------------------------------------------- invariants
 
 @settings(max_examples=200, deadline=None)

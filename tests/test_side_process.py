@@ -395,3 +395,20 @@ def test_abandoning_stops_an_insert_that_is_running(tmp_path: Path, demo: Any, m
     assert time.monotonic() - started < 10
     draft.temp.unlink()  # (its message was taken above, not by the side process)
     assert _stored_periods(db) == [] and not _write_locked(db)
+
+
+def test_nothing_is_forked_with_neither_a_record_nor_a_long_list(tmp_path: Path, demo: Any, monkeypatch: Any) -> None:
+    cfg, output, db = _setup(tmp_path, demo)
+    monkeypatch.setattr(problems_module, "KEEP_PER_REASON", 10**6)  # the workbook lists every problem
+    started: list[bool] = []
+    real_start = side_process.SideProcess.start
+
+    def start(self: side_process.SideProcess) -> None:
+        started.append(True)
+        real_start(self)
+
+    monkeypatch.setattr(side_process.SideProcess, "start", start)
+    run_pipeline(cfg, FileSink(cfg.template_path(), output), db, generated_at=FIXED_TIME, record=False, parallel=True)
+    assert started == [] and not _full_list(output).exists() and _stored_periods(db) == []
+    run_pipeline(cfg, FileSink(cfg.template_path(), output), db, generated_at=FIXED_TIME, parallel=True)
+    assert started == [True] and _stored_periods(db) == ["2026H1"]
