@@ -91,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet = bool(getattr(args, "quiet", False))
     say: Say = (lambda text: None) if quiet else print
     log: TextIO | None = None
+    replaced: Callable[[], bool] = lambda: False  # noqa: E731  (has this run's output replaced the previous one?)
+    finished = ""
     try:
         if args.command == "init":
             return _init(Path(args.folder), say)
@@ -127,6 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 folder = config.resolve(args.folder)
                 tee(f"生成演示数据：{folder}")
                 generate(folder)
+            before = _identity(output)
+            replaced = lambda: _identity(output) != before  # noqa: E731
+            finished = "已中断，但本次运行已经完成：输出文件" + ("和历史记录都已更新。" if config.history_path(output) else "已更新。")
             result = run_to_file(config, output, _progress(quiet, log))
             for note in result.notes:
                 tee(note)
@@ -150,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except KeyboardInterrupt:
+        if replaced():  # Ctrl-C after the output was moved into place: the history has committed with it
+            return _fail(log, finished, EXIT_OK)
         return _fail(log, "已取消，上一次的输出文件保持不变。", EXIT_INTERNAL)
     except Exception:
         return _fail(log, "内部错误（请把以下信息和日志发给维护人员）：\n" + traceback.format_exc(), EXIT_INTERNAL)
@@ -172,6 +179,15 @@ def check_demo_config(config: Config, folder: Path, config_name: str) -> None:
                     f"（不在演示数据文件夹 {root} 中）：演示会用你的数据分级，并把演示期间写进你的输出和分级历史，已停止，"
                     "未生成也未修改任何文件。请在一个空文件夹中先运行 grade-etl init 再运行 grade-etl demo，"
                     "或用 grade-etl run 处理你自己的数据。")
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """The file now at `path` (a replaced output is another file; one put back is the same again)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
 
 
 def _fail(log: TextIO | None, text: str, code: int) -> int:

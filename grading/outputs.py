@@ -15,10 +15,12 @@ import fnmatch
 import glob
 import json
 import os
+import signal
 import tempfile
+import threading
 import zipfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -189,6 +191,22 @@ def own_output_check(config: Config, output: Path) -> Callable[[Path], bool]:
 
 # ------------------------------------------------------------ output + history in step
 
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Ctrl-C ignored inside the block (in the main thread; no other thread receives it): used from the
+    moment the output is in place until the run's history has committed and the previous output is
+    removed, so the run ends as a finished run (an interrupt there would put the previous output back
+    beside a committed history)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def publish(tmp: str, output: Path, around: Callable[[], AbstractContextManager[object]],
             tag: Mapping[str, str] | None) -> None:
     """Move `tmp` into place as `output` inside `around()` (the history transaction, committed when it
@@ -202,25 +220,28 @@ def publish(tmp: str, output: Path, around: Callable[[], AbstractContextManager[
     had_previous = output.exists()
     _write_marker(marker, {**tag, "had_previous": "1" if had_previous else ""})
     swapped = False
-    try:
-        with around():
-            if had_previous:
-                _replace(str(output), backup)
-            swapped = True
-            try:
-                _replace(tmp, output)
-            except BaseException:
+    with ExitStack() as finishing:
+        try:
+            with around():
                 if had_previous:
-                    os.replace(backup, output)
-                swapped = False
-                raise
-    except BaseException:
-        if swapped:
-            _undo(output, backup, had_previous)
+                    _replace(str(output), backup)
+                swapped = True
+                try:
+                    _replace(tmp, output)
+                except BaseException:
+                    if had_previous:
+                        os.replace(backup, output)
+                    swapped = False
+                    raise
+                # in place: Ctrl-C from here on would undo the output after the history's commit
+                finishing.enter_context(interrupts_deferred())
+        except BaseException:
+            if swapped:
+                _undo(output, backup, had_previous)
+            _unlink(marker)
+            raise
+        _unlink(backup)
         _unlink(marker)
-        raise
-    _unlink(backup)
-    _unlink(marker)
 
 
 def _replace(src: str, dst: Path) -> None:

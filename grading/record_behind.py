@@ -23,7 +23,6 @@ database it created (schema only): another run may be using it already, so it is
 from __future__ import annotations
 
 import dataclasses
-import signal
 import sqlite3
 import threading
 import time
@@ -36,6 +35,7 @@ from typing import NoReturn
 import pandas as pd
 
 from .history import RunRecord, busy_error, connect, file_digest, is_busy, record_run
+from .outputs import interrupts_deferred
 
 _PROGRESS_STEPS = 10_000  # SQLite virtual-machine steps between checks whether the run was abandoned
 
@@ -100,21 +100,6 @@ def record_transaction(history: Path, abandoned: Callable[[], int]) -> Iterator[
                 yield conn
     except Abandoned:
         pass
-
-
-@contextmanager
-def interrupts_deferred() -> Iterator[None]:
-    """Ctrl-C ignored inside the block (in the main thread; no other thread receives it): used once the
-    output is in place, while the history commits, so the run ends as a finished run (an interrupt there
-    would put the previous output back beside a committed history)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 class RecordBehind:

@@ -45,11 +45,10 @@ from typing import Any, cast
 import pandas as pd
 
 from .history import HistoryError, RunRecord, record_run, run_committed, stamp
-from .outputs import ProblemsCsvDraft, draft_problems_csv, place_problems_csv, write_problems_csv
+from .outputs import ProblemsCsvDraft, draft_problems_csv, interrupts_deferred, place_problems_csv, write_problems_csv
 from .problems import Problem
 from .read_pool import fork_context, release_memory
-from .record_behind import (Abandoned, RecordBehind, hashed_beside, interrupts_deferred, raise_history_error,
-                            record_transaction)
+from .record_behind import Abandoned, RecordBehind, hashed_beside, raise_history_error, record_transaction
 
 
 def available() -> bool:

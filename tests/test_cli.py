@@ -177,3 +177,40 @@ def test_help_headings_are_chinese(capsys) -> None:  # type: ignore[no-untyped-d
     out = capsys.readouterr().out
     assert out.startswith("用法：grade-etl run") and "\n选项：\n" in out and "显示本帮助并退出" in out
     assert "usage" not in out and "options" not in out
+
+
+def test_ctrl_c_after_the_output_is_in_place_says_the_run_finished(write_config, tmp_path, demo, capsys,  # type: ignore[no-untyped-def]
+                                                                     monkeypatch) -> None:
+    import etl.cli as cli
+
+    folder, _ = demo
+    write_config(folder, name="cli_c.yaml")
+    out_file = tmp_path / "c.xlsx"
+
+    def interrupted(*args: object) -> None:  # Ctrl-C while the finished run is being reported
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_report", interrupted)
+    assert main(["run", "-c", str(folder / "cli_c.yaml"), "-o", str(out_file), "-q"]) == EXIT_OK
+    assert "已中断，但本次运行已经完成：输出文件和历史记录都已更新。" in capsys.readouterr().err
+    assert out_file.exists()
+
+
+def test_ctrl_c_before_the_output_is_in_place_keeps_the_previous_one(write_config, tmp_path, demo, capsys,  # type: ignore[no-untyped-def]
+                                                                       monkeypatch) -> None:
+    import grading.pipeline as pipeline
+    from etl.cli import EXIT_INTERNAL
+
+    folder, _ = demo
+    write_config(folder, name="cli_k.yaml")
+    out_file = tmp_path / "k.xlsx"
+    assert main(["run", "-c", str(folder / "cli_k.yaml"), "-o", str(out_file), "-q"]) == EXIT_OK
+    previous = out_file.read_bytes()
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "build_plan", interrupted)
+    assert main(["run", "-c", str(folder / "cli_k.yaml"), "-o", str(out_file), "-q"]) == EXIT_INTERNAL
+    assert "已取消，上一次的输出文件保持不变。" in capsys.readouterr().err
+    assert out_file.read_bytes() == previous

@@ -215,3 +215,33 @@ def test_ctrl_c_while_the_history_commits_ends_as_a_finished_run(tmp_path: Path,
     recorder.abandon()
     assert len(calls) >= 2
     assert _stored_periods(db) == ["2026H1"]
+
+
+def test_ctrl_c_right_after_the_history_commits_keeps_the_new_output(tmp_path: Path) -> None:
+    """A real Ctrl-C between the history's COMMIT and the end of the output's move: ignored, so the new
+    output stays beside the committed history (undoing it there would split them)."""
+    import os
+    import signal
+    from collections.abc import Iterator
+    from contextlib import contextmanager
+
+    from grading.outputs import publish
+
+    output, new = tmp_path / "o.xlsx", tmp_path / "new.tmp"
+    output.write_bytes(b"old")
+    new.write_bytes(b"new")
+    committed: list[bool] = []
+
+    @contextmanager
+    def history() -> Iterator[None]:
+        yield
+        committed.append(True)  # the COMMIT
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C right after it
+        time.sleep(0.05)  # Python's handler runs at its next check
+
+    try:
+        publish(str(new), output, history, {"period": "p", "started_at": "s", "config_hash": "h"})
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C after the history's commit interrupted the output's move")
+    assert committed and output.read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.xlsx"]  # no backup, no marker left
