@@ -1,6 +1,7 @@
-"""The history record is made in a thread while the workbook is written (grading.record_behind), and
-still commits only with the output: a failed write, a failed move or a failed insert leave both as
-they were, and the database is free again afterwards."""
+"""The history record is made while the workbook is written, in a thread (grading.record_behind: the
+add-in, runs in line) or in grade-etl's side process (grading.side_process, `parallel`: these tests run
+both ways), and still commits only with the output: a failed write, a failed move or a failed insert
+leave both as they were, and the database is free again afterwards."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from grading.pipeline import FileSink, run_pipeline
 
 from .conftest import FIXED_TIME
 from .test_history import _project
+
+BOTH = pytest.mark.parametrize("parallel", [False, True], ids=["thread", "side process"])
 
 
 def _write_locked(db: Path) -> bool:
@@ -66,19 +69,25 @@ def _stored_periods(db: Path) -> list[str]:
         return [r[0] for r in conn.execute("SELECT period FROM runs ORDER BY run_id")]
 
 
-def test_history_rows_are_inserted_while_the_workbook_is_written(tmp_path: Path, demo: Any) -> None:
+def until_locked(db: Path) -> bool:
+    """Wait (up to 20 s) until another connection holds the database's write lock; whether it does."""
+    deadline = time.monotonic() + 20
+    while not (db.exists() and _write_locked(db)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return db.exists() and _write_locked(db)
+
+
+@BOTH
+def test_history_rows_are_inserted_while_the_workbook_is_written(tmp_path: Path, demo: Any, parallel: bool) -> None:
     cfg, output, db = _setup(tmp_path, demo)
     seen: list[bool] = []
 
     def before() -> None:  # the recorder's transaction is open before the workbook is written
-        deadline = time.monotonic() + 20
-        while not (db.exists() and _write_locked(db)) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        seen.append(db.exists() and _write_locked(db))
+        seen.append(until_locked(db))
 
     sink = _Sink(cfg.template_path(), output)
     sink.before = before
-    result = run_pipeline(cfg, sink, db, generated_at=FIXED_TIME)
+    result = run_pipeline(cfg, sink, db, generated_at=FIXED_TIME, parallel=parallel)
     assert seen == [True]
     assert _stored_periods(db) == ["2026H1"]
     assert not _write_locked(db)
@@ -90,8 +99,14 @@ def test_history_rows_are_inserted_while_the_workbook_is_written(tmp_path: Path,
     assert output.exists()
 
 
-def test_a_write_that_fails_before_its_commit_stores_nothing(tmp_path: Path, demo: Any) -> None:
+@BOTH
+def test_a_write_that_fails_before_its_commit_stores_nothing(tmp_path: Path, demo: Any, monkeypatch: Any,
+                                                            parallel: bool) -> None:
+    import grading.problems as problems
+
+    monkeypatch.setattr(problems, "KEEP_PER_REASON", 3)  # a full problem list beside the workbook too
     cfg, output, db = _setup(tmp_path, demo)
+    full_list = output.with_name(f"{output.stem}_数据问题.csv")
 
     def before() -> None:
         raise RuntimeError("disk gone")
@@ -99,20 +114,23 @@ def test_a_write_that_fails_before_its_commit_stores_nothing(tmp_path: Path, dem
     sink = _Sink(cfg.template_path(), output)
     sink.before = before
     with pytest.raises(RuntimeError, match="disk gone"):
-        run_pipeline(cfg, sink, db, generated_at=FIXED_TIME)
+        run_pipeline(cfg, sink, db, generated_at=FIXED_TIME, parallel=parallel)
     assert _stored_periods(db) == []  # (the empty database it created stays: another run may use it)
     assert not _write_locked(db)
     assert not output.exists()
+    assert sorted(p.name for p in output.parent.iterdir() if p.name.endswith(".tmp")) == []
+    assert full_list.exists() != parallel  # the side process moves it with the output; in line it goes first
     run_pipeline(cfg, FileSink(cfg.template_path(), output), db, generated_at=FIXED_TIME)
     sink.before = before
     before_bytes = db.read_bytes()
     with pytest.raises(RuntimeError, match="disk gone"):
-        run_pipeline(cfg, sink, db, generated_at=FIXED_TIME)
+        run_pipeline(cfg, sink, db, generated_at=FIXED_TIME, parallel=parallel)
     assert db.read_bytes() == before_bytes  # an existing one keeps its runs, untouched
     assert not _write_locked(db)  # the recorder's transaction was rolled back and its connection closed
 
 
-def test_a_failed_move_rolls_the_history_back(tmp_path: Path, demo: Any, monkeypatch: Any) -> None:
+@BOTH
+def test_a_failed_move_rolls_the_history_back(tmp_path: Path, demo: Any, monkeypatch: Any, parallel: bool) -> None:
     cfg, output, db = _setup(tmp_path, demo)
     import grading.outputs as outputs
 
@@ -121,22 +139,26 @@ def test_a_failed_move_rolls_the_history_back(tmp_path: Path, demo: Any, monkeyp
 
     monkeypatch.setattr(outputs, "_replace", refuse)
     with pytest.raises(RuntimeError, match="move refused"):
-        run_pipeline(cfg, FileSink(cfg.template_path(), output), db, generated_at=FIXED_TIME)
+        run_pipeline(cfg, FileSink(cfg.template_path(), output), db, generated_at=FIXED_TIME, parallel=parallel)
     assert _stored_periods(db) == []
     assert not _write_locked(db)
     assert not output.exists()
 
 
+@BOTH
 def test_a_busy_insert_is_the_busy_error_and_the_output_is_not_moved(tmp_path: Path, demo: Any,
-                                                                      monkeypatch: Any) -> None:
+                                                                      monkeypatch: Any, parallel: bool) -> None:
+    import grading.side_process as side_process
+
     cfg, output, db = _setup(tmp_path, demo)
 
     def busy(*args: Any) -> int:
         raise sqlite3.OperationalError("database is locked")
 
     monkeypatch.setattr(record_behind, "record_run", busy)
+    monkeypatch.setattr(side_process, "record_run", busy)
     with pytest.raises(HistoryBusy, match="数据库忙"):
-        run_pipeline(cfg, FileSink(cfg.template_path(), output), db, generated_at=FIXED_TIME)
+        run_pipeline(cfg, FileSink(cfg.template_path(), output), db, generated_at=FIXED_TIME, parallel=parallel)
     assert _stored_periods(db) == []
     assert not output.exists()
 

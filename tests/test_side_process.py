@@ -26,7 +26,7 @@ from grading.history import HistoryError, RunRecord
 from grading.pipeline import FileSink, run_pipeline
 
 from .conftest import FIXED_TIME
-from .test_record_behind import _Sink, _setup, _stored_periods, _write_locked
+from .test_record_behind import _setup, _stored_periods, _write_locked
 
 pytestmark = pytest.mark.skipif(not side_process.available(), reason="fork: Linux only")
 
@@ -91,59 +91,6 @@ def test_the_list_and_the_record_are_made_in_another_process_and_equal_a_run_in_
     assert _temporaries(output.parent) == []
 
 
-def test_the_rows_are_inserted_while_the_workbook_is_written(tmp_path: Path, demo: Any) -> None:
-    cfg, output, db = _setup(tmp_path, demo)
-    seen: list[bool] = []
-
-    def before() -> None:  # the child's transaction is open before the workbook is written
-        deadline = time.monotonic() + 20
-        while not (db.exists() and _write_locked(db)) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        seen.append(db.exists() and _write_locked(db))
-        assert not _full_list(output).exists()  # moved into place with the workbook
-
-    sink = _Sink(cfg.template_path(), output)
-    sink.before = before
-    run_pipeline(cfg, sink, db, generated_at=FIXED_TIME, parallel=True)
-    assert seen == [True]
-    assert _stored_periods(db) == ["2026H1"]
-    assert not _write_locked(db)
-
-
-def test_a_write_that_fails_before_its_commit_stores_nothing(tmp_path: Path, demo: Any) -> None:
-    cfg, output, db = _setup(tmp_path, demo)
-
-    def before() -> None:
-        raise RuntimeError("disk gone")
-
-    sink = _Sink(cfg.template_path(), output)
-    sink.before = before
-    with pytest.raises(RuntimeError, match="disk gone"):
-        run_pipeline(cfg, sink, db, generated_at=FIXED_TIME, parallel=True)
-    assert _stored_periods(db) == []
-    assert not _write_locked(db)
-    assert not output.exists()
-    assert not _full_list(output).exists()
-    assert _temporaries(output.parent) == []
-
-
-def test_a_failed_move_rolls_the_history_back(tmp_path: Path, demo: Any, monkeypatch: Any) -> None:
-    cfg, output, db = _setup(tmp_path, demo)
-    import grading.outputs as outputs
-
-    def refuse(src: str, dst: Path) -> None:
-        raise RuntimeError("move refused")
-
-    monkeypatch.setattr(outputs, "_replace", refuse)
-    with pytest.raises(RuntimeError, match="move refused"):
-        run_pipeline(cfg, FileSink(cfg.template_path(), output), db, generated_at=FIXED_TIME, parallel=True)
-    assert _stored_periods(db) == []
-    assert not _write_locked(db)
-    assert not output.exists()
-    assert not _full_list(output).exists()  # the list goes with the output
-    assert _temporaries(output.parent) == []
-
-
 def test_a_list_that_cannot_be_moved_keeps_the_previous_output_and_history(tmp_path: Path, demo: Any,
                                                                            monkeypatch: Any) -> None:
     cfg, output, db = _setup(tmp_path, demo)
@@ -183,20 +130,6 @@ def test_a_run_that_fails_before_the_output_is_moved_leaves_no_list(tmp_path: Pa
     assert _temporaries(output.parent) == []
     assert _stored_periods(db) == []
     assert not _write_locked(db)
-
-
-def test_a_busy_insert_is_the_busy_error_and_the_output_is_not_moved(tmp_path: Path, demo: Any,
-                                                                      monkeypatch: Any) -> None:
-    cfg, output, db = _setup(tmp_path, demo)
-
-    def busy(*args: Any) -> int:
-        raise sqlite3.OperationalError("database is locked")
-
-    monkeypatch.setattr(side_process, "record_run", busy)
-    with pytest.raises(HistoryBusy, match="数据库忙"):
-        run_pipeline(cfg, FileSink(cfg.template_path(), output), db, generated_at=FIXED_TIME, parallel=True)
-    assert _stored_periods(db) == []
-    assert not output.exists()
 
 
 def test_a_list_that_cannot_be_written_is_the_same_error_as_in_line(tmp_path: Path, demo: Any,
