@@ -119,7 +119,7 @@ def derive(config: Config, out: pd.DataFrame, reason: list[str], gap: Gap | None
         shown = distinct_texts(g[hit], gap.shown)  # each distinct gap formatted once
         for i, s, target in zip(hit.tolist(), shown.tolist(), targets[hit].tolist()):
             texts[i] = f"差 {s} → {target}"
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # a gap far beyond a tiny boundary: inf, never "near"
             ratios[hit] = np.where(b[hit] != 0, g[hit] / b[hit], np.nan)
     # long texts stay Python objects: the writer and the history read them as such (an Arrow text column
     # would be made here and taken apart again there)
