@@ -31,6 +31,7 @@ from .metrics import compute_metrics
 from .outputs import check_targets, own_output_check, reconcile, write_problems_csv
 from .modifiers import pins_from_frame
 from .problems import DropSummary, Problem, ProblemLog, drop_summary
+from .process_memory import jemalloc_pool
 from .read import RawSheet
 from .record_behind import RecordBehind, hashed_beside
 from . import side_process
@@ -322,8 +323,9 @@ def run_to_file(config: Config, output: Path | None = None, progress: Progress =
     db = config.history_path(target)
     tag = None if db is None else {"period": config.period.label, "config_hash": config.digest,
                                    "started_at": stamp(started)}
-    result = run_pipeline(config, FileSink(config.template_path(), target, tag), db, progress, generated_at,
-                          started=started, own_output=own_output_check(config, target), parallel=True)
+    with jemalloc_pool():  # the run's freed memory not handed back and faulted in again (grading.process_memory)
+        result = run_pipeline(config, FileSink(config.template_path(), target, tag), db, progress, generated_at,
+                              started=started, own_output=own_output_check(config, target), parallel=True)
     result.notes = notes
     result.output = target
     return result

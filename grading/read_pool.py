@@ -13,7 +13,6 @@ dies is replaced by loading its file in line.
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import multiprocessing
 import os
@@ -34,6 +33,7 @@ from .config_model import Config, SourceConfig
 from .errors import InputError
 from . import xlsx_split
 from .normalise import fast_categorical
+from .process_memory import trim
 
 if TYPE_CHECKING:
     from multiprocessing.context import ForkContext  # not defined on Windows
@@ -181,7 +181,7 @@ class ReadPool:
             self._loaded[key] = self._job(name, self._sources[name], self._config, path)
         finally:
             xlsx_split.SPARE_CORE = before
-        _trim()  # the parse's memory handed back to the system: the run holds only the frames from here on
+        trim()  # the parse's memory handed back to the system: the run holds only the frames from here on
 
     def __enter__(self) -> ReadPool:
         return self
@@ -213,7 +213,7 @@ def _in_worker(job: Job, name: str, source: SourceConfig, config: Config, path: 
     frames = [_packed(frame) for frame in result.frames]
     result.frames = []
     gc.collect()
-    _trim()
+    trim()
     return result, frames
 
 
@@ -254,18 +254,6 @@ def _unpacked(columns: list[tuple[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame({c: v.unpack() if isinstance(v, _PackedText) else v for c, v in columns})
 
 
-def _trim() -> None:
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
-
-
-def release_memory() -> None:
-    """Freed memory handed back to the system, Arrow's pool's too: before a fork, whose child would
-    otherwise keep the freed pages as long as it runs."""
-    pa.default_memory_pool().release_unused()
-    _trim()
 
 
 def _size(path: Path) -> int:
@@ -273,4 +261,3 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0
-

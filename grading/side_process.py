@@ -47,7 +47,8 @@ import pandas as pd
 from .history import HistoryError, RunRecord, record_run, run_committed, stamp
 from .outputs import ProblemsCsvDraft, draft_problems_csv, interrupts_deferred, place_problems_csv, write_problems_csv
 from .problems import Problem
-from .read_pool import fork_context, release_memory
+from .process_memory import release_memory
+from .read_pool import fork_context
 from .record_behind import Abandoned, RecordBehind, hashed_beside, raise_history_error, record_transaction
 
 

@@ -1,0 +1,67 @@
+"""grade-etl's run allocates Arrow's memory from jemalloc (grading.process_memory: mimalloc handed freed
+pages back at once and the run faulted them in again, 0.3 s of a 1M-line run); the add-in's process and
+anything after the run keep the allocator they had."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from grading.metrics import compute_metrics
+from grading.pipeline import run_to_file
+from grading.process_memory import jemalloc_pool
+
+from .conftest import FIXED_TIME
+
+
+def _has_jemalloc() -> bool:
+    try:
+        pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        return False
+    return True
+
+
+needs_jemalloc = pytest.mark.skipif(sys.platform != "linux" or not _has_jemalloc(),
+                                    reason="jemalloc: pyarrow's Linux wheels")
+
+
+@needs_jemalloc
+def test_grade_etl_run_allocates_from_jemalloc_and_gives_the_pool_back(tmp_path: Path, demo: Any,
+                                                                       write_config: Any, monkeypatch: Any) -> None:
+    shutil.copytree(demo[0] / "demo_data", tmp_path / "demo_data")
+    config = write_config(tmp_path)
+    seen: list[str] = []
+
+    def metrics(*args: Any, **kwargs: Any) -> Any:
+        seen.append(pa.default_memory_pool().backend_name)
+        return compute_metrics(*args, **kwargs)
+
+    monkeypatch.setattr("grading.pipeline.compute_metrics", metrics)
+    before = pa.default_memory_pool().backend_name
+    run_to_file(config, tmp_path / "out.xlsx", generated_at=FIXED_TIME)
+    assert seen == ["jemalloc"]
+    assert pa.default_memory_pool().backend_name == before
+
+
+@needs_jemalloc
+def test_the_pool_is_given_back_when_the_run_fails() -> None:
+    before = pa.default_memory_pool().backend_name
+    with pytest.raises(KeyError):
+        with jemalloc_pool():
+            kept = pa.array(["甲", "乙"] * 1000)  # a buffer made meanwhile stays valid afterwards
+            raise KeyError("x")
+    assert pa.default_memory_pool().backend_name == before
+    assert kept.to_pylist()[:2] == ["甲", "乙"]
+
+
+def test_elsewhere_the_default_pool_stays(monkeypatch: Any) -> None:
+    monkeypatch.setattr(sys, "platform", "win32")
+    before = pa.default_memory_pool().backend_name
+    with jemalloc_pool():
+        assert pa.default_memory_pool().backend_name == before
