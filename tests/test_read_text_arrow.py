@@ -7,6 +7,7 @@ import csv
 import io
 import math
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import grading.read_text_arrow as read_text_arrow
 from grading import read
 from grading.amounts import parse_amount, parse_amounts
 from grading.read import RawSheet
@@ -21,7 +23,7 @@ from grading.read_text_arrow import read_body
 
 pytest.importorskip("pyarrow")
 
-_CELL = st.text(alphabet=st.sampled_from(list("ab 0123456789,.-+\"\n\r¥()元，华为（）\t")), max_size=8)
+_CELL = st.text(alphabet=st.sampled_from(list("ab 0123456789,.-+\"\n\r¥()元，华为（）\t€é\u3000𠀀")), max_size=8)
 _AMOUNT = st.one_of(
     st.sampled_from(["", " ", "0", "-0", "+5", "5.", ".5", "1e5", "1E+03", "inf", "nan", "1,234.50", "1,2345",
                      "(1,234.00)", "1,234-", "¥1,234", "￥12", "12元", "１，２３４．５", "—", "-", "--5", "12abc",
@@ -152,7 +154,26 @@ def test_more_head_records_than_head_rows_are_left_to_pandas() -> None:
 def test_bytes_that_do_not_decode_are_left_to_the_other_readers() -> None:
     raw = "a,b\n华,1\n".encode("gb18030") + b"x,\x80\n"
     assert read_body(raw, "gb18030", ",", 2) is None
+    for cut in (b"\x81", b"\x81\x30", b"\x81\x30\x81", "华".encode("gb18030")[:1]):  # a character cut short
+        assert read_body("a,b\n华,1\n".encode("gb18030") + b"x," + cut + b"\n", "gb18030", ",", 2) is None
+        assert read_body("a,b\n1,2\n".encode("gb18030") + cut + b",2\n", "gb18030", ",", 2) is None
     assert read_body(b"a,b\n1,2\n3,\xff\n", "utf-8", ",", 2) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(cells=st.lists(st.text(alphabet=st.sampled_from(list("a1 \x00\n华为€é\u3000𠀀")), max_size=4), max_size=30),
+       cut=st.integers(0, 30), few=st.sampled_from([0, 2, 1000]))
+def test_gb18030_cells_are_decoded_as_the_codec_decodes_each(cells: list[str], cut: int, few: int) -> None:
+    """A GB18030 body parsed as bytes: every column as its cells decoded one by one (ASCII columns, columns of
+    one kind or mixed, a few other cells or many, NUL inside a cell, in one chunk or two)."""
+    import pyarrow as pa
+
+    raw = [c.encode("gb18030") for c in cells]
+    column = pa.chunked_array([pa.array(raw[:cut], pa.binary()), pa.array(raw[cut:], pa.binary())])
+    with mock.patch.object(read_text_arrow, "_FEW", few):
+        got = read_text_arrow._decoded(column)
+    assert got.type == pa.string()
+    assert got.to_pylist() == cells
 
 
 @settings(max_examples=150, deadline=None)
