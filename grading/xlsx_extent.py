@@ -88,6 +88,18 @@ def _chunks(zf: zipfile.ZipFile, part: str) -> Iterator[bytes]:
         tail = block[-_OVERLAP:]
 
 
+def _any_two_letters(zf: zipfile.ZipFile, part: str) -> bool:
+    """Does any of _chunks(zf, part) hold a two-letter reference? Each block is searched as it is and each seam
+    (the end of one block and the start of the next) on its own, without copying every block behind the
+    previous one's tail (376 MB of sheet XML: 0.57 → 0.4 s)."""
+    tail = b""
+    for block in member_blocks(zf, part, _CHUNK):
+        if _TWO_LETTERS.search(block) or _TWO_LETTERS.search(tail + block[:_OVERLAP]):
+            return True
+        tail = block[-_OVERLAP:]
+    return False
+
+
 def _is_value_cell(chunk: bytes, start: int, end: int) -> bool:
     """Is the attribute at chunk[start:end] the r of a <c> element that is not self-closing (has content)?"""
     open_at = chunk.rfind(b"<", 0, start)
@@ -101,11 +113,11 @@ def _is_value_cell(chunk: bytes, start: int, end: int) -> bool:
 def wide_extent(zf: zipfile.ZipFile, part: str) -> Extent | None:
     """The rectangle calamine would allocate, when a value lies beyond column BE; else None (always safe).
     The first pass looks for wide cells only; a second pass (wide sheets only) finds the last row."""
-    if part not in zf.namelist():
+    if part not in zf.namelist() or not _any_two_letters(zf, part):  # every cell in columns A–Z (most exports)
         return None
     max_col, far = 0, ""
     for chunk in _chunks(zf, part):
-        if not _TWO_LETTERS.search(chunk):  # every cell in columns A–Z (most exports): nothing wide here
+        if not _TWO_LETTERS.search(chunk):  # nothing wide here
             continue
         for m in _WIDE.finditer(chunk):
             col = col_index(m.group(1).decode()) + 1
