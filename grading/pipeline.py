@@ -31,7 +31,7 @@ from .metrics import compute_metrics
 from .outputs import check_targets, own_output_check, reconcile, write_problems_csv
 from .modifiers import pins_from_frame
 from .problems import DropSummary, Problem, ProblemLog, drop_summary
-from .process_memory import jemalloc_pool
+from .process_memory import tuned_for_a_run
 from .read import RawSheet
 from .record_behind import RecordBehind, hashed_beside
 from . import side_process
@@ -323,7 +323,7 @@ def run_to_file(config: Config, output: Path | None = None, progress: Progress =
     db = config.history_path(target)
     tag = None if db is None else {"period": config.period.label, "config_hash": config.digest,
                                    "started_at": stamp(started)}
-    with jemalloc_pool():  # the run's freed memory not handed back and faulted in again (grading.process_memory)
+    with tuned_for_a_run():  # Arrow's allocator and Python's collector for one large batch (grading.process_memory)
         result = run_pipeline(config, FileSink(config.template_path(), target, tag), db, progress, generated_at,
                               started=started, own_output=own_output_check(config, target), parallel=True)
     result.notes = notes

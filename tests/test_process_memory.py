@@ -1,9 +1,10 @@
 """grade-etl's run allocates Arrow's memory from jemalloc (grading.process_memory: mimalloc handed freed
-pages back at once and the run faulted them in again, 0.3 s of a 1M-line run); the add-in's process and
-anything after the run keep the allocator they had."""
+pages back at once and the run faulted them in again, 0.3 s of a 1M-line run) and runs Python's collector
+less often; the add-in's process and anything after the run keep the allocator and the collector they had."""
 
 from __future__ import annotations
 
+import gc
 import shutil
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 
 from grading.metrics import compute_metrics
 from grading.pipeline import run_to_file
-from grading.process_memory import jemalloc_pool
+from grading.process_memory import YOUNG_THRESHOLD, fewer_collections, jemalloc_pool
 
 from .conftest import FIXED_TIME
 
@@ -37,16 +38,21 @@ def test_grade_etl_run_allocates_from_jemalloc_and_gives_the_pool_back(tmp_path:
     shutil.copytree(demo[0] / "demo_data", tmp_path / "demo_data")
     config = write_config(tmp_path)
     seen: list[str] = []
+    collector: list[tuple[int, int]] = []
 
     def metrics(*args: Any, **kwargs: Any) -> Any:
         seen.append(pa.default_memory_pool().backend_name)
+        collector.append((gc.get_threshold()[0], gc.get_freeze_count()))
         return compute_metrics(*args, **kwargs)
 
     monkeypatch.setattr("grading.pipeline.compute_metrics", metrics)
     before = pa.default_memory_pool().backend_name
+    threshold = gc.get_threshold()
     run_to_file(config, tmp_path / "out.xlsx", generated_at=FIXED_TIME)
     assert seen == ["jemalloc"]
     assert pa.default_memory_pool().backend_name == before
+    assert collector[0][0] == YOUNG_THRESHOLD and collector[0][1] > 1000  # the imports' objects set aside
+    assert gc.get_threshold() == threshold and gc.get_freeze_count() == 0
 
 
 @needs_jemalloc
@@ -65,3 +71,12 @@ def test_elsewhere_the_default_pool_stays(monkeypatch: Any) -> None:
     before = pa.default_memory_pool().backend_name
     with jemalloc_pool():
         assert pa.default_memory_pool().backend_name == before
+
+
+def test_the_collector_is_given_back_when_the_run_fails() -> None:
+    threshold = gc.get_threshold()
+    with pytest.raises(KeyError):
+        with fewer_collections():
+            assert gc.get_threshold()[0] == YOUNG_THRESHOLD
+            raise KeyError("x")
+    assert gc.get_threshold() == threshold and gc.get_freeze_count() == 0
