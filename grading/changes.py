@@ -65,14 +65,16 @@ def compare(config: Config, graded: pd.DataFrame, prev: PreviousPeriod | None) -
         out["change"] = ""
         return out, Comparison(None, pd.DataFrame(), pd.DataFrame())
     last = prev.table
-    rank = grade_rank(config, [*out["grade"], *last["grade"]])
+    grades = out["grade"].to_numpy(dtype=object)  # not iterated cell by cell: an Arrow text column's cells are slow
+    before = pd.unique(last["grade"].to_numpy(dtype=object))
+    rank = grade_rank(config, [*pd.unique(grades), *before])
     prev_grade = last["grade"].reindex(out.index)
     out["prev_grade"] = prev_grade.fillna("").astype(str)
 
     unranked = unranked_grades(config)
     # one word per distinct (grade, previous grade) pair, not per customer
-    pair_codes, pairs = pd.factorize(pd.Series(list(zip(out["grade"].tolist(), out["prev_grade"].tolist())),
-                                               dtype=object), use_na_sentinel=False)
+    pairs_of = list(zip(grades.tolist(), out["prev_grade"].to_numpy(dtype=object).tolist()))
+    pair_codes, pairs = pd.factorize(pd.Series(pairs_of, dtype=object), use_na_sentinel=False)
     words = [change_word(g, p, rank, unranked) for g, p in pairs.tolist()]
     out["change"] = [words[i] for i in pair_codes.tolist()]
 
@@ -106,8 +108,8 @@ def compare(config: Config, graded: pd.DataFrame, prev: PreviousPeriod | None) -
     changes = changes.assign(_o=changes["change"].map(order).fillna(1.5)).sort_values(
         ["_o", "customer_code"], kind="stable").drop(columns="_o").reset_index(drop=True)
 
-    rows = sorted(set(last["grade"]), key=lambda g: rank[g]) + [NEW]
-    cols = sorted(set(out["grade"]), key=lambda g: rank[g]) + [GONE]
+    rows = sorted(set(before), key=lambda g: rank[g]) + [NEW]
+    cols = sorted(set(pd.unique(grades)), key=lambda g: rank[g]) + [GONE]
     counts: Counter[tuple[str, str]] = Counter()
     for (now, before), n in zip(pairs.tolist(), np.bincount(pair_codes, minlength=len(pairs)).tolist()):
         counts[(before or NEW, str(now))] += n

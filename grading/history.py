@@ -239,9 +239,7 @@ def previous_period(path: Path, as_of: dt.date, period: str, config_hash: str = 
         if not rows:
             return None
         row = rows[0]
-        frame = pd.read_sql_query(
-            "SELECT customer_code, customer_name, grade, rule_grade, score, net_sales, below_streak "
-            "FROM customer_grades WHERE run_id = ?", conn, params=(row[0],))
+        frame = _stored_grades(conn, row[0])
     how = "截止日期早于本期的最近一期"
     if len(rows) > 1:
         same = "规则相同（配置校验码一致）的一期" if config_hash and row[3] == config_hash else "最后保存的一期"
@@ -266,10 +264,21 @@ def year_before(path: Path, as_of: dt.date, tolerance_days: int = 7) -> Previous
                            (low.isoformat(), high.isoformat(), target.isoformat())).fetchone()
         if row is None:
             return None
-        frame = pd.read_sql_query(
-            "SELECT customer_code, customer_name, grade, rule_grade, score, net_sales, below_streak "
-            "FROM customer_grades WHERE run_id = ?", conn, params=(row[0],))
+        frame = _stored_grades(conn, row[0])
     return PreviousPeriod(row[1], dt.date.fromisoformat(row[2]), frame.set_index("customer_code"))
+
+
+def _stored_grades(conn: sqlite3.Connection, run_id: int) -> pd.DataFrame:
+    """A stored run's customers, by customer code (the order of its primary key). A run's rows were inserted
+    together, so they are neighbours in the table: read in that order (between the run's first and last rowid),
+    not looked up one by one through the key's index, which visits the table's pages at random (50,000
+    customers: 0.17 → 0.12 s)."""
+    first, last = conn.execute("SELECT min(rowid), max(rowid) FROM customer_grades WHERE run_id = ?",
+                               (run_id,)).fetchone()
+    return pd.read_sql_query(
+        "SELECT customer_code, customer_name, grade, rule_grade, score, net_sales, below_streak "
+        "FROM customer_grades NOT INDEXED WHERE rowid BETWEEN ? AND ? AND run_id = ? ORDER BY customer_code",
+        conn, params=(first if first is not None else 0, last if last is not None else -1, run_id))
 
 
 def _clean(v: object) -> object:

@@ -114,6 +114,32 @@ def test_two_periods_give_changes_and_migration_matrix(tmp_path, demo) -> None: 
     assert [r["period"] for r in list_runs(second.history)] == ["2025H2", "2026H1"]
 
 
+def test_a_stored_period_reads_as_its_key_orders_it(tmp_path, demo) -> None:  # type: ignore[no-untyped-def]
+    """previous_period and year_before read a run's rows in table order (neighbours, not looked up one by one):
+    the very rows and columns of the customers' query by run, ordered by code, whichever run is asked for."""
+    import datetime as dt
+    import sqlite3
+
+    from grading.history import previous_period, year_before
+
+    cfg = _project(tmp_path, demo[0])
+    for period, as_of in (("2025H1", "2025-06-30"), ("2025H2", "2025-12-31"), ("2026H1", "2026-06-30")):
+        db = _run(cfg, period, as_of).history
+    query = ("SELECT customer_code, customer_name, grade, rule_grade, score, net_sales, below_streak FROM "
+             "customer_grades WHERE run_id = (SELECT run_id FROM runs WHERE period = ?) ORDER BY customer_code")
+    with sqlite3.connect(db) as conn:
+        stored = {p: pd.read_sql_query(query, conn, params=(p,)).set_index("customer_code")
+                  for p in ("2025H1", "2025H2", "2026H1")}
+    for as_of, period in ((dt.date(2025, 12, 31), "2025H1"), (dt.date(2026, 6, 30), "2025H2"),
+                          (dt.date(2026, 12, 31), "2026H1")):
+        got = previous_period(db, as_of, "later")
+        assert got is not None and got.period == period
+        pd.testing.assert_frame_equal(got.table, stored[period])
+    ago = year_before(db, dt.date(2026, 6, 30))
+    assert ago is not None and ago.period == "2025H1"
+    pd.testing.assert_frame_equal(ago.table, stored["2025H1"])
+
+
 def test_rerunning_a_period_is_idempotent(tmp_path, demo) -> None:  # type: ignore[no-untyped-def]
     cfg = _project(tmp_path, demo[0])
     _run(cfg, "2025H2", "2025-12-31")
