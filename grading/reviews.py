@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from .config_model import Config
@@ -89,28 +90,28 @@ def with_pin_audit(config: Config, graded: pd.DataFrame, pins: Sequence[PinRow])
     """Add who/when/why of the pin that decided each pinned customer's grade (the last valid one)."""
     as_of = config.period.as_of
     winner: dict[str, PinRow] = {}
-    for p in [*config_pins(config), *pins]:
-        pin = p.pin
+    for row in [*config_pins(config), *pins]:
+        pin = row.pin
         if (pin.until is None or pin.until >= as_of) and config.policy_key(pin.grade) is not None:
-            winner[pin.customer] = p
-    columns: dict[str, list[str]] = {c: [] for c in AUDIT_COLUMNS}
-    pinned = graded["pinned"].astype(bool).tolist() if "pinned" in graded else [False] * len(graded)
-    for code, is_pinned in zip(graded.index.astype(str), pinned):
-        found = winner.get(code) if is_pinned else None
-        if found is None:
-            for values in columns.values():
-                values.append("")
+            winner[pin.customer] = row
+    n = len(graded)
+    columns = {c: np.full(n, "", dtype=object) for c in AUDIT_COLUMNS}  # "" for every customer not pinned
+    pinned = graded["pinned"].astype(bool).to_numpy() if "pinned" in graded else np.zeros(n, dtype=bool)
+    codes = graded.index
+    for i in np.flatnonzero(pinned).tolist():
+        p = winner.get(str(codes[i]))
+        if p is None:
             continue
-        p = found
         origin = ORIGIN_REVIEW if p.approved_on is not None else (
             ORIGIN_CONFIG if p.sheet == "grading.pins" and p.row is None else ORIGIN_OVERRIDES)
-        columns["pin_by"].append(p.pin.by)
-        columns["pin_on"].append(p.approved_on.isoformat() if p.approved_on else "")
-        columns["pin_reason"].append(p.pin.reason)
-        columns["pin_until"].append(p.pin.until.isoformat() if p.pin.until else "")
-        columns["pin_origin"].append(origin)
-        columns["pin_source"].append(f"{p.source} / {p.sheet}" + (f" 第 {p.row} 行" if p.row is not None else ""))
-    return graded.assign(**columns)
+        columns["pin_by"][i] = p.pin.by
+        columns["pin_on"][i] = p.approved_on.isoformat() if p.approved_on else ""
+        columns["pin_reason"][i] = p.pin.reason
+        columns["pin_until"][i] = p.pin.until.isoformat() if p.pin.until else ""
+        columns["pin_origin"][i] = origin
+        columns["pin_source"][i] = f"{p.source} / {p.sheet}" + (f" 第 {p.row} 行" if p.row is not None else "")
+    # text columns, as pandas makes them of lists of str
+    return graded.assign(**{c: pd.Series(v, index=graded.index, dtype="str") for c, v in columns.items()})
 
 
 REVIEW_KEYS = ("grade", "reason", "by", "approved_on", "until", "status")  # REVIEW_HEADERS' fields
