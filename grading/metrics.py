@@ -250,10 +250,12 @@ def _add_receivables(table: pd.DataFrame, rec: pd.DataFrame, config: Config) -> 
     else:
         denominator = table["opening"].fillna(0) + table["billed"].fillna(0)
     table["collection_rate"] = table["received"] / denominator.where(denominator > 0)
-    if names is not None:
-        rec_names = names.groupby("customer_code")["customer_name"].last().reindex(index)
-        current = table["customer_name"] if "customer_name" in table else pd.Series(np.nan, index=index)
-        table["customer_name"] = current.replace("", np.nan).combine_first(rec_names)
+    if names is not None:  # the sales' name, else the receivables' (current.replace("", NaN).combine_first(theirs))
+        theirs = names.groupby("customer_code")["customer_name"].last().reindex(index).to_numpy(dtype=object)
+        current = table["customer_name"].to_numpy(dtype=object) if "customer_name" in table \
+            else np.full(len(index), np.nan, dtype=object)
+        kept = pd.notna(current) & (current != "")
+        table["customer_name"] = pd.Series(np.where(kept, current, theirs), index=index, dtype=object)
     return table
 
 
