@@ -31,49 +31,54 @@ def watch_list(config: Config, graded: pd.DataFrame) -> pd.DataFrame:
     w = config.views.watch
     as_of = config.period.as_of
     large_mask = graded.index.isin(large_customers(graded, w.large_top))  # by position from here on
-    rows: list[dict[str, object]] = []
-
-    codes = graded.index.tolist()
-    names = graded["customer_name"].astype(str).tolist()
-    grades = graded["grade"].astype(str).tolist()
-    sales = graded["net_sales"].astype(float).tolist()
-    rule = graded["rule_grade"].astype(str).tolist() if "rule_grade" in graded else None
-
-    def add(kind: str, i: int, reason: str) -> None:
-        rows.append({"kind": kind, "code": str(codes[i]), "name": names[i], "grade": grades[i],
-                     "sales": sales[i], "reason": reason})
+    picks: list[tuple[str, list[int], list[str]]] = []  # per kind: the rows (positions) and their reasons
 
     large_note = f"净销售额排名前 {format_ratio(w.large_top)}"
     if "adjusted_down" in graded:
-        moved = graded["adjusted_down"].tolist()
-        for i in np.flatnonzero(large_mask).tolist():
-            if moved[i]:
-                add(WATCH_ADJUSTED, i, f"{large_note}；{moved[i]}")
+        moved = graded["adjusted_down"].to_numpy(dtype=object)
+        rows = [i for i in np.flatnonzero(large_mask).tolist() if moved[i]]
+        picks.append((WATCH_ADJUSTED, rows, [f"{large_note}；{moved[i]}" for i in rows]))
     if "next_gap" in graded and "next_gap_ratio" in graded:
         ratio = pd.to_numeric(graded["next_gap_ratio"], errors="coerce")
         near = ratio.le(w.near_boundary) & graded["next_gap"].astype(str).ne("")
-        gaps = graded["next_gap"].astype(str).tolist()
-        for i, r in zip(np.flatnonzero(near.to_numpy()).tolist(), ratio[near].astype(float).tolist()):
-            add(WATCH_NEAR, i, f"距上一等级 {gaps[i]}（差距为分界值的 "
-                f"{format_ratio(r)}，关注线 {format_ratio(w.near_boundary)}）")
+        rows = np.flatnonzero(near.to_numpy()).tolist()
+        gaps = graded["next_gap"].astype(str).to_numpy(dtype=object)[rows].tolist()
+        line = format_ratio(w.near_boundary)
+        picks.append((WATCH_NEAR, rows, [f"距上一等级 {gap}（差距为分界值的 {format_ratio(r)}，关注线 {line}）"
+                                         for gap, r in zip(gaps, ratio[near].astype(float).tolist())]))
     recency = pd.to_numeric(graded["recency_days"], errors="coerce")
     quiet = ((recency > w.quiet_days) & large_mask).to_numpy()
-    for i, days, last in zip(np.flatnonzero(quiet).tolist(), recency[quiet].astype(float).tolist(),
-                             pd.to_datetime(graded["last_order_date"])[quiet].tolist()):
+    rows, reasons = np.flatnonzero(quiet).tolist(), []
+    for days, last in zip(recency[quiet].astype(float).tolist(), pd.to_datetime(graded["last_order_date"])[quiet].tolist()):
         when = f"，最近下单 {last:%Y-%m-%d}" if isinstance(last, pd.Timestamp) and not pd.isna(last) else ""
-        add(WATCH_QUIET, i, f"{large_note}；{days:g} 天未下单（超过 {w.quiet_days} 天）{when}")
+        reasons.append(f"{large_note}；{days:g} 天未下单（超过 {w.quiet_days} 天）{when}")
+    picks.append((WATCH_QUIET, rows, reasons))
+    grades = graded["grade"].astype(str).to_numpy(dtype=object)
     if "pin_until" in graded:
         horizon = as_of + dt.timedelta(days=w.pin_expiry_days)
-        for i, raw in enumerate(graded["pin_until"].tolist()):  # ISO text (issue 13's pin audit) or a date
-            until = dt.date.fromisoformat(raw) if isinstance(raw, str) and raw else raw
+        rule = graded["rule_grade"].astype(str).to_numpy(dtype=object) if "rule_grade" in graded else None
+        rows, reasons = [], []
+        pin_until = graded["pin_until"].to_numpy(dtype=object)
+        for i in np.flatnonzero(pd.notna(pin_until) & (pin_until != "")).tolist():  # ISO text (issue 13) or a date
+            raw = pin_until[i]
+            until = dt.date.fromisoformat(raw) if isinstance(raw, str) else raw
             if isinstance(until, dt.date) and as_of <= until <= horizon:
                 after = f"，到期后按规则为 {rule[i]}" if rule is not None else "，到期后按规则分级"
-                add(WATCH_PIN, i, f"人工指定 {grades[i]} 将于 {until:%Y-%m-%d} 到期（还有 "
-                    f"{(until - as_of).days} 天）{after}")
+                rows.append(i)
+                reasons.append(f"人工指定 {grades[i]} 将于 {until:%Y-%m-%d} 到期（还有 {(until - as_of).days} 天）{after}")
+        picks.append((WATCH_PIN, rows, reasons))
+    at = [i for _, rows, _ in picks for i in rows]
+    if not at:
+        return pd.DataFrame(columns=["kind", "code", "name", "grade", "sales", "reason"])
+    frame = pd.DataFrame({
+        "kind": [kind for kind, rows, _ in picks for _ in rows],
+        "code": [str(c) for c in graded.index[at].tolist()],
+        "name": graded["customer_name"].astype(str).to_numpy(dtype=object)[at].tolist(),
+        "grade": grades[at].tolist(),
+        "sales": graded["net_sales"].astype(float).to_numpy()[at].tolist(),
+        "reason": [r for _, _, reasons in picks for r in reasons],
+    })
     order = {WATCH_ADJUSTED: 0, WATCH_NEAR: 1, WATCH_QUIET: 2, WATCH_PIN: 3}
-    frame = pd.DataFrame(rows, columns=["kind", "code", "name", "grade", "sales", "reason"])
-    if not len(frame):
-        return frame
     frame = frame.assign(_o=frame["kind"].map(order)).sort_values(
         ["_o", "sales", "code"], ascending=[True, False, True], kind="stable")
     return frame.drop(columns="_o").reset_index(drop=True)
