@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -103,7 +104,7 @@ class ReadPool:
             self._queue.append((name, path))
             self._spare[(name, path)] = size > 2 * (total - size)  # the others are small: one core idles
         workers = min(WORKERS, cores, len(listed)) - 1
-        self._executor = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        self._executor = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_ignore_interrupts)
         self._largest = self._queue.pop(0)  # read by this process
         for _ in range(workers):  # the first files submitted now, from this thread: the workers are forked
             first = self._submit()  # before this process starts any thread of its own
@@ -201,6 +202,12 @@ class ReadPool:
         self._executor.shutdown(wait=True, cancel_futures=True)
         for feeder in self._feeders:
             feeder.join()
+
+
+def _ignore_interrupts() -> None:
+    """A worker leaves Ctrl-C to the run's process, which ends it (a terminal sends it to every process of the
+    run: a worker waiting for its next file printed a KeyboardInterrupt traceback)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _in_worker(job: Job, name: str, source: SourceConfig, config: Config, path: Path,

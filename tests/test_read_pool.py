@@ -213,3 +213,32 @@ def test_this_process_reads_the_largest_file_then_what_no_worker_started(tmp_pat
     here = str(os.getpid())
     assert {f for f, pid in readers.items() if pid == here} == {"a.csv", "c.csv", "d.csv"}
     assert readers["b.csv"] != here and len(readers) == 4
+
+
+def test_ctrl_c_is_left_to_the_runs_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capfd: pytest.CaptureFixture[str]) -> None:
+    """A terminal sends Ctrl-C to every process of the run: a worker waiting for its next file ignores it
+    (it printed a KeyboardInterrupt traceback and ended); the run's process decides and ends the workers."""
+    import os
+    import signal
+    import time
+
+    from grading.config_model import SourceConfig
+
+    for name, size in (("a", 4000), ("b", 3000)):
+        (tmp_path / f"{name}.csv").write_text("0 " + "x" * size, encoding="utf-8")
+    monkeypatch.setattr(read_pool, "PARALLEL_MIN_BYTES", 0)
+    source = SourceConfig.model_validate({"files": ["*.csv"]})
+    config: Any = SimpleNamespace(base_dir=tmp_path)
+
+    def paths_of(name: str, source: SourceConfig, config: Any, own: Any) -> tuple[list[Path], list[Path]]:
+        return sorted(tmp_path.glob("*.csv")), []
+
+    with read_pool.ReadPool(config, [("sales", source)], _logged_job, paths_of, None, None, enabled=True) as pool:
+        assert pool.result("sales", tmp_path / "b.csv").data.frame["file"].tolist() == ["b.csv"]  # the worker's
+        (worker,) = pool._executor._processes.values()  # type: ignore[union-attr]
+        os.kill(worker.pid, signal.SIGINT)  # now waiting for a next file
+        time.sleep(1)
+        assert not _gone(worker.pid)
+        pool.result("sales", tmp_path / "a.csv")
+    assert "Traceback" not in capfd.readouterr().err
