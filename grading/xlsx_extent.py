@@ -91,7 +91,7 @@ def _chunks(zf: zipfile.ZipFile, part: str) -> Iterator[bytes]:
 def _any_two_letters(zf: zipfile.ZipFile, part: str) -> bool:
     """Does any of _chunks(zf, part) hold a two-letter reference? Each block is searched as it is and each seam
     (the end of one block and the start of the next) on its own, without copying every block behind the
-    previous one's tail (376 MB of sheet XML: 0.57 → 0.4 s)."""
+    previous one's tail (376 MB of sheet XML: the whole check 0.57 → 0.48 s)."""
     tail = b""
     for block in member_blocks(zf, part, _CHUNK):
         if _TWO_LETTERS.search(block) or _TWO_LETTERS.search(tail + block[:_OVERLAP]):
