@@ -37,15 +37,19 @@ def tuned_for_a_run() -> Iterator[None]:
 @contextmanager
 def fewer_collections() -> Iterator[None]:
     """What exists now is left out of collections (gc.freeze) and the youngest generation is collected after
-    YOUNG_THRESHOLD new container objects, meanwhile."""
+    YOUNG_THRESHOLD new container objects, meanwhile. A caller's own frozen objects or a threshold of 0
+    (automatic collection off) are left as they are."""
     before = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(max(before[0], YOUNG_THRESHOLD), *before[1:])
+    freezing = gc.get_freeze_count() == 0  # unfreeze would thaw what a caller froze too
+    if freezing:
+        gc.freeze()
+    gc.set_threshold(max(before[0], YOUNG_THRESHOLD) if before[0] else 0, *before[1:])
     try:
         yield
     finally:
         gc.set_threshold(*before)
-        gc.unfreeze()
+        if freezing:
+            gc.unfreeze()
 
 
 @contextmanager

@@ -67,10 +67,11 @@ def read_body(raw: bytes, encoding: str, delimiter: str, width: int,
     body_bytes = memoryview(raw)[offset:]
     if raw.count(b'"', offset) % 2:  # a quote left open at the end (pyarrow would take it), or a lone one
         return None
-    if raw.startswith(b"\xef\xbb\xbf", offset):  # pyarrow would drop a byte-order mark there, pandas keeps it
-        return None
-    names = [f"c{i}" for i in range(width)]
     as_bytes = encoding == "gb18030" and delimiter in _NEVER_IN_GB18030  # decoded per distinct value below
+    if raw.startswith(b"\xef\xbb\xbf", offset) or (encoding == "gb18030" and not as_bytes and
+                                                   raw.startswith(_GB18030_BOM, offset)):
+        return None  # a byte-order mark where pyarrow decodes: it would drop it there, pandas keeps it
+    names = [f"c{i}" for i in range(width)]
     # GB18030 with another delimiter: decoded by Python's codec in pyarrow's reading thread (strict)
     codec = {"encoding": "gb18030"} if encoding == "gb18030" and not as_bytes else {}
     kind = pa.binary() if as_bytes else pa.string()

@@ -80,3 +80,19 @@ def test_the_collector_is_given_back_when_the_run_fails() -> None:
             assert gc.get_threshold()[0] == YOUNG_THRESHOLD
             raise KeyError("x")
     assert gc.get_threshold() == threshold and gc.get_freeze_count() == 0
+
+
+def test_a_callers_frozen_objects_and_switched_off_collection_are_left_alone() -> None:
+    threshold = gc.get_threshold()
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with fewer_collections():
+            assert gc.get_freeze_count() == frozen
+        assert gc.get_freeze_count() == frozen  # not thawed
+        gc.set_threshold(0)
+        with fewer_collections():
+            assert gc.get_threshold()[0] == 0
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()

@@ -142,6 +142,11 @@ def test_byte_order_marks_pandas_treats_otherwise_are_left_to_it() -> None:
     body = "".join(f"C{i},N{i}\n" for i in range(20))
     assert read_body("客户清单\n".encode() + b"\xef\xbb\xbf" + ("code,name\n" + body).encode(), "utf-8", ",", 2) is None
     assert read_body(("\ufeff客户清单\ncode,name\n" + body).encode("gb18030"), "gb18030", ",", 2) is None
+    # where the body starts: kept as pandas keeps it when read as bytes, else left to pandas
+    raw = ("客户清单\n\ufeffcode,name\n" + body).encode("gb18030")
+    arrow, pandas = _arrow_sheet(raw), _pandas_sheet(raw)
+    assert arrow is not None and arrow.rows == pandas.rows and arrow.rows[1][0] == "\ufeffcode"
+    assert read_body(raw.replace(b",", b";"), "gb18030", ";", 2) is None
 
 
 def test_more_head_records_than_head_rows_are_left_to_pandas() -> None:
