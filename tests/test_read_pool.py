@@ -137,24 +137,29 @@ def _slow_job(name: str, source: Any, config: Any, path: Path) -> Any:
     time.sleep(60)
 
 
+def _csv_pool(folder: Path, monkeypatch: pytest.MonkeyPatch, job: Any) -> read_pool.ReadPool:
+    """A pool over the .csv files of `folder` as one sales source, in workers however small they are."""
+    from grading.config_model import SourceConfig
+
+    monkeypatch.setattr(read_pool, "PARALLEL_MIN_BYTES", 0)
+    source = SourceConfig.model_validate({"files": ["*.csv"]})
+    config: Any = SimpleNamespace(base_dir=folder)  # what the job is handed must pickle
+
+    def paths_of(name: str, source: SourceConfig, config: Any, own: Any) -> tuple[list[Path], list[Path]]:
+        return sorted(folder.glob("*.csv")), []
+
+    return read_pool.ReadPool(config, [("sales", source)], job, paths_of, None, None, enabled=True)
+
+
 def test_a_cancelled_run_stops_its_workers_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Ctrl-C (or any error) while files are being read: the workers end with the run, not a minute later."""
     import time
 
-    from grading.config_model import SourceConfig
-
     for name in ("a.csv", "b.csv"):
         (tmp_path / name).write_text("x\n", encoding="utf-8")
-    monkeypatch.setattr(read_pool, "PARALLEL_MIN_BYTES", 0)
-    source = SourceConfig.model_validate({"files": ["*.csv"]})
-    config: Any = SimpleNamespace(base_dir=tmp_path)  # what the job is handed must pickle
-
-    def paths_of(name: str, source: SourceConfig, config: Any, own: Any) -> tuple[list[Path], list[Path]]:
-        return sorted(tmp_path.glob("*.csv")), []
-
     started = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
-        with read_pool.ReadPool(config, [("sales", source)], _slow_job, paths_of, None, None, enabled=True) as pool:
+        with _csv_pool(tmp_path, monkeypatch, _slow_job) as pool:
             workers = list(pool._executor._processes.values())  # type: ignore[union-attr]
             assert len(workers) == 1
             time.sleep(1)  # the worker's file is being "read"
@@ -195,18 +200,9 @@ def test_this_process_reads_the_largest_file_then_what_no_worker_started(tmp_pat
     (queued up front in the worker, they would wait for b). Results come back in the order asked for."""
     import os
 
-    from grading.config_model import SourceConfig
-
     for name, seconds, size in (("a", 0.3, 4000), ("b", 3.0, 3000), ("c", 0.0, 2000), ("d", 0.0, 1000)):
         (tmp_path / f"{name}.csv").write_text(f"{seconds} " + "x" * size, encoding="utf-8")
-    monkeypatch.setattr(read_pool, "PARALLEL_MIN_BYTES", 0)
-    source = SourceConfig.model_validate({"files": ["*.csv"]})
-    config: Any = SimpleNamespace(base_dir=tmp_path)
-
-    def paths_of(name: str, source: SourceConfig, config: Any, own: Any) -> tuple[list[Path], list[Path]]:
-        return sorted(tmp_path.glob("*.csv")), []
-
-    with read_pool.ReadPool(config, [("sales", source)], _logged_job, paths_of, None, None, enabled=True) as pool:
+    with _csv_pool(tmp_path, monkeypatch, _logged_job) as pool:
         got = [pool.result("sales", tmp_path / f"{n}.csv").data.frame["file"].tolist() for n in "dcba"]
     assert got == [["d.csv"], ["c.csv"], ["b.csv"], ["a.csv"]]
     readers = dict(line.split() for line in (tmp_path / "log.txt").read_text(encoding="utf-8").splitlines())
@@ -223,18 +219,9 @@ def test_ctrl_c_is_left_to_the_runs_process(tmp_path: Path, monkeypatch: pytest.
     import signal
     import time
 
-    from grading.config_model import SourceConfig
-
     for name, size in (("a", 4000), ("b", 3000)):
         (tmp_path / f"{name}.csv").write_text("0 " + "x" * size, encoding="utf-8")
-    monkeypatch.setattr(read_pool, "PARALLEL_MIN_BYTES", 0)
-    source = SourceConfig.model_validate({"files": ["*.csv"]})
-    config: Any = SimpleNamespace(base_dir=tmp_path)
-
-    def paths_of(name: str, source: SourceConfig, config: Any, own: Any) -> tuple[list[Path], list[Path]]:
-        return sorted(tmp_path.glob("*.csv")), []
-
-    with read_pool.ReadPool(config, [("sales", source)], _logged_job, paths_of, None, None, enabled=True) as pool:
+    with _csv_pool(tmp_path, monkeypatch, _logged_job) as pool:
         assert pool.result("sales", tmp_path / "b.csv").data.frame["file"].tolist() == ["b.csv"]  # the worker's
         (worker,) = pool._executor._processes.values()  # type: ignore[union-attr]
         os.kill(worker.pid, signal.SIGINT)  # now waiting for a next file
