@@ -9,6 +9,7 @@ Arrow array into them: text as str, empty cells as "", numbers as float, dates a
 - `objects(col, start)`: the column from sheet row index `start` on, as an object array;
 - `factorized(col, start)`: pandas.factorize of that column (distinct values in order of first
   appearance, Python equality), from Arrow's hashing plus one Python value per distinct value;
+- `text_uniques(col, start)`: those distinct values still in Arrow, when they are the column's own strings;
 - `cells(col, start, rows)`: the values at some rows only;
 - `amounts(col, start)`: grading.amounts.parse_amounts of the column, numbers and number-like text
   parsed in Arrow, every other text once per distinct value by parse_amount.
@@ -45,6 +46,7 @@ class ArrowBody:
     _factorized: dict[tuple[int, int], Factorized] = field(default_factory=dict, init=False, repr=False,
                                                             compare=False)
     _columns: dict[int, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _text_uniques: dict[tuple[int, int], Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def n_rows(self) -> int:
@@ -79,6 +81,12 @@ class ArrowBody:
             self._factorized[key] = self._factorize(col, start)
         return self._factorized[key]
 
+    def text_uniques(self, col: int, start: int) -> Any:
+        """The distinct values of factorized(col, start) as an Arrow string array (value i is uniques[i]) when
+        they are the column's own strings (a text column without empty cells below the head), else None."""
+        self.factorized(col, start)
+        return self._text_uniques.get((col, start))
+
     def _factorize(self, col: int, start: int) -> Factorized:
         column = self._column(col)
         if start > self.start:
@@ -89,6 +97,8 @@ class ArrowBody:
         prefix = self._prefix(col, start) if start < self.start else np.empty(0, dtype=object)
         text = is_text(column.type) and column.null_count == 0  # distinct str already
         if not len(prefix) and (text or _distinct(distinct)):
+            if text:
+                self._text_uniques[(col, start)] = encoded.dictionary
             return codes, distinct
         # values the head shows first, and Arrow values that are equal as Python values (an empty cell and
         # "", -0.0 and 0.0): one distinct value each, in order of first appearance, as pandas.factorize

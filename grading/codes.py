@@ -17,6 +17,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -74,28 +75,49 @@ def _plain(text: str) -> bool:
     return text.isascii() and (text.isalnum() or (text.isprintable() and " " not in text and "." not in text))
 
 
-def normalise_codes(uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+_PLAIN_BYTE = np.zeros(256, dtype=bool)  # the bytes of plain codes: printable ASCII other than space and "."
+_PLAIN_BYTE[0x21:0x7F] = True
+_PLAIN_BYTE[ord(".")] = False
+
+
+def plain_in_arrow(texts: Any) -> np.ndarray:
+    """_plain of every string of an Arrow string array without nulls, read from its bytes: a string is plain
+    exactly when each of its bytes is printable ASCII other than space and "." (UTF-8 writes every other
+    character in bytes ≥ 0x80), so one pass over the data buffer, no Python string."""
+    import pyarrow as pa
+
+    n = len(texts)
+    width = np.int64 if pa.types.is_large_string(texts.type) else np.int32
+    _, offsets_buffer, data_buffer = texts.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=width)[texts.offset: texts.offset + n + 1].astype(np.int64)
+    plain = np.ones(n, dtype=bool)
+    if data_buffer is None or not n or offsets[-1] == offsets[0]:
+        return plain
+    data = np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0]: offsets[-1]]
+    bad = np.flatnonzero(~_PLAIN_BYTE[data]) + offsets[0]  # positions of bytes outside the plain set
+    plain[np.searchsorted(offsets, bad, side="right") - 1] = False  # the string each lies in (never an empty one)
+    return plain
+
+
+def normalise_codes(uniques: np.ndarray, plain: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """normalise_code of every value of `uniques` (distinct values, as pandas.factorize gives them):
     (texts, fixes) as object arrays. Fast path for the common case, plain text codes (_plain: one string
-    test over a block of them, else one per value): such a code is its own text,
-    unrepaired, exactly as normalise_code says. Every other value goes through normalise_code. When
-    every text equals its value (all are text codes as written), `uniques` itself is returned as the texts."""
+    test over a block of them, else one per value; or `plain`, the _plain of each value when all are text,
+    known already: plain_in_arrow): such a code is its own text, unrepaired, exactly as normalise_code says.
+    Every other value goes through normalise_code. When every text equals its value (all are text codes as
+    written), `uniques` itself is returned as the texts."""
     n = len(uniques)
     fixes = np.empty(n, dtype=object)
-    strs = uniques.tolist()
-    if n and set(map(type, strs)) == {str}:
-        plain = np.empty(n, dtype=bool)
-        for a in range(0, n, _BLOCK):  # a block of plain codes passes as one string ("" passes as well)
-            joined = "".join(strs[a: a + _BLOCK])
-            if _plain(joined):
-                plain[a: a + _BLOCK] = True
-            else:
-                plain[a: a + _BLOCK] = [_plain(u) for u in strs[a: a + _BLOCK]]
-        if plain.all():
-            fixes[:] = ""
-            return uniques, fixes
-    else:
-        plain = np.zeros(n, dtype=bool)
+    if plain is None:
+        strs = uniques.tolist()
+        plain = np.zeros(n, dtype=bool)  # any value not text: each goes through normalise_code
+        if n and set(map(type, strs)) == {str}:
+            for a in range(0, n, _BLOCK):  # a block of plain codes passes as one string ("" passes as well)
+                joined = "".join(strs[a: a + _BLOCK])
+                plain[a: a + _BLOCK] = True if _plain(joined) else [_plain(u) for u in strs[a: a + _BLOCK]]
+    if plain.all():
+        fixes[:] = ""
+        return uniques, fixes
     texts = np.empty(n, dtype=object)
     texts[plain] = uniques[plain]
     fixes[plain] = ""

@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 
 from .amounts import parse_amount, parse_amounts
-from .codes import FIX_REASONS, FLOAT_NOTE, label_ids, normalise_codes
+from .codes import FIX_REASONS, FLOAT_NOTE, label_ids, normalise_codes, plain_in_arrow
 from .dates import DateFormat, order_note, parse_dates
 from .derive import UNDERIVABLE
 from .fields import InputField
@@ -105,6 +105,10 @@ class Cells:
         known = self.sheet.factorized(self.col, self.start)
         return known if known is not None else pd.factorize(self.values, use_na_sentinel=True)
 
+    def text_uniques(self) -> Any:
+        """factorized()'s distinct values as an Arrow string array when the sheet holds them so, else None."""
+        return self.sheet.text_uniques(self.col, self.start)
+
     def amounts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         known = self.sheet.amounts(self.col, self.start)
         return known if known is not None else _numbers(self.values)
@@ -149,10 +153,12 @@ def _normalise(sheet: RawSheet, layout: Layout, problems: list[Problem], keep_ex
     row_numbers = np.arange(first, first + n, dtype=np.int64)
     header_of = {k: layout.headers[c] for k, c in layout.columns.items()}
     factorized: dict[int, Factorized] = {}  # per sheet column: factorized once, used by every step below
+    in_arrow: dict[int, Any] = {}  # per sheet column: its distinct values as Arrow strings, or None
 
     def distinct(col: int, values: Cells) -> Factorized:
         if col not in factorized:
             factorized[col] = values.factorized()
+            in_arrow[col] = values.text_uniques()
         return factorized[col]
 
     def distinct_of(key: str) -> Factorized:
@@ -181,7 +187,8 @@ def _normalise(sheet: RawSheet, layout: Layout, problems: list[Problem], keep_ex
     candidate = np.zeros(n, bool)
     for col, values in dict(label_cols).items():
         codes, uniques = distinct(col, values)
-        candidate |= _take(_containing(uniques, "计"), codes, False)
+        arrow = in_arrow[col]
+        candidate |= _take(_containing(uniques, "计") if arrow is None else matches(arrow, "计"), codes, False)
     # a candidate row is a total when its first non-empty cell, its code or its name is a 合计 label, or
     # its code ends in 小计/合计 without looking like a code: each tested once per distinct value
     total = np.zeros(n, bool)
@@ -223,7 +230,9 @@ def _normalise(sheet: RawSheet, layout: Layout, problems: list[Problem], keep_ex
         kind = kinds[key]
         column = header_of[key]
         if kind == "code":
-            text, fixes = _codes(None, distinct_of(key))
+            known = distinct_of(key)
+            arrow = in_arrow[layout.columns[key]]
+            text, fixes = _codes(None, known, None if arrow is None else plain_in_arrow(arrow))
             for fix, reason in FIX_REASONS.items():
                 report(keep & (fixes == fix), column, values, reason, "已修正")
             floats = np.flatnonzero(keep & (fixes == "float"))
@@ -427,13 +436,15 @@ def _texts(values: np.ndarray | None, factorized: Factorized | None = None) -> p
     return _categorical(mapped, codes)
 
 
-def _codes(values: np.ndarray | None, factorized: Factorized | None = None) -> tuple[pd.Categorical, np.ndarray]:
-    """Codes by the one rule of grading.codes; the repair kind per row ("" when as written)."""
+def _codes(values: np.ndarray | None, factorized: Factorized | None = None,
+           plain: np.ndarray | None = None) -> tuple[pd.Categorical, np.ndarray]:
+    """Codes by the one rule of grading.codes; the repair kind per row ("" when as written). `plain`: which
+    distinct values are plain codes, when known (grading.codes.normalise_codes)."""
     if factorized is None:
         assert values is not None
         factorized = pd.factorize(values, use_na_sentinel=True)
     codes, uniques = factorized
-    texts, fixed = normalise_codes(uniques)
+    texts, fixed = normalise_codes(uniques, plain)
     # every code as written (the common case): the distinct values are the categories already
     cat = _distinct_categorical(uniques, codes) if texts is uniques else _categorical(texts, codes)
     unrepaired = bool((fixed == "").all())

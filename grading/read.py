@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -134,6 +134,12 @@ class RawSheet:
         """pandas.factorize of column(col, start) made without a Python object per cell (Arrow body), or None."""
         body = self._in_body(col, start)
         return body.factorized(col, start) if body is not None else None
+
+    def text_uniques(self, col: int, start: int) -> Any:
+        """The distinct values of factorized(col, start) as an Arrow string array, when the Arrow body holds
+        them as its own strings (grading.arrow_body.ArrowBody.text_uniques), else None."""
+        body = self._in_body(col, start)
+        return body.text_uniques(col, start) if body is not None else None
 
     def cells(self, col: int, start: int, rows: np.ndarray) -> np.ndarray | None:
         """column(col, start)[rows] without building the whole column (Arrow body), or None."""

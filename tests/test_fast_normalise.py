@@ -258,3 +258,68 @@ def test_values_containing_a_text_are_what_python_says(values: list[object], tex
     arr[:] = values
     expected = [isinstance(v, str) and text in v for v in values]
     assert _containing(arr, text).tolist() == expected
+
+
+# plain codes found in an Arrow column's bytes, and the Arrow body's distinct strings used by the cleaning
+
+from typing import Any  # noqa: E402
+
+import pyarrow as pa  # noqa: E402
+
+from grading.arrow_body import ArrowBody  # noqa: E402
+from grading.codes import normalise_codes, plain_in_arrow  # noqa: E402
+
+_ANY_TEXT = st.one_of(_CODE_TEXT, st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=6))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_ANY_TEXT, max_size=25), st.sampled_from([pa.string(), pa.large_string()]), st.integers(0, 3))
+def test_plain_in_arrow_is_plain_string_by_string(texts: list[str], kind: pa.DataType, skip: int) -> None:
+    array = pa.array(["x y", *texts], type=kind).slice(1)  # an offset into the buffers, as a slice has
+    assert plain_in_arrow(array).tolist() == [_plain(t) for t in texts]
+    assert plain_in_arrow(array.slice(skip)).tolist() == [_plain(t) for t in texts[skip:]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_ANY_TEXT, max_size=25))
+def test_codes_given_plain_from_arrow_are_the_codes_found_without(texts: list[str]) -> None:
+    uniques = pd.factorize(np.array(texts, dtype=object))[1] if texts else np.empty(0, dtype=object)
+    want_texts, want_fixes = normalise_codes(uniques)
+    got_texts, got_fixes = normalise_codes(uniques, plain_in_arrow(pa.array(uniques.tolist(), type=pa.string())))
+    assert got_texts.tolist() == want_texts.tolist() and got_fixes.tolist() == want_fixes.tolist()
+    assert (got_texts is uniques) == (want_texts is uniques)
+
+
+_ROW = st.tuples(st.sampled_from(["XS-1", "XS-2", "合计", "小计：", "XS 3", "ＸＳ４", "XS-5.0", "x\u200b1", ""]),
+                 st.sampled_from(["C1", "C 2", "C3合计", "合计", "00123", "123", "C\u00a04"]),
+                 st.sampled_from(["甲公司", "合计", "乙", " 丙 "]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_ROW, min_size=1, max_size=20), st.booleans())
+def test_an_arrow_body_is_cleaned_as_its_python_rows(rows: list[tuple[str, str, str]], empty_cell: bool) -> None:
+    header = ["单据编号", "日期", "客户编码", "客户名称", "价税合计"]
+    cells: list[list[str | None]] = [[d, "2026-05-03", c, n, "100"] for d, c, n in rows]
+    if empty_cell:  # an empty cell: an Arrow null, where the distinct values are not the column's strings
+        cells[0][0] = None
+    python_rows: list[list[object]] = [[*header], *[[v if v is not None else "" for v in r] for r in cells]]
+    python_sheet = RawSheet(Path("x.csv"), "S", python_rows)
+    body = ArrowBody(1, pa.table({f"c{i}": pa.array([r[i] for r in cells], type=pa.string())
+                                  for i in range(len(header))}), [[*header]])
+
+    def convert(array: Any) -> np.ndarray:
+        return np.asarray([("" if v is None else v) for v in array.to_pylist()], dtype=object)
+
+    body.convert = convert
+    arrow_sheet = RawSheet(Path("x.csv"), "S", [[*header]], body=body)
+    required = ("customer_code", "date", "amount")
+    results = []
+    for sheet in (python_sheet, arrow_sheet):
+        layout = detect_layout(sheet, SALES_FIELDS, {}, required)
+        problems: list[Problem] = []
+        frame = normalise(sheet, layout, SALES_FIELDS, problems)
+        results.append((frame, [(p.row, p.column, p.value, p.reason) for p in problems]))
+    pd.testing.assert_frame_equal(results[1][0], results[0][0])
+    assert results[1][1] == results[0][1]
+    assert body.text_uniques(2, 1) is not None  # the code column went through the Arrow path
+    assert (body.text_uniques(0, 1) is None) == empty_cell
