@@ -18,7 +18,7 @@ from .changes import Comparison
 from .config_model import Config, ParetoStage
 from .describe import describe_rules
 from .grade import grade_rank
-from .plan_types import Block as Block, Column as Column, FillPlan as FillPlan, SheetPlan as SheetPlan
+from .plan_types import ArrayValues, Block as Block, Column as Column, FillPlan as FillPlan, SheetPlan as SheetPlan
 from .problems import Problem
 from .reviews import review_columns
 
@@ -66,9 +66,11 @@ def build_plan(config: Config, graded: pd.DataFrame, problems: Sequence[Problem]
     )
 
 
-def _dates(s: pd.Series) -> list[object]:
-    """datetime.datetime per value (None when missing), converted by numpy in one pass."""
-    values: list[object] = s.to_numpy(dtype="datetime64[us]").astype(object).tolist()  # NaT → None
+def _values(s: pd.Series) -> Sequence[object]:
+    """A column's values for the plan: numpy numbers kept as an array (ArrayValues), anything else as a list."""
+    if isinstance(s.dtype, np.dtype) and s.dtype.kind in "fiu":
+        return ArrayValues(s.to_numpy())
+    values: list[object] = s.tolist()
     return values
 
 
@@ -147,10 +149,10 @@ def _main_block(config: Config, g: pd.DataFrame, colours: tuple[tuple[str, str],
 
     n = len(g)
     computed: dict[str, Sequence[object]] = {
-        "#": list(range(1, n + 1)),
+        "#": ArrayValues(np.arange(1, n + 1, dtype=np.int64)),
         "@code": g.index.astype(str).tolist(),
-        "@overdue": overdue_amount(g).tolist(),
-        "@credit_limit": credit_limits(config, g).tolist(),
+        "@overdue": _values(overdue_amount(g)),
+        "@credit_limit": _values(credit_limits(config, g)),
     }
     cols = []
     for spec in MAIN_COLUMNS:
@@ -159,9 +161,9 @@ def _main_block(config: Config, g: pd.DataFrame, colours: tuple[tuple[str, str],
         elif spec.key not in g:
             values = [""] * n
         elif spec.key in DATE_KEYS:
-            values = _dates(g[spec.key])
+            values = ArrayValues(g[spec.key].to_numpy(dtype="datetime64[us]"))  # datetime per value, None for NaT
         else:
-            values = g[spec.key].tolist()
+            values = _values(g[spec.key])
         cols.append(Column(spec.header, values, spec.aliases))
     # 评审 (issue 13): filled by managers, right after the columns above
     cols.extend(_col(header, values) for header, values in review_columns(g).items())

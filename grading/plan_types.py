@@ -4,8 +4,54 @@ need nothing else from the grading core."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import overload
+
+import numpy as np
+
+
+class ArrayValues(Sequence[object]):
+    """A column's values held as one numpy array (float, integer or datetime64), read as the Python values
+    its `tolist()` gives (float, int, datetime.datetime; None for NaT), made once, when first read (the
+    add-in, a CSV beside the output). The file writer formats the array itself (grading.sheet_cells), without
+    a Python object per cell."""
+
+    __slots__ = ("array", "_python")
+    __hash__ = None  # type: ignore[assignment]  # compared by value, like the list it stands for
+
+    def __init__(self, array: np.ndarray) -> None:
+        if array.dtype.kind not in "fiuM":
+            raise TypeError(f"ArrayValues: numbers or datetime64 only, not {array.dtype}")
+        self.array = array.astype("datetime64[us]") if array.dtype.kind == "M" else array  # datetime to the µs
+        self._python: list[object] | None = None
+
+    def _values(self) -> list[object]:
+        if self._python is None:
+            self._python = self.array.tolist()
+        return self._python
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    @overload
+    def __getitem__(self, index: int) -> object: ...
+    @overload
+    def __getitem__(self, index: slice) -> ArrayValues: ...
+
+    def __getitem__(self, index: int | slice) -> object:
+        if isinstance(index, slice):
+            return ArrayValues(self.array[index])
+        return self._values()[index]
+
+    def __iter__(self) -> Iterator[object]:
+        return iter(self._values())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and not isinstance(other, str) and list(self) == list(other)
+
+    def __repr__(self) -> str:
+        return f"ArrayValues({self.array!r})"
 
 
 @dataclass(frozen=True)
@@ -13,7 +59,7 @@ class Column:
     """One output column: header text (plus accepted variants) and its values."""
 
     header: str
-    values: Sequence[object]
+    values: Sequence[object]  # Python values (a list), or ArrayValues
     aliases: tuple[str, ...] = ()
 
 

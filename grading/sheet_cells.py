@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .plan_types import ArrayValues
 from .safe_text import xml_escape
 
 MAX_CHARS = 32767
@@ -116,6 +117,8 @@ def _formatted(values: Sequence[object] | np.ndarray) -> tuple[str, tuple[Any, .
     """(kind, value text pieces with null where no cell, validity) or None when the values need `cell`."""
     if isinstance(values, np.ndarray) and values.dtype != object:
         return _from_array(values)
+    if isinstance(values, ArrayValues) and not (values.array.dtype.kind == "M" and np.isnat(values.array).all()):
+        return _from_array(values.array)  # (no date at all: no cell, as for a list of None below)
     items = values if isinstance(values, list) else list(values)
     types = set(map(type, items))
     types.discard(type(None))

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from grading import sheet_body, write_xlsx, xlsx_package
-from grading.plan_types import Block, Column
+from grading.plan_types import ArrayValues, Block, Column
 from grading.sheet_cells import cell_bytes, cells, digits, pieces, prepare, row_numbers, rows_xml
 from grading.xlsx_template import TemplateCell, TemplateSheet
 
@@ -115,6 +115,32 @@ def test_numpy_columns_as_their_python_values(values: list[float], stamps: list[
     ints = [int(v) for v in values if math.isfinite(v) and abs(v) < 2**62]
     assert built(np.array(ints, dtype=np.int64), None) == expected(ints, None)
     assert built(np.array([True, False]), None) == expected([True, False], None)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(floats, max_size=20), st.lists(datetimes | st.none(), max_size=20), styles)
+def test_array_values_are_written_from_the_array_as_their_python_values(values: list[float],
+                                                                         stamps: list[dt.datetime | None],
+                                                                         style: str | None) -> None:
+    ints = [int(v) for v in values if math.isfinite(v) and abs(v) < 2**62] + [-2**63, 2**63 - 1]
+    columns = [ArrayValues(np.array(values, dtype=np.float64)), ArrayValues(np.array(ints, dtype=np.int64)),
+               ArrayValues(np.array([np.datetime64("NaT") if t is None else t for t in stamps], dtype="datetime64[ns]")),
+               ArrayValues(np.array(["NaT"] * len(stamps), dtype="datetime64[s]"))]  # no date at all
+    for column in columns:
+        got = built(column, style)
+        python = list(column)  # what the add-in and the CSV beside the output read
+        assert list(map(repr, python)) == list(map(repr, column.array.tolist())) and got == expected(python, style)
+    assert list(columns[2]) == stamps and isinstance(columns[0][1:], ArrayValues)
+    assert list(map(repr, columns[0][1:])) == list(map(repr, values[1:]))  # NaN: compared as written
+
+
+def test_array_values_are_formatted_without_a_python_value_per_cell() -> None:
+    columns = [ArrayValues(np.array([1.5, np.nan, -0.0, 1e20])), ArrayValues(np.arange(1, 6)),
+               ArrayValues(np.array(["2026-05-03T10:00", "NaT", "1999-12-31"], dtype="datetime64[s]"))]
+    for column in columns:
+        got = built(column, "7")
+        assert column._python is None  # formatted from the array
+        assert got == expected(column.array.tolist(), "7")
 
 
 def test_odd_values_exact_xml() -> None:
