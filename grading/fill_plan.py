@@ -30,7 +30,7 @@ SHEET_CHANGES = "等级变动"
 
 
 def _col(header: str, values: Sequence[object] | pd.Series | pd.Index | np.ndarray, *aliases: str) -> Column:
-    listed: Sequence[object] = values.tolist() if isinstance(values, (pd.Series, pd.Index, np.ndarray)) else values
+    listed = _values(values) if isinstance(values, (pd.Series, pd.Index, np.ndarray)) else values
     return Column(header, listed, aliases)
 
 
@@ -66,10 +66,10 @@ def build_plan(config: Config, graded: pd.DataFrame, problems: Sequence[Problem]
     )
 
 
-def _values(s: pd.Series) -> Sequence[object]:
+def _values(s: pd.Series | pd.Index | np.ndarray) -> Sequence[object]:
     """A column's values for the plan: numpy numbers kept as an array (ArrayValues), anything else as a list."""
     if isinstance(s.dtype, np.dtype) and s.dtype.kind in "fiu":
-        return ArrayValues(s.to_numpy())
+        return ArrayValues(np.asarray(s))
     values: list[object] = s.tolist()
     return values
 
