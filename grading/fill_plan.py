@@ -74,6 +74,11 @@ def _values(s: pd.Series | pd.Index | np.ndarray) -> Sequence[object]:
     return values
 
 
+def _dates(s: pd.Series) -> ArrayValues:
+    """datetime.datetime per value (None when missing), held as datetime64[us] until read."""
+    return ArrayValues(s.to_numpy(dtype="datetime64[us]"))
+
+
 def grade_colours(config: Config, graded: pd.DataFrame) -> tuple[tuple[str, str], ...]:
     """Colours from config policies for the grades that occur (wildcard policies included)."""
     out = []
@@ -161,7 +166,7 @@ def _main_block(config: Config, g: pd.DataFrame, colours: tuple[tuple[str, str],
         elif spec.key not in g:
             values = [""] * n
         elif spec.key in DATE_KEYS:
-            values = ArrayValues(g[spec.key].to_numpy(dtype="datetime64[us]"))  # datetime per value, None for NaT
+            values = _dates(g[spec.key])
         else:
             values = _values(g[spec.key])
         cols.append(Column(spec.header, values, spec.aliases))

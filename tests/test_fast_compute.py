@@ -141,7 +141,7 @@ def test_plan_dates_match_per_value_conversion(seconds: list[int | None]) -> Non
     column = pd.Series(values)
     want = [None if pd.isna(v) else v.to_pydatetime() for v in column]
     got = _dates(column)
-    assert got == want and [type(v) for v in got] == [type(v) for v in want]
+    assert list(got) == want and [type(v) for v in got] == [type(v) for v in want]
 
 
 @settings(max_examples=200, deadline=None)
