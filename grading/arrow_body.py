@@ -83,7 +83,8 @@ class ArrowBody:
 
     def text_uniques(self, col: int, start: int) -> Any:
         """The distinct values of factorized(col, start) as an Arrow string array (value i is uniques[i]) when
-        they are the column's own strings (a text column without empty cells below the head), else None."""
+        they are the column's own strings: a text column without nulls (cells holding "" are fine) read from
+        `start` ≥ the body's first row (no head rows among them); else None."""
         self.factorized(col, start)
         return self._text_uniques.get((col, start))
 

@@ -87,15 +87,18 @@ def plain_in_arrow(texts: Any) -> np.ndarray:
     import pyarrow as pa
 
     n = len(texts)
+    plain = np.ones(n, dtype=bool)
+    if not n:
+        return plain
     width = np.int64 if pa.types.is_large_string(texts.type) else np.int32
     _, offsets_buffer, data_buffer = texts.buffers()
     offsets = np.frombuffer(offsets_buffer, dtype=width)[texts.offset: texts.offset + n + 1].astype(np.int64)
-    plain = np.ones(n, dtype=bool)
-    if data_buffer is None or not n or offsets[-1] == offsets[0]:
-        return plain
+    if data_buffer is None or offsets[-1] == offsets[0]:
+        return plain  # every string empty
     data = np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0]: offsets[-1]]
-    bad = np.flatnonzero(~_PLAIN_BYTE[data]) + offsets[0]  # positions of bytes outside the plain set
-    plain[np.searchsorted(offsets, bad, side="right") - 1] = False  # the string each lies in (never an empty one)
+    filled = np.flatnonzero(np.diff(offsets))  # the non-empty strings (an empty one is plain)
+    # per string, any byte outside the plain set (one flag per byte, one per string: memory as the text's size)
+    plain[filled] = ~np.logical_or.reduceat(~_PLAIN_BYTE[data], offsets[filled] - offsets[0])
     return plain
 
 

@@ -48,7 +48,7 @@ class ArrayValues(Sequence[object]):
         return iter(self._values())
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Sequence) and not isinstance(other, str) and list(self) == list(other)
+        return isinstance(other, (list, ArrayValues)) and list(self) == list(other)  # as the list it stands for
 
     def __repr__(self) -> str:
         return f"ArrayValues({self.array!r})"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -130,7 +131,8 @@ def test_sales_metrics_dates_and_latest_names_match_groupby(sales: pd.DataFrame,
 
 # fill plan: dates converted in one pass, ranking on the two sort keys only
 
-from grading.fill_plan import _dates, ranked_by_sales  # noqa: E402
+from grading.fill_plan import _dates, _values, ranked_by_sales  # noqa: E402
+from grading.plan_types import ArrayValues  # noqa: E402
 
 
 @settings(max_examples=200, deadline=None)
@@ -142,6 +144,17 @@ def test_plan_dates_match_per_value_conversion(seconds: list[int | None]) -> Non
     want = [None if pd.isna(v) else v.to_pydatetime() for v in column]
     got = _dates(column)
     assert list(got) == want and [type(v) for v in got] == [type(v) for v in want]
+
+
+@pytest.mark.parametrize("series", [
+    pd.Series([1.5, float("nan"), -0.0]), pd.Series([1.5, 2.25], dtype=np.float32), pd.Series([3, -4], dtype=np.int8),
+    pd.Series([2**64 - 1, 0], dtype=np.uint64), pd.Series([], dtype=float), pd.Series([True, False]),
+    pd.Series([1, None], dtype="Int64"), pd.Series(["a", None]), pd.Index([7, 8])])
+def test_plan_values_read_as_the_columns_python_values(series: pd.Series | pd.Index) -> None:
+    got = _values(series)
+    want = series.tolist()
+    assert [repr(v) for v in got] == [repr(v) for v in want] and [type(v) for v in got] == [type(v) for v in want]
+    assert isinstance(got, ArrayValues) == (series.dtype.kind in "fiu" and isinstance(series.dtype, np.dtype))
 
 
 @settings(max_examples=200, deadline=None)

@@ -296,22 +296,29 @@ _ROW = st.tuples(st.sampled_from(["XS-1", "XS-2", "合计", "小计：", "XS 3",
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(_ROW, min_size=1, max_size=20), st.booleans())
-def test_an_arrow_body_is_cleaned_as_its_python_rows(rows: list[tuple[str, str, str]], empty_cell: bool) -> None:
+@given(st.lists(_ROW, min_size=3, max_size=20), st.booleans(), st.sampled_from(["after the header", "with the header",
+                                                                               "two rows in the head"]),
+       st.sampled_from([pa.string(), pa.large_string()]))
+def test_an_arrow_body_is_cleaned_as_its_python_rows(rows: list[tuple[str, str, str]], empty_cell: bool, shape: str,
+                                                     kind: pa.DataType) -> None:
     header = ["单据编号", "日期", "客户编码", "客户名称", "价税合计"]
     cells: list[list[str | None]] = [[d, "2026-05-03", c, n, "100"] for d, c, n in rows]
     if empty_cell:  # an empty cell: an Arrow null, where the distinct values are not the column's strings
-        cells[0][0] = None
+        cells[-1][0] = None
     python_rows: list[list[object]] = [[*header], *[[v if v is not None else "" for v in r] for r in cells]]
     python_sheet = RawSheet(Path("x.csv"), "S", python_rows)
-    body = ArrowBody(1, pa.table({f"c{i}": pa.array([r[i] for r in cells], type=pa.string())
-                                  for i in range(len(header))}), [[*header]])
+    # the body from sheet row `start` on (0: the header in Arrow too, the column read from a slice of it;
+    # 3: two data rows among the head rows, read as Python values before the Arrow ones)
+    start = {"after the header": 1, "with the header": 0, "two rows in the head": 3}[shape]
+    arrow_rows: list[list[str | None]] = [[*header], *cells]
+    body = ArrowBody(start, pa.table({f"c{i}": pa.array([r[i] for r in arrow_rows[start:]], type=kind)
+                                      for i in range(len(header))}), [list(r) for r in python_rows[:start]])
 
     def convert(array: Any) -> np.ndarray:
         return np.asarray([("" if v is None else v) for v in array.to_pylist()], dtype=object)
 
     body.convert = convert
-    arrow_sheet = RawSheet(Path("x.csv"), "S", [[*header]], body=body)
+    arrow_sheet = RawSheet(Path("x.csv"), "S", [list(r) for r in python_rows[:max(start, 1)]], body=body)
     required = ("customer_code", "date", "amount")
     results = []
     for sheet in (python_sheet, arrow_sheet):
@@ -321,5 +328,6 @@ def test_an_arrow_body_is_cleaned_as_its_python_rows(rows: list[tuple[str, str, 
         results.append((frame, [(p.row, p.column, p.value, p.reason) for p in problems]))
     pd.testing.assert_frame_equal(results[1][0], results[0][0])
     assert results[1][1] == results[0][1]
-    assert body.text_uniques(2, 1) is not None  # the code column went through the Arrow path
-    assert (body.text_uniques(0, 1) is None) == empty_cell
+    in_arrow = body.text_uniques(2, 1) is not None  # the code column's distinct strings taken from Arrow
+    assert in_arrow == (shape != "two rows in the head")
+    assert (body.text_uniques(0, 1) is None) == (empty_cell or shape == "two rows in the head")

@@ -182,3 +182,28 @@ def test_tables_longer_than_excel_allows_go_to_csv_with_a_note(demo, write_confi
     assert len(rows) == n + 1 and rows[0][:3] == ["序号", "客户编码", "客户名称"]
     assert [r[1] for r in rows[1:]] == list(result.graded.index)
     assert "'=HYPERLINK(\"http://x\",\"点我\")商行" in [r[2] for r in rows]  # formula-safe CSV
+
+
+def test_number_columns_held_as_arrays_write_the_bytes_their_values_write(demo, write_config, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The plan keeps number and date columns as numpy arrays (ArrayValues) for the file writer; written from
+    the Python values they read as (what the add-in and the CSV beside the output get), every part is the same."""
+    import dataclasses
+
+    from grading.plan_types import ArrayValues
+    from grading.write_xlsx import write_workbook
+
+    result, _ = _run(demo, write_config)
+    plan = result.plan
+    held = [c for s in plan.sheets for b in s.blocks for c in b.columns if isinstance(c.values, ArrayValues)]
+    assert len(held) > 20  # the main sheet's and the views' number columns
+    as_lists = dataclasses.replace(plan, sheets=tuple(
+        dataclasses.replace(s, blocks=tuple(
+            dataclasses.replace(b, columns=tuple(dataclasses.replace(c, values=list(c.values)) for c in b.columns))
+            for b in s.blocks)) for s in plan.sheets))
+    template = demo[0] / "templates" / TEMPLATE.name
+    write_workbook(template, tmp_path / "arrays.xlsx", plan)
+    write_workbook(template, tmp_path / "lists.xlsx", as_lists)
+    with zipfile.ZipFile(tmp_path / "arrays.xlsx") as a, zipfile.ZipFile(tmp_path / "lists.xlsx") as b:
+        assert a.namelist() == b.namelist()
+        for name in a.namelist():
+            assert a.read(name) == b.read(name), name
