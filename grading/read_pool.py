@@ -4,7 +4,9 @@ Reading and cleaning one export is independent of every other file, and most of 
 lock, so the files of a run are read and normalised two at a time, largest first: one in this process,
 the others in a worker process (this process would otherwise only wait). The largest file is read
 here, so its rows, the most of any file, need not travel back from a worker; after it, this process
-takes the next file no worker has started. The caller takes the results in configured order
+takes the next file no worker has started. A large xlsx sheet this process reads is split, and the worker
+parses the second part of it before its next file (grading.xlsx_split.ELSEWHERE): the largest file no longer
+keeps this process busy alone while the worker waits. The caller takes the results in configured order
 (grading.load.merge_file): problems, notes and errors come out exactly as a run in line gives them.
 A run is done in line when it is small (starting a worker costs more than it saves), when it reads
 sheets of an open workbook (the Excel add-in), or where processes cannot be started; a worker that
@@ -74,7 +76,8 @@ class ReadPool:
         self._sources = dict(sources)
         self._paths: dict[str, tuple[list[Path], list[Path]] | InputError] = {}
         self._lock = threading.Lock()  # guards _queue and _futures (the feeders add to them)
-        self._queue: list[tuple[str, Path]] = []  # not started anywhere, largest first
+        self._queue: list[tuple[str, Path] | _Part] = []  # not started anywhere: a split sheet's part, then files
+        self._feeding = 0  # feeder threads handing the worker its next job (guarded by _lock)
         self._futures: dict[tuple[str, Path], Future[tuple[FileLoad, list[list[tuple[str, Any]]]]]] = {}
         self._largest: tuple[str, Path] | None = None  # read by this process first (only it takes it)
         self._loaded: dict[tuple[str, Path], FileLoad] = {}  # read by this process, not yet taken
@@ -105,40 +108,73 @@ class ReadPool:
             self._spare[(name, path)] = size > 2 * (total - size)  # the others are small: one core idles
         workers = min(WORKERS, cores, len(listed)) - 1
         self._executor = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_ignore_interrupts)
-        self._largest = self._queue.pop(0)  # read by this process
+        largest = self._queue.pop(0)  # read by this process
+        assert not isinstance(largest, _Part)
+        self._largest = largest
         for _ in range(workers):  # the first files submitted now, from this thread: the workers are forked
-            first = self._submit()  # before this process starts any thread of its own
+            with self._lock:  # before this process starts any thread of its own
+                first = self._submit_first()
             if first is not None:
+                self._feeding += 1
                 self._feeders.append(threading.Thread(target=self._feed, args=(first,), name="read-feeder",
                                                       daemon=True))
         for feeder in self._feeders:
             feeder.start()
 
-    def _submit(self) -> Future[Any] | None:
-        """The next queued file to a worker (call with the queue in a state to take from)."""
-        with self._lock:
-            if not self._queue or self._closing or self._executor is None:
-                return None
-            name, path = self._queue[0]
-            try:
+    def _submit_first(self) -> Future[Any] | None:
+        """The first queued job to a worker (call holding the lock)."""
+        if not self._queue or self._closing or self._executor is None:
+            return None
+        job = self._queue[0]
+        try:
+            if isinstance(job, _Part):
+                future = self._executor.submit(_part_in_worker, job.package, job.sheet, job.skip)
+            else:
+                name, path = job
                 future = self._executor.submit(_in_worker, self._job, name, self._sources[name], self._config,
                                                path, self._spare[(name, path)])
-            except (BrokenProcessPool, RuntimeError):  # a worker died, or the pool is shutting down
-                return None
-            self._queue.pop(0)
-            self._futures[(name, path)] = future
-            return future
+        except (BrokenProcessPool, RuntimeError):  # a worker died, or the pool is shutting down
+            return None
+        self._queue.pop(0)
+        if isinstance(job, _Part):
+            job.future = future
+        else:
+            self._futures[job] = future
+        return future
 
     def _feed(self, future: Future[Any]) -> None:
-        """A worker's next file each time it finishes one, until none is left or the pool broke."""
+        """A worker's next job each time it finishes one, until none is left or the pool broke. A feeder that
+        stops is counted out under the lock it found the queue empty with (a part queued after that is handed
+        to the worker at once, see _parse_elsewhere)."""
         while True:
             wait([future])
-            if future.cancelled() or isinstance(future.exception(), BrokenProcessPool):
-                return
-            nxt = self._submit()
-            if nxt is None:
-                return
+            broken = not future.cancelled() and isinstance(future.exception(), BrokenProcessPool)
+            with self._lock:
+                nxt = None if broken or (future.cancelled() and self._closing) else self._submit_first()
+                if nxt is None:
+                    self._feeding -= 1
+                    return
             future = nxt
+
+    def _parse_elsewhere(self, package: Path, sheet: str, skip: int) -> _Part | None:
+        """The second part of a sheet this process splits (grading.xlsx_split.ELSEWHERE), handed to the worker,
+        which takes it before its next file (at once when it has nothing to do); None without a worker."""
+        part = _Part(self, package, sheet, skip)
+        with self._lock:
+            if self._closing or self._executor is None:
+                return None
+            self._queue.insert(0, part)
+            if self._feeding:  # the worker reads a file: its feeder hands it this part next
+                return part
+            future = self._submit_first()
+            if future is None:  # the pool broke
+                self._queue.remove(part)
+                return None
+            self._feeding += 1
+            feeder = threading.Thread(target=self._feed, args=(future,), name="read-feeder", daemon=True)
+            self._feeders.append(feeder)
+        feeder.start()
+        return part
 
     def has(self, name: str) -> bool:
         return name in self._paths
@@ -158,8 +194,10 @@ class ReadPool:
                     nxt = None
                 elif self._largest is not None:
                     nxt, self._largest = self._largest, None
-                else:
-                    nxt = self._queue.pop(0) if self._queue else None
+                else:  # (a part of a split sheet is queued only while this process parses the rest of it)
+                    nxt = next((job for job in self._queue if not isinstance(job, _Part)), None)
+                    if nxt is not None:
+                        self._queue.remove(nxt)
             if nxt is None:
                 break
             self._load_here(nxt)
@@ -176,12 +214,13 @@ class ReadPool:
 
     def _load_here(self, key: tuple[str, Path]) -> None:
         name, path = key
-        before = xlsx_split.SPARE_CORE
+        before = xlsx_split.SPARE_CORE, xlsx_split.ELSEWHERE
         xlsx_split.SPARE_CORE = self._spare[key]
+        xlsx_split.ELSEWHERE = self._parse_elsewhere  # a large sheet split: a part of it to the worker
         try:
             self._loaded[key] = self._job(name, self._sources[name], self._config, path)
         finally:
-            xlsx_split.SPARE_CORE = before
+            xlsx_split.SPARE_CORE, xlsx_split.ELSEWHERE = before
         trim()  # the parse's memory handed back to the system: the run holds only the frames from here on
 
     def __enter__(self) -> ReadPool:
@@ -202,6 +241,37 @@ class ReadPool:
         self._executor.shutdown(wait=True, cancel_futures=True)
         for feeder in self._feeders:
             feeder.join()
+
+
+class _Part:
+    """The second part of a sheet this process splits, queued for the worker (grading.xlsx_split.Handed)."""
+
+    def __init__(self, pool: ReadPool, package: Path, sheet: str, skip: int) -> None:
+        self.pool, self.package, self.sheet, self.skip = pool, package, sheet, skip
+        self.future: Future[Any] | None = None  # set when it is handed to the worker
+
+    def _withdrawn(self) -> bool:
+        """Out of the queue if the worker has not got it yet (then it is parsed here, or not at all)."""
+        with self.pool._lock:
+            if self.future is None:
+                self.pool._queue.remove(self)
+                return True
+            return False
+
+    def take(self, here: Callable[[], Any]) -> Any:
+        if self._withdrawn():
+            return here()
+        assert self.future is not None
+        return self.future.result()
+
+    def drop(self) -> None:
+        if not self._withdrawn() and self.future is not None:
+            self.future.cancel()  # (a part the worker has started is parsed there, and its result dropped)
+
+
+def _part_in_worker(package: Path, sheet: str, skip: int) -> Any:
+    """A part of a sheet the run's process splits, parsed here (grading.xlsx_split.strict_sheet)."""
+    return xlsx_split.strict_sheet(package, sheet, skip)
 
 
 def _ignore_interrupts() -> None:

@@ -4,7 +4,8 @@ fastexcel parses one sheet on one core (about 3.5 s for a 700,000-line export), 
 so two parses run side by side. The sheet XML is inflated once (ISA-L) and written, uncompressed, into
 two small packages in a temporary folder: the first holds the rows up to a row boundary near the middle,
 the second the rows from OVERLAP_ROWS rows before that boundary on (every other part but the worksheets
-is copied into both; <dimension> is dropped, so each range starts at its first cell).
+is copied into both; <dimension> is dropped, so each range starts at its first cell). The second package
+is parsed by a second thread here or, in grade-etl's read pool, by its worker process (ELSEWHERE below).
 
 The halves are joined only when they line up exactly: the second half's first row number comes from its
 `r` attribute, the overlap rows (parsed in both halves) must agree cell for cell, one overlap row must
@@ -24,21 +25,41 @@ import tempfile
 import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .zip_member import member_blocks
 
 SPLIT_MIN_BYTES = 48 << 20   # inflated sheet XML from which two parses pay (about 85,000 lines)
-# Two parses only pay when the second core would otherwise wait. In line it is on for Linux only: the
-# half-packages are written to the temporary folder, and on Windows/macOS (the add-in) the cost of that,
-# with virus scanners looking at each new file, is not measured. grade-etl's read pool sets it for each
+# Two parses in threads here only pay when the second core would otherwise wait. In line it is on for Linux
+# only: the half-packages are written to the temporary folder, and on Windows/macOS (the add-in) the cost of
+# that, with virus scanners looking at each new file, is not measured. grade-etl's read pool sets it for each
 # file it reads (grading.read_pool): true only for a file more than twice as large as all the others
-# together. Splitting costs about 1 s of CPU per 700,000 lines; in the 1M mixed benchmark (金蝶 44 MB, the
-# other files 39 MB) it gained nothing (medians of 4 interleaved runs 10.47 s split, 10.52 s whole), so
-# there the other process keeps that core.
+# together; in the 1M mixed benchmark (金蝶 44 MB, the other files 39 MB) two threads here gained nothing
+# (medians of 4 interleaved runs 10.47 s split, 10.52 s whole): the worker process reads the other files
+# meanwhile. Splitting costs about 1 s of CPU per 700,000 lines.
 SPARE_CORE = sys.platform.startswith("linux")
+
+
+class Handed(Protocol):
+    """The second part of a split sheet handed to another process: `take` gives its parse (Arrow, or None as
+    strict_sheet gives), or `here()` when that process had not started it (taken back); `drop` withdraws it."""
+
+    def take(self, here: Callable[[], Any]) -> Any: ...
+
+    def drop(self) -> None: ...
+
+
+# Where the second part can be parsed instead of a second thread here: set by grade-etl's read pool while this
+# process reads a file (grading.read_pool: its worker process takes it before its next file, or this process
+# takes it back when the worker has not started it by the time the first part is parsed). The worker has
+# files of its own, so its part is the smaller one (ELSEWHERE_SHARE of the sheet XML). 1M mixed benchmark
+# (金蝶 44 MB among 83 MB): medians of 4 interleaved runs 8.50 → 7.60 s; the worker, idle for 3 s at the
+# end of loading before, parses 40% of the 金蝶 sheet between its own files.
+ELSEWHERE: Callable[[Path, str, int], Handed | None] | None = None
+ELSEWHERE_SHARE = 0.4
 OVERLAP_ROWS = 20            # rows parsed in both halves and compared
 _PREFIX = "kehu-fenji-split-"
 _KEEP = 4 << 20              # bytes held back while looking for the boundary (the overlap rows lie in them)
@@ -65,24 +86,37 @@ class Halves:
 def read_in_halves(path: Path, zf: zipfile.ZipFile, part: str, sheet: str, first_row: int, skip: int) -> Any:
     """The sheet's rows from range row `skip` on (range row 0 = sheet row `first_row`) as one Arrow table
     (each column in two chunks), as fastexcel's whole-sheet strict read gives them, or None (parse it whole)."""
-    if not SPARE_CORE or zf.getinfo(part).file_size < SPLIT_MIN_BYTES or first_row != 1:  # fastexcel counts
-        return None                                                                            # rows from row 1
+    elsewhere = ELSEWHERE
+    if not (SPARE_CORE or elsewhere is not None) or zf.getinfo(part).file_size < SPLIT_MIN_BYTES or first_row != 1:
+        return None  # (fastexcel counts rows from row 1)
     _sweep()
     folder = Path(tempfile.mkdtemp(prefix=_PREFIX))
+    handed: Handed | None = None
     try:
-        halves = write_halves(zf, part, folder)
+        halves = write_halves(zf, part, folder, ELSEWHERE_SHARE if elsewhere is not None else 0.5)
         if halves is None or halves.second_start <= first_row + skip:
             return None
-        with ThreadPoolExecutor(2) as pool:
-            first = pool.submit(strict_sheet, halves.first, sheet, skip)
-            second = pool.submit(strict_sheet, halves.second, sheet, halves.second_start - 1)
-            a, b = first.result(), second.result()
+        second_skip = halves.second_start - 1
+        handed = elsewhere(halves.second, sheet, second_skip) if elsewhere is not None else None
+        if handed is not None:  # the other process parses the second part meanwhile
+            a = strict_sheet(halves.first, sheet, skip)
+            b = handed.take(lambda: strict_sheet(halves.second, sheet, second_skip))
+            handed = None
+        elif SPARE_CORE:
+            with ThreadPoolExecutor(2) as pool:
+                first = pool.submit(strict_sheet, halves.first, sheet, skip)
+                second = pool.submit(strict_sheet, halves.second, sheet, second_skip)
+                a, b = first.result(), second.result()
+        else:
+            return None
         if a is None or b is None:
             return None
         return join(a, b, halves.second_start - (first_row + skip), halves.first_end - halves.second_start + 1)
     except Exception:  # an optimisation only: the whole sheet is parsed as before
         return None
     finally:
+        if handed is not None:  # this read failed or was cancelled: the worker need not parse it
+            handed.drop()
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -153,13 +187,14 @@ def _as(column: Any, kind: Any, rows: int) -> Any:
     return column if column.type == kind else None
 
 
-def write_halves(zf: zipfile.ZipFile, part: str, folder: Path) -> Halves | None:
-    """Write the two packages (see the module's text) into `folder`; None when the sheet is not laid out
-    for it (no row boundary past the middle, rows without numbers, large other parts)."""
+def write_halves(zf: zipfile.ZipFile, part: str, folder: Path, second_share: float = 0.5) -> Halves | None:
+    """Write the two packages (see the module's text) into `folder`, the second from about `second_share` of
+    the sheet XML before its end; None when the sheet is not laid out for it (no row boundary past that point,
+    rows without numbers, large other parts)."""
     others = [i for i in zf.infolist() if not i.filename.startswith("xl/worksheets/")]
     if sum(i.file_size for i in others) > _MAX_OTHER_BYTES:
         return None
-    middle = zf.getinfo(part).file_size // 2
+    middle = int(zf.getinfo(part).file_size * (1 - second_share))
     first_path, second_path = folder / "first.xlsx", folder / "second.xlsx"
     with zipfile.ZipFile(first_path, "w", zipfile.ZIP_STORED) as first_zip, \
             zipfile.ZipFile(second_path, "w", zipfile.ZIP_STORED) as second_zip:

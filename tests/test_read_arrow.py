@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sys
+from types import SimpleNamespace
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -388,3 +390,99 @@ def test_zero_amounts_have_no_sign_whichever_reader() -> None:
                  arrow(["-0", "5", "-0,000", "-0.00"]),
                  arrow([-0.0, 1.0])):
         assert not np.signbit(nums[nums == 0]).any()
+
+
+# ---------------------------------------------------------------- a split sheet's second part parsed by the read pool's worker
+
+def _split_job(name: str, source: Any, config: Any, path: Path) -> Any:
+    """The read pool's job in these tests: a .csv file stands for another input (it waits `delay` seconds,
+    written in it, in the worker); the .xlsx file is read (this process, which splits it)."""
+    import time
+
+    if path.suffix == ".csv":
+        time.sleep(float(path.read_text(encoding="utf-8")))
+        return _Loaded()
+    loaded = _Loaded()
+    loaded.sheet = read_file(path)[0]  # type: ignore[attr-defined]
+    return loaded
+
+
+def _parsed_where(monkeypatch: pytest.MonkeyPatch, log: Path, main_delay: float = 0.0,
+                  fail_here: bool = False) -> None:
+    """strict_sheet notes the process and the part (its skip) of each parse in `log`; in this process the first
+    part waits `main_delay` seconds (or fails), so the worker's state when this process is done is known."""
+    import os
+    import time
+
+    parse = xlsx_split.strict_sheet
+    here = os.getpid()
+
+    def noted(package: Path, sheet: str, skip: int) -> Any:
+        with log.open("a", encoding="utf-8") as fh:
+            fh.write(f"{'here' if os.getpid() == here else 'worker'} {package.stem}\n")
+        if os.getpid() == here and package.stem == "first":
+            time.sleep(main_delay)
+            if fail_here:
+                raise RuntimeError("the first part's parse failed")
+        return parse(package, sheet, skip)
+
+    monkeypatch.setattr(xlsx_split, "strict_sheet", noted)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the read pool's workers are used on Linux")
+@pytest.mark.parametrize("worker_delay, main_delay, second_part_by", [
+    (0.0, 1.0, "worker"),  # the worker has nothing to do: the part goes to it at once
+    (1.0, 3.0, "worker"),  # the worker reads a file: it takes the part next, before this process is done
+    (4.0, 0.0, "here"),    # the worker is still busy when this process is done: taken back, parsed here
+])
+def test_the_read_pool_worker_parses_a_split_sheets_second_part(tmp_path: Path, split_small: list[bool],
+                                                                monkeypatch: pytest.MonkeyPatch, worker_delay: float,
+                                                                main_delay: float, second_part_by: str) -> None:
+    from grading import read_pool
+    from grading.config_model import SourceConfig
+
+    rows = _lines(300)
+    big = _export(tmp_path / "big.xlsx", rows)
+    (tmp_path / "other.csv").write_text(str(worker_delay), encoding="utf-8")
+    monkeypatch.setattr(read_pool, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(xlsx_split, "SPARE_CORE", False)  # no second thread here: the worker or nothing
+    log = tmp_path / "parsed.log"
+    _parsed_where(monkeypatch, log, main_delay)
+    source = SourceConfig.model_validate({"files": ["*"]})
+
+    def paths_of(name: str, source: SourceConfig, config: Any, own: Any) -> tuple[list[Path], list[Path]]:
+        return [big, tmp_path / "other.csv"], []
+
+    with read_pool.ReadPool(SimpleNamespace(), [("sales", source)], _split_job, paths_of, None, None,
+                            enabled=True) as pool:
+        got = pool.result("sales", big).sheet  # type: ignore[attr-defined]
+        assert not any(isinstance(job, read_pool._Part) for job in pool._queue)
+    assert split_small == [True] and got.body is not None
+    assert sorted(log.read_text(encoding="utf-8").split("\n")[:-1]) == sorted(["here first", f"{second_part_by} second"])
+    _same(got, _row_wise(big, monkeypatch))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the read pool's workers are used on Linux")
+def test_a_split_read_that_fails_withdraws_the_part_and_reads_the_sheet_whole(tmp_path: Path, split_small: list[bool],
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from grading import read_pool
+    from grading.config_model import SourceConfig
+
+    big = _export(tmp_path / "big.xlsx", _lines(300))
+    (tmp_path / "other.csv").write_text("2.0", encoding="utf-8")  # the worker busy: the part waits in the queue
+    monkeypatch.setattr(read_pool, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(xlsx_split, "SPARE_CORE", False)
+    log = tmp_path / "parsed.log"
+    _parsed_where(monkeypatch, log, fail_here=True)
+    source = SourceConfig.model_validate({"files": ["*"]})
+
+    def paths_of(name: str, source: SourceConfig, config: Any, own: Any) -> tuple[list[Path], list[Path]]:
+        return [big, tmp_path / "other.csv"], []
+
+    with read_pool.ReadPool(SimpleNamespace(), [("sales", source)], _split_job, paths_of, None, None,
+                            enabled=True) as pool:
+        got = pool.result("sales", big).sheet  # type: ignore[attr-defined]
+        assert not any(isinstance(job, read_pool._Part) for job in pool._queue)  # withdrawn, never parsed
+    assert split_small == [False] and got.body is not None  # read whole by fastexcel after the failure
+    assert log.read_text(encoding="utf-8").split("\n")[:-1] == ["here first"]  # the second part parsed nowhere
+    _same(got, _row_wise(big, monkeypatch))
