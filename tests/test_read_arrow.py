@@ -407,13 +407,23 @@ def _split_job(name: str, source: Any, config: Any, path: Path) -> Any:
     return loaded
 
 
-def _parsed_where(monkeypatch: pytest.MonkeyPatch, log: Path, main_delay: float = 0.0,
-                  fail_here: bool = False) -> None:
-    """strict_sheet notes the process and the part (its skip) of each parse in `log`; in this process the first
-    part waits `main_delay` seconds (or fails), so the worker's state when this process is done is known."""
+def _read_in_pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, worker_delay: float, main_delay: float = 0.0,
+                  fail_here: bool = False) -> tuple[RawSheet, list[str]]:
+    """A 300-line xlsx read by this process of a read pool whose worker first reads another file for
+    `worker_delay` seconds; strict_sheet notes the process and the part of each parse, and in this process the
+    first part waits `main_delay` seconds (or fails), so the worker's state when this process is done is known.
+    Returns the sheet and the notes; the pool's queue must hold no part once the sheet is read."""
     import os
     import time
 
+    from grading import read_pool
+    from grading.config_model import SourceConfig
+
+    big = _export(tmp_path / "big.xlsx", _lines(300))
+    (tmp_path / "other.csv").write_text(str(worker_delay), encoding="utf-8")
+    monkeypatch.setattr(read_pool, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(xlsx_split, "SPARE_CORE", False)  # no second thread here: the worker or nothing
+    log = tmp_path / "parsed.log"
     parse = xlsx_split.strict_sheet
     here = os.getpid()
 
@@ -427,6 +437,17 @@ def _parsed_where(monkeypatch: pytest.MonkeyPatch, log: Path, main_delay: float 
         return parse(package, sheet, skip)
 
     monkeypatch.setattr(xlsx_split, "strict_sheet", noted)
+    source = SourceConfig.model_validate({"files": ["*"]})
+
+    def paths_of(name: str, source: SourceConfig, config: Any, own: Any) -> tuple[list[Path], list[Path]]:
+        return [big, tmp_path / "other.csv"], []
+
+    with read_pool.ReadPool(SimpleNamespace(), [("sales", source)], _split_job, paths_of, None, None,
+                            enabled=True) as pool:
+        got: RawSheet = pool.result("sales", big).sheet  # type: ignore[attr-defined]
+        assert not any(isinstance(job, read_pool._Part) for job in pool._queue)
+    _same(got, _row_wise(big, monkeypatch))
+    return got, log.read_text(encoding="utf-8").split("\n")[:-1]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the read pool's workers are used on Linux")
@@ -438,51 +459,15 @@ def _parsed_where(monkeypatch: pytest.MonkeyPatch, log: Path, main_delay: float 
 def test_the_read_pool_worker_parses_a_split_sheets_second_part(tmp_path: Path, split_small: list[bool],
                                                                 monkeypatch: pytest.MonkeyPatch, worker_delay: float,
                                                                 main_delay: float, second_part_by: str) -> None:
-    from grading import read_pool
-    from grading.config_model import SourceConfig
-
-    rows = _lines(300)
-    big = _export(tmp_path / "big.xlsx", rows)
-    (tmp_path / "other.csv").write_text(str(worker_delay), encoding="utf-8")
-    monkeypatch.setattr(read_pool, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(xlsx_split, "SPARE_CORE", False)  # no second thread here: the worker or nothing
-    log = tmp_path / "parsed.log"
-    _parsed_where(monkeypatch, log, main_delay)
-    source = SourceConfig.model_validate({"files": ["*"]})
-
-    def paths_of(name: str, source: SourceConfig, config: Any, own: Any) -> tuple[list[Path], list[Path]]:
-        return [big, tmp_path / "other.csv"], []
-
-    with read_pool.ReadPool(SimpleNamespace(), [("sales", source)], _split_job, paths_of, None, None,
-                            enabled=True) as pool:
-        got = pool.result("sales", big).sheet  # type: ignore[attr-defined]
-        assert not any(isinstance(job, read_pool._Part) for job in pool._queue)
+    got, parsed = _read_in_pool(tmp_path, monkeypatch, worker_delay, main_delay)
     assert split_small == [True] and got.body is not None
-    assert sorted(log.read_text(encoding="utf-8").split("\n")[:-1]) == sorted(["here first", f"{second_part_by} second"])
-    _same(got, _row_wise(big, monkeypatch))
+    assert sorted(parsed) == sorted(["here first", f"{second_part_by} second"])
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the read pool's workers are used on Linux")
 def test_a_split_read_that_fails_withdraws_the_part_and_reads_the_sheet_whole(tmp_path: Path, split_small: list[bool],
                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    from grading import read_pool
-    from grading.config_model import SourceConfig
-
-    big = _export(tmp_path / "big.xlsx", _lines(300))
-    (tmp_path / "other.csv").write_text("2.0", encoding="utf-8")  # the worker busy: the part waits in the queue
-    monkeypatch.setattr(read_pool, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(xlsx_split, "SPARE_CORE", False)
-    log = tmp_path / "parsed.log"
-    _parsed_where(monkeypatch, log, fail_here=True)
-    source = SourceConfig.model_validate({"files": ["*"]})
-
-    def paths_of(name: str, source: SourceConfig, config: Any, own: Any) -> tuple[list[Path], list[Path]]:
-        return [big, tmp_path / "other.csv"], []
-
-    with read_pool.ReadPool(SimpleNamespace(), [("sales", source)], _split_job, paths_of, None, None,
-                            enabled=True) as pool:
-        got = pool.result("sales", big).sheet  # type: ignore[attr-defined]
-        assert not any(isinstance(job, read_pool._Part) for job in pool._queue)  # withdrawn, never parsed
+    # the worker busy for 2 s: the part waits in the queue, and is withdrawn when the first part's parse fails
+    got, parsed = _read_in_pool(tmp_path, monkeypatch, 2.0, fail_here=True)
     assert split_small == [False] and got.body is not None  # read whole by fastexcel after the failure
-    assert log.read_text(encoding="utf-8").split("\n")[:-1] == ["here first"]  # the second part parsed nowhere
-    _same(got, _row_wise(big, monkeypatch))
+    assert parsed == ["here first"]  # the second part parsed nowhere
