@@ -82,6 +82,7 @@ class ReadPool:
         self._largest: tuple[str, Path] | None = None  # read by this process first (only it takes it)
         self._loaded: dict[tuple[str, Path], FileLoad] = {}  # read by this process, not yet taken
         self._spare: dict[tuple[str, Path], bool] = {}
+        self._shares: dict[tuple[str, Path], bool] = {}
         self._feeders: list[threading.Thread] = []
         self._closing = False
         self._executor: ProcessPoolExecutor | None = None
@@ -106,6 +107,8 @@ class ReadPool:
         for size, name, path in sorted(listed, key=lambda item: -item[0]):  # the last to finish is small
             self._queue.append((name, path))
             self._spare[(name, path)] = size > 2 * (total - size)  # the others are small: one core idles
+            # larger than the others together: the worker, done with them first, can take a part of it
+            self._shares[(name, path)] = size > total - size
         workers = min(WORKERS, cores, len(listed)) - 1
         self._executor = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_ignore_interrupts)
         largest = self._queue.pop(0)  # read by this process
@@ -150,9 +153,15 @@ class ReadPool:
             wait([future])
             broken = not future.cancelled() and isinstance(future.exception(), BrokenProcessPool)
             with self._lock:
-                nxt = None if broken or (future.cancelled() and self._closing) else self._submit_first()
+                try:
+                    nxt = None if broken or (future.cancelled() and self._closing) else self._submit_first()
+                except BaseException:
+                    nxt = None
+                    raise
+                finally:
+                    if nxt is None:
+                        self._feeding -= 1
                 if nxt is None:
-                    self._feeding -= 1
                     return
             future = nxt
 
@@ -216,7 +225,9 @@ class ReadPool:
         name, path = key
         before = xlsx_split.SPARE_CORE, xlsx_split.ELSEWHERE
         xlsx_split.SPARE_CORE = self._spare[key]
-        xlsx_split.ELSEWHERE = self._parse_elsewhere  # a large sheet split: a part of it to the worker
+        # a large sheet of a file larger than all others split, a part of it to the worker (the worker, done with
+        # the others first, takes it; with another file as large, it would be taken back: the split for nothing)
+        xlsx_split.ELSEWHERE = self._parse_elsewhere if self._shares[key] else None
         try:
             self._loaded[key] = self._job(name, self._sources[name], self._config, path)
         finally:
@@ -233,14 +244,28 @@ class ReadPool:
         with self._lock:
             self._closing = True  # no file is handed to a worker from now on
         if error is not None:  # cancelled (Ctrl-C) or failed: stop the workers now, not after their files
-            workers = list(getattr(self._executor, "_processes", {}).values())  # no public call before 3.14
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            for worker in workers:
-                worker.terminate()
+            stop_now(self._executor)
             return
         self._executor.shutdown(wait=True, cancel_futures=True)
         for feeder in self._feeders:
             feeder.join()
+
+
+def stop_now(executor: ProcessPoolExecutor) -> None:
+    """End the executor's workers at once. A worker killed while it sends a result leaves the executor's
+    reading thread waiting for the rest of that message, and the interpreter's exit joins that thread: this
+    process also holds the pipe's writing end, so no end of file ever came (a Ctrl-C while the worker sent a
+    part of a split sheet back: the run said 已取消 and then hung). With the workers gone that end is closed
+    here too, and the read ends."""
+    workers = list((getattr(executor, "_processes", None) or {}).values())  # no public call before 3.14
+    writer = getattr(getattr(executor, "_result_queue", None), "_writer", None)  # (shutdown forgets it)
+    executor.shutdown(wait=False, cancel_futures=True)
+    for worker in workers:
+        worker.terminate()
+    for worker in workers:
+        worker.join(timeout=5)
+    if writer is not None and all(not worker.is_alive() for worker in workers):
+        writer.close()
 
 
 class _Part:
@@ -249,14 +274,16 @@ class _Part:
     def __init__(self, pool: ReadPool, package: Path, sheet: str, skip: int) -> None:
         self.pool, self.package, self.sheet, self.skip = pool, package, sheet, skip
         self.future: Future[Any] | None = None  # set when it is handed to the worker
+        self.withdrawn = False
 
     def _withdrawn(self) -> bool:
-        """Out of the queue if the worker has not got it yet (then it is parsed here, or not at all)."""
+        """Out of the queue if the worker has not got it yet (then it is parsed here, or not at all); asked
+        again (a drop after a take whose parse here failed), the same answer."""
         with self.pool._lock:
-            if self.future is None:
+            if self.future is None and not self.withdrawn:
                 self.pool._queue.remove(self)
-                return True
-            return False
+                self.withdrawn = True
+            return self.withdrawn
 
     def take(self, here: Callable[[], Any]) -> Any:
         if self._withdrawn():
@@ -270,14 +297,20 @@ class _Part:
 
 
 def _part_in_worker(package: Path, sheet: str, skip: int) -> Any:
-    """A part of a sheet the run's process splits, parsed here (grading.xlsx_split.strict_sheet)."""
-    return xlsx_split.strict_sheet(package, sheet, skip)
+    """A part of a sheet the run's process splits, parsed here (grading.xlsx_split.strict_sheet); the parse's
+    memory handed back before the worker's next file, as after a file."""
+    batch = xlsx_split.strict_sheet(package, sheet, skip)
+    gc.collect()
+    trim()
+    return batch
 
 
 def _ignore_interrupts() -> None:
     """A worker leaves Ctrl-C to the run's process, which ends it (a terminal sends it to every process of the
-    run: a worker waiting for its next file printed a KeyboardInterrupt traceback)."""
+    run: a worker waiting for its next file printed a KeyboardInterrupt traceback). A worker hands no part of a
+    sheet on (only the run's process splits for it)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    xlsx_split.ELSEWHERE = None
 
 
 def _in_worker(job: Job, name: str, source: SourceConfig, config: Config, path: Path,

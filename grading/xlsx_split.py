@@ -100,6 +100,8 @@ def read_in_halves(path: Path, zf: zipfile.ZipFile, part: str, sheet: str, first
         handed = elsewhere(halves.second, sheet, second_skip) if elsewhere is not None else None
         if handed is not None:  # the other process parses the second part meanwhile
             a = strict_sheet(halves.first, sheet, skip)
+            if a is None:  # a cell fastexcel cannot type: the whole sheet goes to calamine (the part is dropped)
+                return None
             b = handed.take(lambda: strict_sheet(halves.second, sheet, second_skip))
             handed = None
         elif SPARE_CORE:
@@ -115,9 +117,11 @@ def read_in_halves(path: Path, zf: zipfile.ZipFile, part: str, sheet: str, first
     except Exception:  # an optimisation only: the whole sheet is parsed as before
         return None
     finally:
-        if handed is not None:  # this read failed or was cancelled: the worker need not parse it
-            handed.drop()
-        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            if handed is not None:  # this read failed or was cancelled: the worker need not parse it
+                handed.drop()
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _sweep() -> None:

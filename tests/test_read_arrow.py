@@ -408,11 +408,14 @@ def _split_job(name: str, source: Any, config: Any, path: Path) -> Any:
 
 
 def _read_in_pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, worker_delay: float, main_delay: float = 0.0,
-                  fail_here: bool = False) -> tuple[RawSheet, list[str]]:
-    """A 300-line xlsx read by this process of a read pool whose worker first reads another file for
-    `worker_delay` seconds; strict_sheet notes the process and the part of each parse, and in this process the
-    first part waits `main_delay` seconds (or fails), so the worker's state when this process is done is known.
-    Returns the sheet and the notes; the pool's queue must hold no part once the sheet is read."""
+                  fail_here: str = "", others: tuple[float, ...] = (0.7,),
+                  before_split: float = 0.0) -> tuple[RawSheet, list[str], list[int]]:
+    """A 300-line xlsx read by this process of a read pool whose worker first reads other files (`others`: their
+    sizes, times the xlsx's; not small enough for two threads here) for `worker_delay` seconds each;
+    strict_sheet notes the process and the part of each parse, and in this process the split waits
+    `before_split` seconds and the first part `main_delay` seconds (or fails), so the worker's state when this
+    process is done is known. Returns the sheet, the notes and the number of feeders busy when a part was
+    handed on; the pool's queue holds no part once the sheet is read."""
     import os
     import time
 
@@ -420,10 +423,27 @@ def _read_in_pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, worker_delay:
     from grading.config_model import SourceConfig
 
     big = _export(tmp_path / "big.xlsx", _lines(300))
-    (tmp_path / "other.csv").write_text(str(worker_delay), encoding="utf-8")
+    delay = str(worker_delay)
+    other = [tmp_path / f"other{i}.csv" for i in range(len(others))]
+    for path, size in zip(other, others):
+        path.write_text(delay + " " * int(big.stat().st_size * size - len(delay)), encoding="utf-8")
+    write_halves = xlsx_split.write_halves
+
+    def later(*args: Any) -> Any:
+        time.sleep(before_split)
+        return write_halves(*args)
+
+    monkeypatch.setattr(xlsx_split, "write_halves", later)
     monkeypatch.setattr(read_pool, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(xlsx_split, "SPARE_CORE", False)  # no second thread here: the worker or nothing
     log = tmp_path / "parsed.log"
+    busy: list[int] = []
+    hand_on = read_pool.ReadPool._parse_elsewhere
+
+    def noted_hand_on(pool: read_pool.ReadPool, package: Path, sheet: str, skip: int) -> Any:
+        busy.append(pool._feeding)
+        return hand_on(pool, package, sheet, skip)
+
+    monkeypatch.setattr(read_pool.ReadPool, "_parse_elsewhere", noted_hand_on)
     parse = xlsx_split.strict_sheet
     here = os.getpid()
 
@@ -432,42 +452,56 @@ def _read_in_pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, worker_delay:
             fh.write(f"{'here' if os.getpid() == here else 'worker'} {package.stem}\n")
         if os.getpid() == here and package.stem == "first":
             time.sleep(main_delay)
-            if fail_here:
+            if fail_here == "raises":
                 raise RuntimeError("the first part's parse failed")
+            if fail_here == "untyped":
+                return None  # as strict_sheet gives for a cell that does not fit its column's type
         return parse(package, sheet, skip)
 
     monkeypatch.setattr(xlsx_split, "strict_sheet", noted)
     source = SourceConfig.model_validate({"files": ["*"]})
 
     def paths_of(name: str, source: SourceConfig, config: Any, own: Any) -> tuple[list[Path], list[Path]]:
-        return [big, tmp_path / "other.csv"], []
+        return [big, *other], []
 
     with read_pool.ReadPool(SimpleNamespace(), [("sales", source)], _split_job, paths_of, None, None,
                             enabled=True) as pool:
         got: RawSheet = pool.result("sales", big).sheet  # type: ignore[attr-defined]
         assert not any(isinstance(job, read_pool._Part) for job in pool._queue)
     _same(got, _row_wise(big, monkeypatch))
-    return got, log.read_text(encoding="utf-8").split("\n")[:-1]
+    return got, log.read_text(encoding="utf-8").split("\n")[:-1] if log.exists() else [], busy
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the read pool's workers are used on Linux")
-@pytest.mark.parametrize("worker_delay, main_delay, second_part_by", [
-    (0.0, 1.0, "worker"),  # the worker has nothing to do: the part goes to it at once
-    (1.0, 3.0, "worker"),  # the worker reads a file: it takes the part next, before this process is done
-    (4.0, 0.0, "here"),    # the worker is still busy when this process is done: taken back, parsed here
+@pytest.mark.parametrize("worker_delay, main_delay, second_part_by, feeding", [
+    (0.0, 1.0, "worker", 0),  # the worker has nothing left to do: the part goes to it at once
+    (1.0, 3.0, "worker", 1),  # the worker reads a file: it takes the part next, before this process is done
+    (4.0, 0.0, "here", 1),    # the worker is still busy when this process is done: taken back, parsed here
 ])
 def test_the_read_pool_worker_parses_a_split_sheets_second_part(tmp_path: Path, split_small: list[bool],
                                                                 monkeypatch: pytest.MonkeyPatch, worker_delay: float,
-                                                                main_delay: float, second_part_by: str) -> None:
-    got, parsed = _read_in_pool(tmp_path, monkeypatch, worker_delay, main_delay)
-    assert split_small == [True] and got.body is not None
+                                                                main_delay: float, second_part_by: str,
+                                                                feeding: int) -> None:
+    got, parsed, busy = _read_in_pool(tmp_path, monkeypatch, worker_delay, main_delay,
+                                      before_split=1.0 if worker_delay == 0 else 0.0)
+    assert split_small == [True] and got.body is not None and busy == [feeding]
     assert sorted(parsed) == sorted(["here first", f"{second_part_by} second"])
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the read pool's workers are used on Linux")
+def test_a_sheet_no_larger_than_the_other_files_is_not_split(tmp_path: Path, split_small: list[bool],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # the worker busy with as much: it could not take a part in time, so the split would only cost
+    got, parsed, busy = _read_in_pool(tmp_path, monkeypatch, 0.0, others=(0.7, 0.7))
+    assert split_small == [False] and got.body is not None and parsed == [] and busy == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the read pool's workers are used on Linux")
+@pytest.mark.parametrize("failure", ["raises", "untyped"])
 def test_a_split_read_that_fails_withdraws_the_part_and_reads_the_sheet_whole(tmp_path: Path, split_small: list[bool],
-                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                              monkeypatch: pytest.MonkeyPatch,
+                                                                              failure: str) -> None:
     # the worker busy for 2 s: the part waits in the queue, and is withdrawn when the first part's parse fails
-    got, parsed = _read_in_pool(tmp_path, monkeypatch, 2.0, fail_here=True)
+    got, parsed, busy = _read_in_pool(tmp_path, monkeypatch, 2.0, fail_here=failure)
     assert split_small == [False] and got.body is not None  # read whole by fastexcel after the failure
-    assert parsed == ["here first"]  # the second part parsed nowhere
+    assert parsed == ["here first"] and busy == [1]  # the second part queued, then parsed nowhere

@@ -229,3 +229,53 @@ def test_ctrl_c_is_left_to_the_runs_process(tmp_path: Path, monkeypatch: pytest.
         assert not _gone(worker.pid)
         pool.result("sales", tmp_path / "a.csv")
     assert "Traceback" not in capfd.readouterr().err
+
+
+_RESULT_WRITER: Any = None  # the executor's result pipe, inherited by its worker (forked at the first submit)
+
+
+def _send_part_of_a_result() -> None:
+    """What a worker stopped while it sends a large result leaves: a message's header and a part of it."""
+    import os
+    import struct
+    import time
+
+    os.write(_RESULT_WRITER.fileno(), struct.pack("!i", 1 << 20) + b"cut short")
+    time.sleep(60)
+
+
+def test_a_worker_stopped_while_it_sends_a_result_leaves_nothing_waiting() -> None:
+    """Ctrl-C while the worker sent a split sheet's part back: the executor's reading thread waited for the
+    rest of the message, and the interpreter's exit joined it (the run said 已取消 and then hung)."""
+    import multiprocessing
+    import time
+
+    global _RESULT_WRITER
+    executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"),
+                                   initializer=read_pool._ignore_interrupts)
+    _RESULT_WRITER = executor._result_queue._writer  # type: ignore[attr-defined]
+    executor.submit(_send_part_of_a_result)
+    time.sleep(1.5)  # the reading thread has the header and waits for the rest
+    reading = executor._executor_manager_thread  # type: ignore[attr-defined]
+    assert reading.is_alive()
+    read_pool.stop_now(executor)
+    reading.join(timeout=10)
+    assert not reading.is_alive()
+
+
+def test_a_part_taken_back_whose_parse_here_fails_is_dropped_quietly() -> None:
+    """A split sheet's part taken back from the queue, then its parse here fails: the read's clean-up drops it
+    again, which must not raise (it did: the temporary packages stayed, and a Ctrl-C was lost)."""
+    import threading
+
+    pool: Any = SimpleNamespace(_lock=threading.Lock(), _queue=[])
+    part = read_pool._Part(pool, Path("second.xlsx"), "S", 7)
+    pool._queue.append(part)
+
+    def fails() -> Any:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        part.take(fails)
+    part.drop()
+    assert pool._queue == [] and part.future is None
