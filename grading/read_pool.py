@@ -4,9 +4,9 @@ Reading and cleaning one export is independent of every other file, and most of 
 lock, so the files of a run are read and normalised two at a time, largest first: one in this process,
 the others in a worker process (this process would otherwise only wait). The largest file is read
 here, so its rows, the most of any file, need not travel back from a worker; after it, this process
-takes the next file no worker has started. A large xlsx sheet this process reads is split, and the worker
-parses the second part of it before its next file (grading.xlsx_split.ELSEWHERE): the largest file no longer
-keeps this process busy alone while the worker waits. The caller takes the results in configured order
+takes the next file no worker has started. When the largest file is larger than all the others together,
+its sheet is split (if large) and the worker parses the second part before its next file
+(grading.xlsx_split.ELSEWHERE): that file no longer keeps this process busy alone while the worker waits. The caller takes the results in configured order
 (grading.load.merge_file): problems, notes and errors come out exactly as a run in line gives them.
 A run is done in line when it is small (starting a worker costs more than it saves), when it reads
 sheets of an open workbook (the Excel add-in), or where processes cannot be started; a worker that
@@ -147,22 +147,21 @@ class ReadPool:
 
     def _feed(self, future: Future[Any]) -> None:
         """A worker's next job each time it finishes one, until none is left or the pool broke. A feeder that
-        stops is counted out under the lock it found the queue empty with (a part queued after that is handed
-        to the worker at once, see _parse_elsewhere)."""
+        stops is counted out while it still holds the lock under which it found nothing to hand on (a part
+        queued after that is handed to the worker at once, see _parse_elsewhere)."""
         while True:
             wait([future])
             broken = not future.cancelled() and isinstance(future.exception(), BrokenProcessPool)
             with self._lock:
+                nxt = None
                 try:
-                    nxt = None if broken or (future.cancelled() and self._closing) else self._submit_first()
-                except BaseException:
-                    nxt = None
-                    raise
+                    if not (broken or (future.cancelled() and self._closing)):  # (a part withdrawn: go on)
+                        nxt = self._submit_first()
                 finally:
                     if nxt is None:
                         self._feeding -= 1
-                if nxt is None:
-                    return
+            if nxt is None:
+                return
             future = nxt
 
     def _parse_elsewhere(self, package: Path, sheet: str, skip: int) -> _Part | None:

@@ -45,7 +45,8 @@ SPARE_CORE = sys.platform.startswith("linux")
 
 class Handed(Protocol):
     """The second part of a split sheet handed to another process: `take` gives its parse (Arrow, or None as
-    strict_sheet gives), or `here()` when that process had not started it (taken back); `drop` withdraws it."""
+    strict_sheet gives), or `here()` when that process has not been given it yet (taken back); `drop`
+    withdraws it."""
 
     def take(self, here: Callable[[], Any]) -> Any: ...
 
@@ -54,7 +55,7 @@ class Handed(Protocol):
 
 # Where the second part can be parsed instead of a second thread here: set by grade-etl's read pool while this
 # process reads a file (grading.read_pool: its worker process takes it before its next file, or this process
-# takes it back when the worker has not started it by the time the first part is parsed). The worker has
+# takes it back when the worker has not been given it by the time the first part is parsed). The worker has
 # files of its own, so its part is the smaller one (ELSEWHERE_SHARE of the sheet XML). 1M mixed benchmark
 # (金蝶 44 MB among 83 MB): medians of 4 interleaved runs 8.50 → 7.60 s; the worker, idle for 3 s at the
 # end of loading before, parses 40% of the 金蝶 sheet between its own files.
