@@ -69,14 +69,14 @@ def build_plan(config: Config, graded: pd.DataFrame, problems: Sequence[Problem]
 def _values(s: pd.Series | pd.Index | np.ndarray) -> Sequence[object]:
     """A column's values for the plan: numpy numbers kept as an array (ArrayValues), anything else as a list."""
     if isinstance(s.dtype, np.dtype) and s.dtype.kind in "fiu":
-        return ArrayValues(np.array(s, copy=True))  # a copy, as a list was: the plan never shares the table's memory
+        return ArrayValues(np.asarray(s))
     values: list[object] = s.tolist()
     return values
 
 
 def _dates(s: pd.Series) -> ArrayValues:
     """datetime.datetime per value (None when missing), held as datetime64[us] until read."""
-    return ArrayValues(s.to_numpy(dtype="datetime64[us]", copy=True))
+    return ArrayValues(s.to_numpy(dtype="datetime64[us]"))
 
 
 def grade_colours(config: Config, graded: pd.DataFrame) -> tuple[tuple[str, str], ...]:

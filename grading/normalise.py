@@ -187,8 +187,7 @@ def _normalise(sheet: RawSheet, layout: Layout, problems: list[Problem], keep_ex
     candidate = np.zeros(n, bool)
     for col, values in dict(label_cols).items():
         codes, uniques = distinct(col, values)
-        arrow = in_arrow[col]
-        candidate |= _take(_containing(uniques, "计") if arrow is None else matches(arrow, "计"), codes, False)
+        candidate |= _take(_containing(uniques, "计", in_arrow[col]), codes, False)
     # a candidate row is a total when its first non-empty cell, its code or its name is a 合计 label, or
     # its code ends in 小计/合计 without looking like a code: each tested once per distinct value
     total = np.zeros(n, bool)
@@ -374,8 +373,11 @@ def _first_text(row: list[object]) -> str:
     return ""
 
 
-def _containing(values: np.ndarray, text: str) -> np.ndarray:
-    """isinstance(v, str) and text in v, per value: by Arrow when every value is text (or None)."""
+def _containing(values: np.ndarray, text: str, arrow: Any = None) -> np.ndarray:
+    """isinstance(v, str) and text in v, per value: by Arrow when every value is text (or None); `arrow`: the
+    values as an Arrow string array already (grading.arrow_body.ArrowBody.text_uniques), when there is one."""
+    if arrow is not None:
+        return matches(arrow, text)
     items = values.tolist()
     if set(map(type, items)) <= {str, type(None)}:
         try:

@@ -15,7 +15,8 @@ class ArrayValues(Sequence[object]):
     """A column's values held as one numpy array (float, integer or datetime64), read as the Python values
     its `tolist()` gives (float, int, datetime.datetime; None for NaT), made once, when first read (the
     add-in, a CSV beside the output). The file writer formats the array itself (grading.sheet_cells), without
-    a Python object per cell."""
+    a Python object per cell. The array is its own copy, as a list would be: a plan never shares a table's
+    memory."""
 
     __slots__ = ("array", "_python")
     __hash__ = None  # type: ignore[assignment]  # compared by value, like the list it stands for
@@ -23,7 +24,8 @@ class ArrayValues(Sequence[object]):
     def __init__(self, array: np.ndarray) -> None:
         if array.dtype.kind not in "fiuM":
             raise TypeError(f"ArrayValues: numbers or datetime64 only, not {array.dtype}")
-        self.array = array.astype("datetime64[us]") if array.dtype.kind == "M" else array  # datetime to the µs
+        # its own copy (astype copies), datetimes to the microsecond
+        self.array = array.astype("datetime64[us]" if array.dtype.kind == "M" else array.dtype)
         self._python: list[object] | None = None
 
     def _values(self) -> list[object]:

@@ -6,11 +6,11 @@ the others in a worker process (this process would otherwise only wait). The lar
 here, so its rows, the most of any file, need not travel back from a worker; after it, this process
 takes the next file no worker has started. When the largest file is larger than all the others together,
 its sheet is split (if large) and the worker parses the second part before its next file
-(grading.xlsx_split.ELSEWHERE): that file no longer keeps this process busy alone while the worker waits. The caller takes the results in configured order
-(grading.load.merge_file): problems, notes and errors come out exactly as a run in line gives them.
-A run is done in line when it is small (starting a worker costs more than it saves), when it reads
-sheets of an open workbook (the Excel add-in), or where processes cannot be started; a worker that
-dies is replaced by loading its file in line.
+(grading.xlsx_split.ELSEWHERE): that file no longer keeps this process busy alone while the worker waits.
+The caller takes the results in configured order (grading.load.merge_file): problems, notes and errors
+come out exactly as a run in line gives them. A run is done in line when it is small (starting a worker
+costs more than it saves), when it reads sheets of an open workbook (the Excel add-in), or where processes
+cannot be started; a worker that dies is replaced by loading its file in line.
 """
 
 from __future__ import annotations
