@@ -62,7 +62,7 @@ def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
         else:
             out[col] = pd.concat([p.astype(object) if isinstance(p.dtype, pd.CategoricalDtype) else p
                                   for p in parts], ignore_index=True)
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, copy=False)  # the new columns as they are (no consolidating copy)
 
 
 def _union_categoricals(parts: list[pd.Series]) -> pd.Categorical:

@@ -360,7 +360,7 @@ def _packed(frame: pd.DataFrame) -> list[tuple[str, Any]]:
 
 
 def _unpacked(columns: list[tuple[str, Any]]) -> pd.DataFrame:
-    return pd.DataFrame({c: v.unpack() if isinstance(v, _PackedText) else v for c, v in columns})
+    return pd.DataFrame({c: v.unpack() if isinstance(v, _PackedText) else v for c, v in columns}, copy=False)
 
 
 
