@@ -51,12 +51,11 @@ def compute_metrics(config: Config, sales: pd.DataFrame, receivables: pd.DataFra
 
     if customers is not None and len(customers):
         master = customers.drop_duplicates("customer_code", keep="last").set_index("customer_code")
-        master.index = _plain_index(master.index)  # reindexed once per column below
+        master.index = _plain_index(master.index)
+        at = master.index.get_indexer(table.index)  # the master's row of each customer (-1: none), looked up once
         for attr in ATTRIBUTES:
             if attr in master:
-                known = master[attr].replace("", np.nan).reindex(table.index)
-                table[attr] = known.combine_first(table[attr]) if attr in table else known
-        at = master.index.get_indexer(table.index)
+                table[attr] = _master_first(master[attr], at, table.index, table[attr] if attr in table else None)
         for col in master.columns:
             if col.startswith("col:"):
                 table[col] = _aligned(master[col], table.index, at)
@@ -227,12 +226,11 @@ def _add_receivables(table: pd.DataFrame, rec: pd.DataFrame, config: Config) -> 
     grouped = rec.groupby("customer_code")
     sums = grouped[cols].sum(min_count=1).round(2)  # money at cent precision
     sums.index = _plain_index(sums.index)  # reindexed once per column below
-    if "overdue_days" in rec:
-        sums["overdue_days"] = grouped["overdue_days"].max()
-    if "aging_days" in rec:  # the balance's age (账龄), for the aging buckets
-        sums["aging_days"] = grouped["aging_days"].max()
-    names = rec.loc[rec.get("customer_name", pd.Series("", index=rec.index)).ne("")] \
-        if "customer_name" in rec else None
+    for col in ("overdue_days", "aging_days"):  # aging_days: the balance's age (账龄), for the aging buckets
+        if col in rec:
+            most = grouped[col].max()
+            most.index = _plain_index(most.index)  # the same labels as sums': assigned without reindexing
+            sums[col] = most
     index = table.index.union(sums.index)
     table = table.reindex(index)
     for col in ("net_sales", "gross_sales", "returns"):
@@ -250,13 +248,37 @@ def _add_receivables(table: pd.DataFrame, rec: pd.DataFrame, config: Config) -> 
     else:
         denominator = table["opening"].fillna(0) + table["billed"].fillna(0)
     table["collection_rate"] = table["received"] / denominator.where(denominator > 0)
-    if names is not None:  # the sales' name, else the receivables' (current.replace("", NaN).combine_first(theirs))
-        theirs = names.groupby("customer_code")["customer_name"].last().reindex(index).to_numpy(dtype=object)
+    if "customer_name" in rec:  # the sales' name, else the receivables' (current.replace("", NaN).combine_first(theirs))
+        theirs = _last_named(rec["customer_code"], rec["customer_name"], index)
         current = table["customer_name"].to_numpy(dtype=object) if "customer_name" in table \
             else np.full(len(index), np.nan, dtype=object)
         kept = pd.notna(current) & (current != "")
         table["customer_name"] = pd.Series(np.where(kept, current, theirs), index=index, dtype=object)
     return table
+
+
+def _master_first(column: pd.Series, at: np.ndarray, index: pd.Index, current: pd.Series | None) -> pd.Series:
+    """The master's value of each customer of `index` where it has one (not missing, not ""), else `current`'s
+    (at: the master's row of each customer, -1 for none): column.replace("", NaN).reindex(index)
+    .combine_first(current) as object values, by one take."""
+    known = np.append(np.asarray(column, dtype=object), np.nan)[at]  # at -1: the appended NaN
+    known[known == ""] = np.nan
+    if current is not None:
+        known = np.where(pd.isna(known), current.to_numpy(dtype=object), known)
+    return pd.Series(known, index=index, dtype=object)
+
+
+def _last_named(codes: pd.Series, names: pd.Series, index: pd.Index) -> np.ndarray:
+    """For each label of `index`: the name of its last line with a name (not missing, not ""), NaN when it
+    has none; as names[names.ne("")].groupby(codes).last().reindex(index), without grouping or reindexing."""
+    ids, labels = _codes_of(codes)
+    values = names.to_numpy(dtype=object)
+    named = np.flatnonzero(pd.notna(values) & (values != "") & (ids >= 0))
+    last = np.full(len(labels) + 1, -1, dtype=np.int64)  # the extra one: a label not among the codes (-1)
+    np.maximum.at(last, ids[named], named)
+    row = last[labels.get_indexer(index)]  # -1: no line, or none of its lines names it
+    out: np.ndarray = np.append(values, np.nan)[row]
+    return out
 
 
 def _months_between(first: pd.Series, as_of: pd.Timestamp) -> pd.Series:

@@ -369,3 +369,53 @@ def test_aligned_matches_reindex(own: list[str], target: list[str], kind: str) -
     index = pd.Index(target, dtype=object)
     pd.testing.assert_series_equal(_aligned(column, index, column.index.get_indexer(index)), column.reindex(index),
                                    check_exact=True)
+
+
+from grading.metrics import _last_named, _master_first  # noqa: E402
+
+_LABEL = st.sampled_from(["C1", "C2", "C3", "C4"])
+_VALUE = st.one_of(st.none(), st.sampled_from(["", "甲", "乙", "丙"]))
+
+
+def _text_column(values: list[str | None], categorical: bool, extra: list[str]) -> pd.Series:
+    """`values` as an object column or as a categorical (categories in first-seen order, plus unused ones)."""
+    if not categorical:
+        return pd.Series(values, dtype=object)
+    cats = list(dict.fromkeys([*(v for v in values if v is not None), *extra]))
+    return pd.Series(pd.Categorical(values, categories=pd.Index(cats, dtype=object)))
+
+
+def _same(got: np.ndarray, want: np.ndarray) -> None:
+    assert [None if pd.isna(v) else v for v in got.tolist()] == [None if pd.isna(v) else v for v in want.tolist()]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.none(), _LABEL), _VALUE), max_size=25),
+       st.lists(st.sampled_from(["C1", "C2", "C3", "C4", "C5"]), unique=True, max_size=5), st.booleans(), st.booleans())
+def test_last_named_matches_groupby_last(lines: list[tuple[str | None, str | None]], target: list[str],
+                                         cat_codes: bool, cat_names: bool) -> None:
+    codes = _text_column([c for c, _ in lines], cat_codes, ["C9"])
+    names = _text_column([n for _, n in lines], cat_names, ["丁"])
+    index = pd.Index(target, dtype=object)
+    rec = pd.DataFrame({"customer_code": codes, "customer_name": names})
+    want = rec.loc[rec["customer_name"].ne("")].groupby("customer_code")["customer_name"].last() \
+        .reindex(index).to_numpy(dtype=object)
+    _same(_last_named(codes, names, index), want)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_LABEL, _VALUE), max_size=4, unique_by=lambda t: t[0]),
+       st.lists(st.tuples(st.sampled_from(["C1", "C2", "C3", "C5"]), _VALUE), unique_by=lambda t: t[0], max_size=4),
+       st.booleans(), st.booleans())
+def test_master_first_matches_reindex_combine_first(master: list[tuple[str, str | None]],
+                                                     table: list[tuple[str, str | None]], categorical: bool,
+                                                     with_current: bool) -> None:
+    column = _text_column([v for _, v in master], categorical, ["丁"]).set_axis(pd.Index([c for c, _ in master], dtype=object))
+    index = pd.Index([c for c, _ in table], dtype=object)
+    current = pd.Series([v for _, v in table], index=index, dtype=object) if with_current else None
+    known = column.replace("", np.nan).reindex(index)
+    want = known.combine_first(current) if current is not None else known
+    got = _master_first(column, column.index.get_indexer(index), index, current)
+    assert got.index.equals(index)
+    _same(got.fillna("").astype(str).to_numpy(), want.astype(object).fillna("").astype(str).to_numpy())
+    _same(got.to_numpy(dtype=object), want.to_numpy(dtype=object))
