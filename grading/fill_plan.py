@@ -18,7 +18,7 @@ from .changes import Comparison
 from .config_model import Config, ParetoStage
 from .describe import describe_rules
 from .grade import grade_rank
-from .plan_types import ArrayValues, Block as Block, Column as Column, FillPlan as FillPlan, SheetPlan as SheetPlan
+from .plan_types import ArrayValues, TextValues, Block as Block, Column as Column, FillPlan as FillPlan, SheetPlan as SheetPlan
 from .problems import Problem
 from .reviews import review_columns
 
@@ -67,9 +67,17 @@ def build_plan(config: Config, graded: pd.DataFrame, problems: Sequence[Problem]
 
 
 def _values(s: pd.Series | pd.Index | np.ndarray) -> Sequence[object]:
-    """A column's values for the plan: numpy numbers kept as an array (ArrayValues), anything else as a list."""
+    """A column's values for the plan: numpy numbers kept as an array (ArrayValues), Arrow text without a
+    missing value as its Arrow array (TextValues), anything else as a list."""
     if isinstance(s.dtype, np.dtype) and s.dtype.kind in "fiu":
         return ArrayValues(np.asarray(s))
+    if isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow" and len(s):
+        import pyarrow as pa
+
+        texts = pa.array(s.array)
+        texts = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
+        if texts.null_count == 0:
+            return TextValues(texts)
     values: list[object] = s.tolist()
     return values
 

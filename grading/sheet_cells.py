@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .plan_types import ArrayValues
+from .plan_types import ArrayValues, TextValues
 from .safe_text import xml_escape
 
 MAX_CHARS = 32767
@@ -119,6 +119,8 @@ def _formatted(values: Sequence[object] | np.ndarray) -> tuple[str, tuple[Any, .
         return _from_array(values)
     if isinstance(values, ArrayValues) and not (values.array.dtype.kind == "M" and np.isnat(values.array).all()):
         return _from_array(values.array)  # (no date at all: no cell, as for a list of None below)
+    if isinstance(values, TextValues) and len(values):
+        return _texts(values.array.cast(_TEXT))
     items = values if isinstance(values, list) else list(values)
     types = set(map(type, items))
     types.discard(type(None))

@@ -132,7 +132,7 @@ def test_sales_metrics_dates_and_latest_names_match_groupby(sales: pd.DataFrame,
 # fill plan: dates converted in one pass, ranking on the two sort keys only
 
 from grading.fill_plan import _dates, _values, ranked_by_sales  # noqa: E402
-from grading.plan_types import ArrayValues  # noqa: E402
+from grading.plan_types import ArrayValues, TextValues  # noqa: E402
 
 
 @settings(max_examples=200, deadline=None)
@@ -149,12 +149,17 @@ def test_plan_dates_match_per_value_conversion(seconds: list[int | None]) -> Non
 @pytest.mark.parametrize("series", [
     pd.Series([1.5, float("nan"), -0.0]), pd.Series([1.5, 2.25], dtype=np.float32), pd.Series([3, -4], dtype=np.int8),
     pd.Series([2**64 - 1, 0], dtype=np.uint64), pd.Series([], dtype=float), pd.Series([True, False]),
-    pd.Series([1, None], dtype="Int64"), pd.Series(["a", None]), pd.Index([7, 8])])
+    pd.Series([1, None], dtype="Int64"), pd.Series(["a", None]), pd.Index([7, 8]),
+    pd.Series(["甲", "", "a&b<c>", "𠀀"], dtype="str"), pd.Index(["x", "y"], dtype="str"), pd.Series([], dtype="str"),
+    pd.Series(["a", None], dtype="str"), pd.Series(["a", "b"], dtype=object),
+    pd.Series(["a", "b"], dtype="str").iloc[1:], pd.concat([pd.Series(["a"], dtype="str")] * 3)])
 def test_plan_values_read_as_the_columns_python_values(series: pd.Series | pd.Index) -> None:
     got = _values(series)
     want = series.tolist()
     assert [repr(v) for v in got] == [repr(v) for v in want] and [type(v) for v in got] == [type(v) for v in want]
     assert isinstance(got, ArrayValues) == (series.dtype.kind in "fiu" and isinstance(series.dtype, np.dtype))
+    arrow_text = isinstance(series.dtype, pd.StringDtype) and series.dtype.storage == "pyarrow"
+    assert isinstance(got, TextValues) == (arrow_text and len(series) > 0 and not series.isna().any())
 
 
 @settings(max_examples=200, deadline=None)

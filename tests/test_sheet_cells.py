@@ -9,12 +9,13 @@ import math
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from grading import sheet_body, write_xlsx, xlsx_package
-from grading.plan_types import ArrayValues, Block, Column
+from grading.plan_types import ArrayValues, Block, Column, TextValues
 from grading.sheet_cells import cell_bytes, cells, digits, pieces, prepare, row_numbers, rows_xml
 from grading.xlsx_template import TemplateCell, TemplateSheet
 
@@ -132,6 +133,26 @@ def test_array_values_are_written_from_the_array_as_their_python_values(values: 
         assert list(map(repr, python)) == list(map(repr, column.array.tolist())) and got == expected(python, style)
     assert list(columns[2]) == stamps and isinstance(columns[0][1:], ArrayValues)
     assert list(map(repr, columns[0][1:])) == list(map(repr, values[1:]))  # NaN: compared as written
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(texts, max_size=20), styles, st.booleans())
+def test_text_values_are_written_from_the_arrow_array_as_their_python_values(words: list[str], style: str | None,
+                                                                            large: bool) -> None:
+    column = TextValues(pa.array(words, type=pa.large_string() if large else pa.string()))
+    got = built(column, style)
+    assert column._python is None or not words  # formatted from the array (no rows: as the empty list)
+    assert list(column) == words and got == expected(words, style)
+    for part in (column[1:], column[::2], column[5:2]):
+        assert isinstance(part, TextValues)
+    assert list(column[1:]) == words[1:] and list(column[::2]) == words[::2] and list(column[5:2]) == []
+    assert built(column[1:], style) == expected(words[1:], style)
+
+
+def test_text_values_hold_only_text_without_nulls() -> None:
+    for bad in (pa.array(["a", None]), pa.array([1, 2])):
+        with pytest.raises(TypeError):
+            TextValues(bad)
 
 
 def test_array_values_are_formatted_without_a_python_value_per_cell() -> None:

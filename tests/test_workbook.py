@@ -185,17 +185,20 @@ def test_tables_longer_than_excel_allows_go_to_csv_with_a_note(demo, write_confi
 
 
 def test_number_columns_held_as_arrays_write_the_bytes_their_values_write(demo, write_config, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """The plan keeps number and date columns as numpy arrays (ArrayValues) for the file writer; written from
+    """The plan keeps number and date columns as numpy arrays (ArrayValues) and text columns as Arrow strings
+    (TextValues) for the file writer; written from
     the Python values they read as (what the add-in and the CSV beside the output get), every part is the same."""
     import dataclasses
 
-    from grading.plan_types import ArrayValues
+    from grading.plan_types import ArrayValues, TextValues
     from grading.write_xlsx import write_workbook
 
     result, _ = _run(demo, write_config)
     plan = result.plan
     held = [c for s in plan.sheets for b in s.blocks for c in b.columns if isinstance(c.values, ArrayValues)]
     assert len(held) > 20  # the main sheet's and the views' number columns
+    texts = [c for s in plan.sheets for b in s.blocks for c in b.columns if isinstance(c.values, TextValues)]
+    assert len(texts) > 5  # the main sheet's text columns held as Arrow strings
     as_lists = dataclasses.replace(plan, sheets=tuple(
         dataclasses.replace(s, blocks=tuple(
             dataclasses.replace(b, columns=tuple(dataclasses.replace(c, values=list(c.values)) for c in b.columns))
