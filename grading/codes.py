@@ -102,15 +102,14 @@ def plain_in_arrow(texts: Any) -> np.ndarray:
     return plain
 
 
-def normalise_codes(uniques: np.ndarray, plain: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def normalise_codes(uniques: np.ndarray, plain: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """normalise_code of every value of `uniques` (distinct values, as pandas.factorize gives them):
-    (texts, fixes) as object arrays. Fast path for the common case, plain text codes (_plain: one string
+    (texts, fixes) as object arrays, fixes None when every value is a plain code (all as written). Fast path for the common case, plain text codes (_plain: one string
     test over a block of them, else one per value; or `plain`, the _plain of each value when all are text,
     known already: plain_in_arrow): such a code is its own text, unrepaired, exactly as normalise_code says.
     Every other value goes through normalise_code. When every text equals its value (all are text codes as
     written), `uniques` itself is returned as the texts."""
     n = len(uniques)
-    fixes = np.empty(n, dtype=object)
     if plain is None:
         strs = uniques.tolist()
         plain = np.zeros(n, dtype=bool)  # any value not text: each goes through normalise_code
@@ -119,8 +118,8 @@ def normalise_codes(uniques: np.ndarray, plain: np.ndarray | None = None) -> tup
                 joined = "".join(strs[a: a + _BLOCK])
                 plain[a: a + _BLOCK] = True if _plain(joined) else [_plain(u) for u in strs[a: a + _BLOCK]]
     if plain.all():
-        fixes[:] = ""
-        return uniques, fixes
+        return uniques, None
+    fixes = np.empty(n, dtype=object)
     texts = np.empty(n, dtype=object)
     texts[plain] = uniques[plain]
     fixes[plain] = ""

@@ -11,6 +11,8 @@ needs Python (codes, names, text dates) runs once per *distinct* value
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import re
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
@@ -233,8 +235,11 @@ def _normalise(sheet: RawSheet, layout: Layout, problems: list[Problem], keep_ex
             arrow = in_arrow[layout.columns[key]]
             text, fixes = _codes(None, known, None if arrow is None else plain_in_arrow(arrow))
             for fix, reason in FIX_REASONS.items():
-                report(keep & (fixes == fix), column, values, reason, "已修正")
-            floats = np.flatnonzero(keep & (fixes == "float"))
+                repaired = fixes.rows(fix)
+                if repaired is not None:
+                    report(keep & repaired, column, values, reason, "已修正")
+            float_rows = fixes.rows("float")
+            floats = np.flatnonzero(keep & float_rows) if float_rows is not None else np.empty(0, dtype=np.intp)
             if len(floats):
                 i = int(floats[0])
                 note = FLOAT_NOTE.format(example=_show(values.at(i)), fixed=text[i])
@@ -441,10 +446,30 @@ def _texts(values: np.ndarray | None, factorized: Factorized | None = None) -> p
     return _categorical(mapped, codes)
 
 
+@dataclass(frozen=True)
+class CodeFixes:
+    """How each row's code was repaired ("" as written), held per distinct value: kinds[codes[row]]."""
+
+    kinds: np.ndarray | None  # object: the repair of each distinct value; None: every one as written
+    codes: np.ndarray  # each row's distinct value (-1: an empty cell, as written)
+
+    def rows(self, fix: str) -> np.ndarray | None:
+        """Which rows `fix` repaired; None when it repaired none."""
+        if self.kinds is None:
+            return None
+        hit = self.kinds == fix
+        return _take(hit, self.codes, False) if hit.any() else None
+
+    def per_row(self) -> np.ndarray:
+        if self.kinds is None:
+            return np.full(len(self.codes), "", dtype=object)
+        return _take(self.kinds, self.codes, "")
+
+
 def _codes(values: np.ndarray | None, factorized: Factorized | None = None,
-           plain: np.ndarray | None = None) -> tuple[pd.Categorical, np.ndarray]:
-    """Codes by the one rule of grading.codes; the repair kind per row ("" when as written). `plain`: which
-    distinct values are plain codes, when known (grading.codes.normalise_codes)."""
+           plain: np.ndarray | None = None) -> tuple[pd.Categorical, CodeFixes]:
+    """Codes by the one rule of grading.codes, and how each row was repaired. `plain`: which distinct values
+    are plain codes, when known (grading.codes.normalise_codes)."""
     if factorized is None:
         assert values is not None
         factorized = pd.factorize(values, use_na_sentinel=True)
@@ -452,8 +477,7 @@ def _codes(values: np.ndarray | None, factorized: Factorized | None = None,
     texts, fixed = normalise_codes(uniques, plain)
     # every code as written (the common case): the distinct values are the categories already
     cat = _distinct_categorical(uniques, codes) if texts is uniques else _categorical(texts, codes)
-    unrepaired = bool((fixed == "").all())
-    return cat, np.full(len(codes), "", dtype=object) if unrepaired else _take(fixed, codes, "")
+    return cat, CodeFixes(fixed, codes)
 
 
 def _number(v: object) -> tuple[float, bool, bool]:

@@ -280,13 +280,19 @@ def test_plain_in_arrow_is_plain_string_by_string(texts: list[str], kind: pa.Dat
     assert plain_in_arrow(array.slice(skip)).tolist() == [_plain(t) for t in texts[skip:]]
 
 
+def _fix_list(fixes: np.ndarray | None, uniques: Any) -> list[object]:
+    """The repairs as a list ("" for each value when none was repaired: fixes None)."""
+    return fixes.tolist() if fixes is not None else [""] * len(uniques)
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_ANY_TEXT, max_size=25))
 def test_codes_given_plain_from_arrow_are_the_codes_found_without(texts: list[str]) -> None:
     uniques = pd.factorize(np.array(texts, dtype=object))[1] if texts else np.empty(0, dtype=object)
     want_texts, want_fixes = normalise_codes(uniques)
     got_texts, got_fixes = normalise_codes(uniques, plain_in_arrow(pa.array(uniques.tolist(), type=pa.string())))
-    assert got_texts.tolist() == want_texts.tolist() and got_fixes.tolist() == want_fixes.tolist()
+    assert got_texts.tolist() == want_texts.tolist() and _fix_list(got_fixes, uniques) == _fix_list(want_fixes, uniques)
+    assert (got_fixes is None) == (want_fixes is None)
     assert (got_texts is uniques) == (want_texts is uniques)
 
 

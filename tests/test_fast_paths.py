@@ -89,7 +89,9 @@ def test_normalise_codes_matches_normalise_code(values: list[object]) -> None:
         for size in (block, 3):  # small blocks: values in passing and in failing blocks
             grading.codes._BLOCK = size
             texts, fixes = normalise_codes(uniques)
-            assert [(t, f) for t, f in zip(texts.tolist(), fixes.tolist())] == want
+            listed = fixes.tolist() if fixes is not None else [""] * len(uniques)
+            assert [(t, f) for t, f in zip(texts.tolist(), listed)] == want
+            assert fixes is not None or all(f == "" for _, f in want)  # None: every code as written
             assert all(type(t) is str for t in texts.tolist())
     finally:
         grading.codes._BLOCK = block
@@ -107,7 +109,11 @@ def test_codes_column_matches_the_per_value_rule(values: list[object]) -> None:
     texts[:] = [t for t, _ in pairs]
     fixes[:] = [f for _, f in pairs]
     _same_categorical(got, _categorical(texts, codes))
-    assert got_fixes.tolist() == _take(fixes, codes, "").tolist()
+    assert got_fixes.per_row().tolist() == _take(fixes, codes, "").tolist()
+    for kind in ("space", "invisible", "float"):
+        rows = got_fixes.rows(kind)
+        want = [f == kind for f in _take(fixes, codes, "").tolist()]
+        assert (rows.tolist() if rows is not None else [False] * len(want)) == want and (rows is None) == (not any(want))
 
 
 def test_plain_code_column_fast_path() -> None:
@@ -115,7 +121,7 @@ def test_plain_code_column_fast_path() -> None:
     cat, fixes = _codes(column)
     assert cat.categories.tolist() == ["C001", "C002", "", "XSCK2025"]
     assert list(cat.astype(object)) == ["C001", "", "C002", "C001", "", "XSCK2025"]
-    assert fixes.tolist() == [""] * 6
+    assert fixes.per_row().tolist() == [""] * 6 and fixes.rows("space") is None
 
 
 # sheet columns: cut from one 2-D array of the rows, against a pass over the rows
