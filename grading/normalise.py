@@ -53,10 +53,11 @@ def _per_distinct(values: np.ndarray, fn: Callable[[Any], Any], dtype: Any = obj
 
 
 def _take(mapped: np.ndarray, codes: np.ndarray, missing: Any) -> np.ndarray:
-    out = np.empty(len(codes), dtype=mapped.dtype)
-    ok = codes >= 0
-    out[ok] = mapped[codes[ok]]
-    out[~ok] = missing
+    """mapped[codes], `missing` where a code is -1 (one take: -1 reads the appended `missing`)."""
+    extended = np.empty(len(mapped) + 1, dtype=mapped.dtype)
+    extended[:-1] = mapped
+    extended[-1] = missing
+    out: np.ndarray = extended[codes]
     return out
 
 
