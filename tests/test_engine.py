@@ -352,3 +352,16 @@ def test_graded_table_has_the_declared_columns() -> None:
     metrics = compute_metrics(c, _sales([("C1", 10.0), ("C2", 2e6)])).table
     assert mismatches(metrics, METRIC_COLUMNS) == []
     assert mismatches(grade_customers(c, metrics, []), GRADED_COLUMNS) == []
+
+
+@pytest.mark.parametrize("sales", [[], [0.0], [6e6, 2e6, 0.0, 7e6]])
+def test_policy_columns_are_each_rows_grade_policy_with_the_dtype_a_per_row_map_gives(sales: list[float]) -> None:
+    grades = {**ABC_POLICIES, "A": {"label": "关键客户", "visits_per_month": "4-6", "service": "专人对接",
+                                    "discount": "9.5折", "credit_terms": "月结60天"}}
+    c = config(ABC, grades=grades)
+    graded = grade_customers(c, table(len(sales), net_sales=sales), [])
+    for column, attr in (("grade_label", "label"), ("visits_per_month", "visits_per_month"), ("service", "service"),
+                         ("discount", "discount"), ("credit_terms", "credit_terms")):
+        want = graded["grade"].map(lambda g: getattr(c.policy(g), attr))
+        assert graded[column].dtype == want.dtype, column
+        assert graded[column].tolist() == want.tolist(), column

@@ -102,11 +102,10 @@ def derive(config: Config, out: pd.DataFrame, reason: list[str], gap: Gap | None
            gap_grade: pd.Series) -> pd.DataFrame:
     """Everything that follows from the final grade: policy columns, 距上一等级, 分级依据."""
     policies = {g: config.policy(g) for g in set(out["grade"].tolist())}
-    out["grade_label"] = out["grade"].map(lambda g: policies[g].label)
-    out["visits_per_month"] = out["grade"].map(lambda g: policies[g].visits_per_month)
-    out["service"] = out["grade"].map(lambda g: policies[g].service)
-    out["discount"] = out["grade"].map(lambda g: policies[g].discount)
-    out["credit_terms"] = out["grade"].map(lambda g: policies[g].credit_terms)
+    for column, attr in (("grade_label", "label"), ("visits_per_month", "visits_per_month"), ("service", "service"),
+                         ("discount", "discount"), ("credit_terms", "credit_terms")):
+        # mapped by a dict: looked up once per distinct grade (a function is called once per row)
+        out[column] = out["grade"].map({g: getattr(p, attr) for g, p in policies.items()})
     texts: list[str] = [""] * len(out)
     ratios = np.full(len(out), np.nan)
     if gap is not None:
