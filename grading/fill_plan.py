@@ -51,11 +51,12 @@ def build_plan(config: Config, graded: pd.DataFrame, problems: Sequence[Problem]
         "{{同比期间}}": year_ago or "无（历史中没有一年前的期间）",
         "{{账龄口径}}": aging_basis(graded),
     }
+    ranked = ranked_by_sales(graded)  # sorted once for the overview's large customers and the Pareto table
     return FillPlan(
         (
-            *_view_sheets(config, graded, comparison, first=True),
+            *_view_sheets(config, graded, comparison, first=True, ranked=ranked),
             SheetPlan(SHEET_MAIN, (_main_block(config, graded, grade_colours(config, graded)),)),
-            SheetPlan(SHEET_SUMMARY, (*_summary_blocks(config, graded), _matrix_block(comparison),
+            SheetPlan(SHEET_SUMMARY, (*_summary_blocks(config, graded, ranked), _matrix_block(comparison),
                                       *_grid_blocks(config, graded))),
             *_view_sheets(config, graded, comparison, first=False),
             SheetPlan(SHEET_CHANGES, (_changes_block(comparison),)),
@@ -229,9 +230,10 @@ def ranked_by_sales(graded: pd.DataFrame) -> pd.DataFrame:
     return keys.sort_values(["net_sales", "_code"], ascending=[False, True], kind="stable")
 
 
-def pareto_table(graded: pd.DataFrame, steps: int = 10) -> pd.DataFrame:
-    """Customers ranked by net sales (ties by code) in `steps` equal slices, cumulative shares."""
-    ranked = ranked_by_sales(graded)
+def pareto_table(graded: pd.DataFrame, steps: int = 10, ranked: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Customers ranked by net sales (ties by code) in `steps` equal slices, cumulative shares (`ranked`:
+    ranked_by_sales(graded), when the caller has it)."""
+    ranked = ranked if ranked is not None else ranked_by_sales(graded)
     sales = ranked["net_sales"].to_numpy(dtype=float)
     n = len(sales)
     total = sales.sum()
@@ -252,7 +254,7 @@ def pareto_table(graded: pd.DataFrame, steps: int = 10) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _summary_blocks(config: Config, graded: pd.DataFrame) -> tuple[Block, ...]:
+def _summary_blocks(config: Config, graded: pd.DataFrame, ranked: pd.DataFrame | None = None) -> tuple[Block, ...]:
     s = grade_summary(config, graded)
     total_row = {"grade": "合计", "label": "", "customers": int(s["customers"].sum()),
                  "customer_share": 1.0 if len(graded) else 0.0, "sales": float(s["sales"].sum()),
@@ -273,7 +275,7 @@ def _summary_blocks(config: Config, graded: pd.DataFrame) -> tuple[Block, ...]:
         *profit,
         _col("拜访频率(次/月)", s["visits"], "拜访频率"),
     ), len(s), chart_rows=len(s) - 1, colours=grade_colours(config, graded))
-    p = pareto_table(graded)
+    p = pareto_table(graded, ranked=ranked)
     pareto = Block(("客户分段",), (
         _col("客户分段", p["segment"]),
         _col("客户数", p["customers"]),
@@ -320,7 +322,7 @@ def _grid_blocks(config: Config, graded: pd.DataFrame) -> tuple[Block, ...]:
 
 
 def _view_sheets(config: Config, graded: pd.DataFrame, comparison: Comparison | None,
-                 first: bool) -> tuple[SheetPlan, ...]:
+                 first: bool, ranked: pd.DataFrame | None = None) -> tuple[SheetPlan, ...]:
     """总览 (before the main table) or 业务员与地区 and 应收与信用 (after 分级汇总), as switched on."""
     from .views.credit import SHEET_CREDIT, credit_blocks
     from .views.overview import SHEET_OVERVIEW, overview_blocks
@@ -328,7 +330,7 @@ def _view_sheets(config: Config, graded: pd.DataFrame, comparison: Comparison | 
 
     v = config.views
     if first:
-        return (SheetPlan(SHEET_OVERVIEW, overview_blocks(config, graded, comparison), optional=True),) \
+        return (SheetPlan(SHEET_OVERVIEW, overview_blocks(config, graded, comparison, ranked), optional=True),) \
             if v.overview else ()
     out = []
     if v.owners:

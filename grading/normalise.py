@@ -53,7 +53,8 @@ def _per_distinct(values: np.ndarray, fn: Callable[[Any], Any], dtype: Any = obj
 
 
 def _take(mapped: np.ndarray, codes: np.ndarray, missing: Any) -> np.ndarray:
-    """mapped[codes], `missing` where a code is -1 (one take: -1 reads the appended `missing`)."""
+    """mapped[codes], `missing` where a code is -1 (codes as pandas.factorize gives them, -1 … len − 1: one take,
+    -1 reads the appended `missing`)."""
     extended = np.empty(len(mapped) + 1, dtype=mapped.dtype)
     extended[:-1] = mapped
     extended[-1] = missing

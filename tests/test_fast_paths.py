@@ -217,17 +217,14 @@ def test_text_column_matches_the_per_value_rule(values: list[object]) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.one_of(st.booleans(), st.text(max_size=2), st.floats(allow_nan=True)), max_size=8),
-       st.lists(st.integers(-1, 7), max_size=20), st.sampled_from([False, "", float("nan")]))
-def test_take_maps_codes_and_missing(mapped: list[object], codes: list[int], missing: object) -> None:
-    for kind in (bool, object, float):
-        try:
-            values = np.array([kind(v) for v in mapped], dtype=kind)  # type: ignore[operator]
-            fill = kind(missing)  # type: ignore[operator]
-        except (TypeError, ValueError):
-            continue
-        idx = np.array([c for c in codes if c < len(values)], dtype=np.intp)
-        got = _take(values, idx, fill)
-        want = [fill if c < 0 else values[c] for c in idx.tolist()]
-        assert got.dtype == values.dtype and len(got) == len(want)
-        assert [repr(v) for v in got.tolist()] == [repr(v) for v in np.array(want, dtype=kind).tolist()]
+@given(st.data(), st.lists(st.integers(-1, 7), max_size=20), st.sampled_from(["bool", "object", "float"]))
+def test_take_maps_codes_and_missing(data: st.DataObject, codes: list[int], kind: str) -> None:
+    element, missing = {"bool": (st.booleans(), False), "object": (st.one_of(st.text(max_size=2), st.none()), ""),
+                        "float": (st.floats(allow_nan=True), float("nan"))}[kind]
+    mapped = data.draw(st.lists(element, max_size=8))
+    values = np.empty(len(mapped), dtype=object if kind == "object" else kind)
+    values[:] = mapped
+    idx = np.array([c for c in codes if c < len(values)], dtype=np.intp)
+    got = _take(values, idx, missing)
+    want = [missing if c < 0 else values.tolist()[c] for c in idx.tolist()]
+    assert got.dtype == values.dtype and [repr(v) for v in got.tolist()] == [repr(v) for v in want]

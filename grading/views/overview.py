@@ -18,19 +18,21 @@ SHEET_OVERVIEW = "总览"
 WATCH_ADJUSTED, WATCH_NEAR, WATCH_QUIET, WATCH_PIN = "大客户被规则降级", "接近上一等级", "大客户未下单", "人工指定将到期"
 
 
-def large_customers(graded: pd.DataFrame, top: float) -> pd.Index:
-    """The top `top` share of customers by net sales (count = ⌈n·top⌉; ties by customer code)."""
+def large_customers(graded: pd.DataFrame, top: float, ranked: pd.DataFrame | None = None) -> pd.Index:
+    """The top `top` share of customers by net sales (count = ⌈n·top⌉; ties by customer code); `ranked`:
+    ranked_by_sales(graded), when the caller has it."""
     if not len(graded):
         return graded.index
-    ranked = ranked_by_sales(graded)
+    ranked = ranked if ranked is not None else ranked_by_sales(graded)
     return ranked.index[: math.ceil(len(ranked) * top)]
 
 
-def watch_list(config: Config, graded: pd.DataFrame) -> pd.DataFrame:
-    """关注清单: kind, code, name, grade, net sales, reason — one row per customer and reason."""
+def watch_list(config: Config, graded: pd.DataFrame, ranked: pd.DataFrame | None = None) -> pd.DataFrame:
+    """关注清单: kind, code, name, grade, net sales, reason — one row per customer and reason (`ranked`:
+    ranked_by_sales(graded), when the caller has it)."""
     w = config.views.watch
     as_of = config.period.as_of
-    large_mask = graded.index.isin(large_customers(graded, w.large_top))  # by position from here on
+    large_mask = graded.index.isin(large_customers(graded, w.large_top, ranked))  # by position from here on
     picks: list[tuple[str, list[int], list[str]]] = []  # per kind: the rows (positions) and their reasons
 
     large_note = f"净销售额排名前 {format_ratio(w.large_top)}"
@@ -108,7 +110,8 @@ def biggest_movers(comparison: Comparison | None, top: int) -> pd.DataFrame:
     return c.drop(columns="_abs").reset_index(drop=True)
 
 
-def overview_blocks(config: Config, graded: pd.DataFrame, comparison: Comparison | None) -> tuple[Block, ...]:
+def overview_blocks(config: Config, graded: pd.DataFrame, comparison: Comparison | None,
+                    ranked: pd.DataFrame | None = None) -> tuple[Block, ...]:
     s = grade_summary(config, graded)
     total_sales = float(s["sales"].sum()) if len(s) else 0.0
     grades = Block(("客户类别", "等级"), (
@@ -133,7 +136,7 @@ def overview_blocks(config: Config, graded: pd.DataFrame, comparison: Comparison
         _col("净销售额变化", m["sales_change"].astype(float)),
         _col("说明", m["note"], "原因"),
     ), len(m), optional=True)
-    w = watch_list(config, graded)
+    w = watch_list(config, graded, ranked)
     watch = Block(("关注类型",), (
         _col("序号", list(range(1, len(w) + 1))),
         _col("关注类型", w["kind"]),
