@@ -104,9 +104,10 @@ def plain_in_arrow(texts: Any) -> np.ndarray:
 
 def normalise_codes(uniques: np.ndarray, plain: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """normalise_code of every value of `uniques` (distinct values, as pandas.factorize gives them):
-    (texts, fixes) as object arrays, fixes None when every value is a plain code (all as written). Fast path for the common case, plain text codes (_plain: one string
-    test over a block of them, else one per value; or `plain`, the _plain of each value when all are text,
-    known already: plain_in_arrow): such a code is its own text, unrepaired, exactly as normalise_code says.
+    (texts, fixes) as object arrays, fixes None when every value is a plain code (all as written). Fast path
+    for the common case, plain text codes (_plain: one string test over a block of them, else one per value;
+    or `plain`, the _plain of each value when all are text, known already: plain_in_arrow): such a code is
+    its own text, unrepaired, exactly as normalise_code says.
     Every other value goes through normalise_code. When every text equals its value (all are text codes as
     written), `uniques` itself is returned as the texts."""
     n = len(uniques)

@@ -11,11 +11,10 @@ needs Python (codes, names, text dates) runs once per *distinct* value
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import re
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
+from dataclasses import dataclass
 from collections.abc import Callable, Sequence
 from typing import Any
 

@@ -8,11 +8,11 @@ system time in faults with mimalloc, 1.0–1.3 s with jemalloc (Arrow's other al
 stay with the process for about a second), and the run took 0.3 s less (bench/run.py, interleaved runs).
 
 numpy asks Linux for transparent huge pages (madvise) for every large array. A huge page is faulted in
-whole: 2 MB zeroed, and with the kernel's usual defrag=madvise setting, memory compacted first when free
-memory is fragmented, as it is on a machine whose page cache holds the exports just read. On the benchmark
-machine, 30 fresh 24 MB arrays took 1.05 s to make with huge pages and 0.26–0.30 s without; a 3M-line run
-spends most of its cleaning in fresh arrays of 3 M values, and cleaning took 0.3–0.7 s less with ordinary
-pages (the whole run 0.7 s less, interleaved runs). So huge pages are not asked for during the run.
+whole (2 MB zeroed; with the kernel's usual defrag=madvise setting, after compacting memory when no 2 MB
+are free in one piece). On the benchmark machine, 30 fresh 24 MB arrays took 1.05 s to make with huge pages
+and 0.26–0.30 s without; a 3M-line run spends most of its cleaning in fresh arrays of 3 M values, and the
+cleaning took 0.3–0.7 s less with ordinary pages (the whole run 0.7 s less, interleaved runs; at 1M lines
+the difference is within the spread). So huge pages are not asked for during the run.
 
 Python's collector ran about 260 times in a 1M-line run (0.13 s), twice over every object the imports made:
 for the run, those are set aside (gc.freeze, as a forked process would want them anyway) and the youngest
