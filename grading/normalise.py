@@ -461,11 +461,6 @@ class CodeFixes:
         hit = self.kinds == fix
         return _take(hit, self.codes, False) if hit.any() else None
 
-    def per_row(self) -> np.ndarray:
-        if self.kinds is None:
-            return np.full(len(self.codes), "", dtype=object)
-        return _take(self.kinds, self.codes, "")
-
 
 def _codes(values: np.ndarray | None, factorized: Factorized | None = None,
            plain: np.ndarray | None = None) -> tuple[pd.Categorical, CodeFixes]:
